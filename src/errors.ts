@@ -1,0 +1,40 @@
+// One catalog of the errors sqlwarden itself reports to clients: code -> message, SQLSTATE, MySQL errno.
+// Sessions never invent codes inline; they name an entry here.
+
+export interface CatalogEntry {
+  /** SQLSTATE sent in a PostgreSQL ErrorResponse and a MySQL ERR packet. */
+  sqlstate: string;
+  /** MySQL error number. */
+  errno: number;
+  /** Message prefix; the session appends the details. */
+  message: string;
+}
+
+export const errorCatalog = {
+  upstreamUnreachable: { sqlstate: '08001', errno: 2003, message: 'sqlwarden: cannot connect to the database server' },
+  upstreamLost: { sqlstate: '08006', errno: 2013, message: 'sqlwarden: lost the connection to the database server' },
+  upstreamTlsRequired: { sqlstate: '08001', errno: 2026, message: 'sqlwarden: the database server does not offer TLS, but upstreamTls requires it' },
+  protocolViolation: { sqlstate: '08P01', errno: 1043, message: 'sqlwarden: protocol violation' },
+  messageTooLarge: { sqlstate: '08P01', errno: 1153, message: 'sqlwarden: message exceeds maxMessageBytes' },
+  unsupportedProtocol: { sqlstate: '08P01', errno: 1043, message: 'sqlwarden: unsupported protocol version' },
+  tlsNotConfigured: { sqlstate: '08P01', errno: 1043, message: 'sqlwarden: this listener does not accept TLS' },
+  denied: { sqlstate: '42501', errno: 1227, message: 'sqlwarden: denied' },
+  expired: { sqlstate: '57014', errno: 1317, message: 'sqlwarden: approval timed out' },
+  shuttingDown: { sqlstate: '57P01', errno: 1053, message: 'sqlwarden: the proxy is shutting down' },
+} as const satisfies Record<string, CatalogEntry>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+/** An error a session turns into a protocol error for the client; `detail` is appended to the message. */
+export class ProxyError extends Error {
+  override name = 'ProxyError';
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail?: string,
+  ) {
+    super(detail ? `${errorCatalog[code].message}: ${detail}` : errorCatalog[code].message);
+  }
+  get entry(): CatalogEntry {
+    return errorCatalog[this.code];
+  }
+}

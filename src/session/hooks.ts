@@ -1,0 +1,83 @@
+// The contract between a protocol session and the protocol-neutral parts (gate, row stage). Sessions call
+// these at fixed lifecycle steps; the hooks never touch a socket.
+import type { ProxyError } from '../errors.js';
+
+/** Who is asking, as far as the wire tells: the identity every hold, decision and audit line carries. */
+export interface SessionInfo {
+  id: string;
+  listener: string;
+  protocol: 'postgres' | 'mysql';
+  /** Client address as host:port. */
+  client: string;
+  user?: string;
+  database?: string;
+  /** application_name (PostgreSQL) or program_name (MySQL connection attributes). */
+  application?: string;
+  /** Common name of the client's TLS certificate, when it presented one. */
+  tlsCommonName?: string;
+  /** Aborted when the session ends: a pending verdict for it is moot. */
+  signal: AbortSignal;
+}
+
+/** How a statement reached the gate. */
+export type StatementVia =
+  | 'query' // PostgreSQL Query, MySQL COM_QUERY
+  | 'parse' // PostgreSQL Parse, MySQL COM_STMT_PREPARE
+  | 'execute' // PostgreSQL Execute of a portal, MySQL COM_STMT_EXECUTE
+  | 'function-call'; // PostgreSQL FunctionCall (fast-path): no SQL text at all
+
+export interface StatementRequest {
+  session: SessionInfo;
+  via: StatementVia;
+  /** The SQL text (for an execute, the text of the prepared statement it runs). */
+  sql: string;
+  /** Prepared statement name (PostgreSQL) or id (MySQL), when there is one. */
+  statement?: string;
+}
+
+export type Verdict = { action: 'allow' } | { action: 'deny'; error: ProxyError };
+
+export const allow: Verdict = Object.freeze({ action: 'allow' });
+
+/** One call per statement. A Promise means "wait": the session stops reading from that client until it settles. */
+export interface Gate {
+  check(req: StatementRequest): Verdict | Promise<Verdict>;
+}
+
+/** A result set's columns as the protocol describes them (enough to decide masking). */
+export interface ResultColumn {
+  name: string;
+  /** PostgreSQL table OID and attribute number; 0 when the column is computed. */
+  tableOid?: number;
+  columnNumber?: number;
+  /** MySQL org_table / org_name (and schema), when the server sent them. */
+  schema?: string;
+  table?: string;
+  originalName?: string;
+  /** PostgreSQL type OID or MySQL column type. */
+  type: number;
+  /** 0 text, 1 binary. */
+  format: number;
+}
+
+export interface ResultInfo {
+  session: SessionInfo;
+  columns: ResultColumn[];
+}
+
+/** What a row stage does to one result set's row messages. */
+export interface ResultTransform {
+  /** The result's description message rewritten (masked columns become text), or null to keep it. */
+  readonly description: Buffer | null;
+  /** One row message, whole; returns the bytes to send in its place (the same view when nothing changed). */
+  row(buf: Buffer, start: number, end: number): Buffer;
+  /** The result ended. */
+  end(): void;
+}
+
+/** Called once per result set. Returning null lets its rows pass as raw bytes: the common, fast case. */
+export interface RowStage {
+  begin(result: ResultInfo): ResultTransform | null;
+}
+
+export const passThroughRows: RowStage = Object.freeze({ begin: () => null });

@@ -1,0 +1,109 @@
+// Accepts client sockets on one listener and gives each its protocol session.
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { ListenerConfig } from '../config.js';
+import { formatHostPort } from '../config.js';
+import { sessionLogger, type Logger } from '../log.js';
+import type { Gate, RowStage } from './hooks.js';
+
+export interface SessionDeps {
+  gate: Gate;
+  rows: RowStage;
+  /** Sessions by the cancel key the client knows, so a cancel on a new connection finds its session. */
+  cancelKeys: Map<string, { cancel(): void }>;
+}
+
+export interface SessionContext {
+  id: string;
+  log: Logger;
+  listener: ListenerConfig;
+  deps: SessionDeps;
+  /** Present when the listener accepts TLS from clients. */
+  tls?: tls.SecureContext;
+}
+
+export interface ProxySession {
+  /** Ends the session now (shutdown); the client gets the protocol's error when it can. */
+  close(reason: 'shutdown'): void;
+  /** Resolves when both sockets are closed. */
+  readonly closed: Promise<void>;
+}
+
+export type SessionFactory = (client: net.Socket, ctx: SessionContext) => ProxySession;
+
+export class Listener {
+  readonly sessions = new Set<ProxySession>();
+  private server?: net.Server;
+  private readonly secureContext?: tls.SecureContext;
+
+  constructor(
+    readonly config: ListenerConfig,
+    private readonly log: Logger,
+    private readonly deps: SessionDeps,
+    private readonly factory: SessionFactory,
+  ) {
+    if (config.tls) {
+      try {
+        this.secureContext = tls.createSecureContext({
+          cert: readFileSync(config.tls.cert),
+          key: readFileSync(config.tls.key),
+          ca: config.tls.ca ? readFileSync(config.tls.ca) : undefined,
+        });
+      } catch (err) {
+        throw new Error(`listeners.${config.name}.tls: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** The bound address (port 0 in the config picks a free one). */
+  get address(): { host: string; port: number } {
+    const a = this.server?.address();
+    if (!a || typeof a === 'string') throw new Error(`listener ${this.config.name} is not listening`);
+    return { host: a.address, port: a.port };
+  }
+
+  start(): Promise<void> {
+    const server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.config.listen.host, port: this.config.listen.port }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.error({ err, listener: this.config.name }, 'listener error'));
+        this.log.info(
+          { listener: this.config.name, protocol: this.config.protocol, listen: formatHostPort(this.address), upstream: formatHostPort(this.config.upstream) },
+          'listening',
+        );
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    const { id, log } = sessionLogger(this.log, this.config.name, client);
+    try {
+      const session = this.factory(socket, { id, log, listener: this.config, deps: this.deps, tls: this.secureContext });
+      this.sessions.add(session);
+      void session.closed.then(() => this.sessions.delete(session));
+    } catch (err) {
+      // A session that cannot even start must not take the listener down.
+      log.error({ err }, 'session failed to start');
+      socket.destroy();
+    }
+  }
+
+  /** Stops accepting; with `drainMs`, lets sessions finish that long before closing them. */
+  async close(drainMs = 0): Promise<void> {
+    // server.close() calls back only once every connection has ended, so sessions are closed meanwhile.
+    const stopped = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    if (drainMs > 0 && this.sessions.size > 0) {
+      await Promise.race([Promise.all([...this.sessions].map((s) => s.closed)), new Promise((r) => setTimeout(r, drainMs))]);
+    }
+    for (const s of this.sessions) s.close('shutdown');
+    await Promise.all([...this.sessions].map((s) => s.closed));
+    await stopped;
+  }
+}

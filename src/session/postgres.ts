@@ -1,0 +1,547 @@
+// One PostgreSQL client session: Startup -> (TLS) -> Auth -> Ready, relaying bytes unchanged by default.
+// It follows the PostgreSQL documentation's "Message Flow" chapter. Only the messages policy needs are
+// decoded: statements go to the gate; result sets to the row stage; everything else streams through as
+// byte ranges. Responses the proxy makes itself (a denied statement's error) are slotted in at the right
+// ReadyForQuery so they reach the client in protocol order.
+import type net from 'node:net';
+import tls from 'node:tls';
+import { ProxyError, type ErrorCode } from '../errors.js';
+import { WireError } from '../wire/bytes.js';
+import { PgFramer, MessageTooLarge, type FrameHandler } from '../wire/postgres/frames.js';
+import { AuthCode, Back, Front } from '../wire/postgres/messages.js';
+import * as dec from '../wire/postgres/decode.js';
+import * as enc from '../wire/postgres/encode.js';
+import { allow, passThroughRows, type ResultTransform, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
+import type { ProxySession, SessionContext } from './listener.js';
+import { closeLike, connectTcp, readExactly, startClientTls } from './upstream.js';
+
+type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
+
+/** One Query, Sync or FunctionCall sent upstream, waiting for its ReadyForQuery. */
+interface SyncPoint {
+  /** Messages to send to the client just before that ReadyForQuery. */
+  before: Buffer[];
+  /** Not sent upstream at all: a response of our own, closed by a ReadyForQuery we make. */
+  synthetic: boolean;
+}
+
+const clientInspected = [Front.Query, Front.Parse, Front.Bind, Front.Execute, Front.Close, Front.Sync, Front.FunctionCall, Front.Terminate];
+const serverInspected = [Back.Authentication, Back.BackendKeyData, Back.ParameterStatus, Back.ReadyForQuery];
+/** Only while a row transform is active: the row messages and what ends a result. */
+const resultMessages = [Back.DataRow, Back.CommandComplete, Back.ErrorResponse, Back.PortalSuspended];
+
+export function cancelKeyOf(processId: number, key: Buffer): string {
+  return `${processId}:${key.toString('hex')}`;
+}
+
+export function createPostgresSession(client: net.Socket, ctx: SessionContext): ProxySession {
+  return new PostgresSession(client, ctx);
+}
+
+class PostgresSession implements ProxySession {
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+  private readonly abort = new AbortController();
+  private readonly info: SessionInfo;
+  private phase: Phase = 'startup';
+
+  private client: net.Socket;
+  private upstream?: net.Socket;
+  private fromClient: PgFramer;
+  private fromServer?: PgFramer;
+  private clientOpen = true;
+  private upstreamOpen = false;
+  private terminating = false;
+
+  /** Back-pressure: a socket whose peer is not draining pauses the other side. */
+  private clientBacklogged = false;
+  private upstreamBacklogged = false;
+
+  private txStatus: dec.TransactionStatus = 'I';
+  private readonly syncPoints: SyncPoint[] = [];
+  /** Extended-protocol messages went upstream since the last Sync. */
+  private unsynced = false;
+  /** A statement of this extended-protocol batch was refused: drop messages until Sync, as the server does. */
+  private refusedInBatch: Buffer | null = null;
+  /** Prepared statement name -> SQL, and portal -> SQL, so each Execute can name what it runs. */
+  private readonly statements = new Map<string, string>();
+  private readonly portals = new Map<string, string>();
+  private backendKey?: string;
+  readonly serverParams = new Map<string, string>();
+  private result: ResultTransform | null = null;
+
+  constructor(
+    client: net.Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    this.client = client;
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+    this.info = {
+      id: ctx.id,
+      listener: ctx.listener.name,
+      protocol: 'postgres',
+      client: `${client.remoteAddress}:${client.remotePort}`,
+      signal: this.abort.signal,
+    };
+    this.fromClient = this.newClientFramer();
+    this.attachClient(client, true);
+    ctx.log.debug('session opened');
+  }
+
+  // ---- sockets ----
+
+  private attachClient(socket: net.Socket, sniffDirectTls: boolean): void {
+    let firstChunk = sniffDirectTls;
+    socket.on('data', (chunk: Buffer) => {
+      // PostgreSQL 17 clients may open with a TLS ClientHello directly (sslnegotiation=direct).
+      const opensWithTls = firstChunk && chunk[0] === 0x16 && this.ctx.tls !== undefined;
+      firstChunk = false;
+      if (opensWithTls) return this.startClientTls(chunk);
+      const up = this.upstream;
+      up?.cork();
+      try {
+        this.fromClient.push(chunk);
+      } catch (err) {
+        this.protocolError(err, 'client');
+      } finally {
+        up?.uncork();
+      }
+    });
+    socket.on('drain', () => {
+      this.clientBacklogged = false;
+      this.updateFlow();
+    });
+    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'client socket error'));
+    socket.on('close', (hadError) => {
+      this.clientOpen = false;
+      if (this.upstream && this.upstreamOpen) closeLike(this.upstream, hadError);
+      this.finish();
+    });
+  }
+
+  private attachUpstream(socket: net.Socket): void {
+    this.upstream = socket;
+    this.upstreamOpen = true;
+    const framer = new PgFramer(this.serverHandler, {
+      typed: true,
+      maxMessageBytes: this.ctx.listener.maxMessageBytes,
+      inspect: serverInspected,
+    });
+    if (this.ctx.deps.rows !== passThroughRows) framer.inspect[Back.RowDescription] = 1;
+    this.fromServer = framer;
+    socket.on('data', (chunk: Buffer) => {
+      this.client.cork();
+      try {
+        framer.push(chunk);
+      } catch (err) {
+        this.protocolError(err, 'server');
+      } finally {
+        this.client.uncork();
+      }
+    });
+    socket.on('drain', () => {
+      this.upstreamBacklogged = false;
+      this.updateFlow();
+    });
+    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'upstream socket error'));
+    socket.on('close', (hadError) => {
+      this.upstreamOpen = false;
+      if (this.clientOpen) {
+        if (this.terminating || this.phase === 'closed') closeLike(this.client, hadError);
+        else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
+      }
+      this.finish();
+    });
+  }
+
+  private writeClient(bytes: Buffer): void {
+    if (!this.clientOpen) return;
+    if (!this.client.write(bytes)) {
+      this.clientBacklogged = true;
+      this.updateFlow();
+    }
+  }
+
+  private writeUpstream(bytes: Buffer): void {
+    if (!this.upstreamOpen || !this.upstream) return;
+    if (!this.upstream.write(bytes)) {
+      this.upstreamBacklogged = true;
+      this.updateFlow();
+    }
+  }
+
+  /** Reads from a side only while the other side drains and no verdict is pending. */
+  private updateFlow(): void {
+    const holdClient = this.upstreamBacklogged || this.fromClient.isStopped;
+    if (holdClient) this.client.pause();
+    else if (this.clientOpen) this.client.resume();
+    if (this.upstream) {
+      if (this.clientBacklogged || this.fromServer?.isStopped) this.upstream.pause();
+      else if (this.upstreamOpen) this.upstream.resume();
+    }
+  }
+
+  // ---- startup: SSLRequest, GSSENCRequest, CancelRequest, StartupMessage ----
+
+  private newClientFramer(): PgFramer {
+    return new PgFramer(this.clientHandler, { typed: false, maxMessageBytes: this.ctx.listener.maxMessageBytes, inspect: clientInspected });
+  }
+
+  private onStartupPacket(buf: Buffer, start: number, end: number): boolean {
+    const packet = dec.decodeStartupPacket(buf, start, end);
+    switch (packet.kind) {
+      case 'ssl':
+        if (!this.ctx.tls) {
+          this.writeClient(enc.sslRefused);
+          return true;
+        }
+        this.writeClient(enc.sslAccepted);
+        queueMicrotask(() => {
+          // Bytes after SSLRequest and before the handshake could be injected in the clear (CVE-2021-23214).
+          if (this.fromClient.takeRemainder().length > 0) return this.fatal(new ProxyError('protocolViolation', 'data after SSLRequest'));
+          this.startClientTls();
+        });
+        return false;
+      case 'gssenc':
+        this.writeClient(enc.sslRefused);
+        return true;
+      case 'cancel':
+        this.ctx.deps.cancelKeys.get(cancelKeyOf(packet.processId, packet.key))?.cancel();
+        this.client.end();
+        return false;
+      case 'startup':
+        if (packet.major !== 3) {
+          this.fatal(new ProxyError('unsupportedProtocol', `${packet.major}.${packet.minor}; this proxy speaks 3.x`));
+          return false;
+        }
+        this.info.user = packet.params.get('user');
+        this.info.database = packet.params.get('database') ?? this.info.user;
+        this.info.application = packet.params.get('application_name');
+        void this.connectUpstream(Buffer.from(buf.subarray(start, end)));
+        return false;
+    }
+  }
+
+  private startClientTls(firstChunk?: Buffer): void {
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('drain');
+    const secure = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: this.ctx.tls,
+      ALPNProtocols: ['postgresql'],
+    });
+    if (firstChunk) raw.unshift(firstChunk);
+    raw.removeAllListeners('close');
+    raw.on('close', () => secure.destroy());
+    this.client = secure;
+    this.fromClient = this.newClientFramer();
+    this.attachClient(secure, false);
+    secure.on('secure', () => this.ctx.log.debug({ protocol: secure.getProtocol() }, 'client TLS established'));
+    raw.resume();
+  }
+
+  private async connectUpstream(startupPacket: Buffer): Promise<void> {
+    this.phase = 'connecting';
+    const { upstream: target, upstreamTls: mode, upstreamCa } = this.ctx.listener;
+    try {
+      let socket = await connectTcp(target);
+      if (mode !== 'disable') {
+        socket.write(enc.encodeSSLRequest());
+        const { bytes, extra } = await readExactly(socket, 1);
+        // Bytes after the server's answer could be injected by a man in the middle (CVE-2021-23222).
+        if (extra.length > 0) throw new ProxyError('protocolViolation', 'the server sent data after its SSLRequest answer');
+        if (bytes[0] === 0x53) socket = await startClientTls(socket, target, mode, upstreamCa);
+        else if (mode !== 'prefer') throw new ProxyError('upstreamTlsRequired');
+      }
+      if (!this.clientOpen) return void socket.destroy();
+      this.attachUpstream(socket);
+      this.phase = 'auth';
+      this.fromClient.typed = true;
+      this.writeUpstream(startupPacket);
+      this.fromClient.resume();
+      this.updateFlow();
+    } catch (err) {
+      this.fatal(err instanceof ProxyError ? err : new ProxyError('upstreamUnreachable', (err as Error).message));
+    }
+  }
+
+  // ---- client -> server ----
+
+  private readonly clientHandler: FrameHandler = {
+    onFrame: (type, buf, start, end) => {
+      if (this.phase === 'startup') return this.onStartupPacket(buf, start, end);
+      if (this.refusedInBatch) return this.skipUntilSync(type);
+      switch (type) {
+        case Front.Query:
+          return this.gateThen({ session: this.info, via: 'query', sql: dec.decodeQuery(buf, start, end).sql }, buf, start, end);
+        case Front.Parse: {
+          const p = dec.decodeParse(buf, start, end);
+          return this.gateThen({ session: this.info, via: 'parse', sql: p.sql, statement: p.statement }, buf, start, end, () =>
+            this.statements.set(p.statement, p.sql),
+          );
+        }
+        case Front.Bind: {
+          const b = dec.decodeBindNames(buf, start, end);
+          this.portals.set(b.portal, this.statements.get(b.statement) ?? '');
+          break;
+        }
+        case Front.Execute: {
+          const portal = dec.decodeExecute(buf, start, end).portal;
+          return this.gateThen({ session: this.info, via: 'execute', sql: this.portals.get(portal) ?? '', statement: portal }, buf, start, end);
+        }
+        case Front.Close: {
+          const c = dec.decodeTarget(buf, start, end);
+          (c.target === 'S' ? this.statements : this.portals).delete(c.name);
+          break;
+        }
+        case Front.FunctionCall:
+          return this.gateThen({ session: this.info, via: 'function-call', sql: '' }, buf, start, end);
+        case Front.Sync:
+          this.syncPoints.push({ before: [], synthetic: false });
+          this.unsynced = false;
+          break;
+        case Front.Terminate:
+          this.terminating = true;
+          break;
+      }
+      this.forward(type, buf, start, end);
+      return true;
+    },
+    onPass: (buf, start, end) => {
+      if (this.refusedInBatch) return;
+      this.unsynced = true;
+      this.writeUpstream(buf.subarray(start, end));
+    },
+  };
+
+  private forward(type: number, buf: Buffer, start: number, end: number): void {
+    if (type === Front.Query || type === Front.FunctionCall) this.syncPoints.push({ before: [], synthetic: false });
+    else if (type !== Front.Sync && type !== Front.Terminate) this.unsynced = true;
+    this.writeUpstream(buf.subarray(start, end));
+  }
+
+  /**
+   * Asks the gate about a statement. Allowed: the message goes upstream now. Pending: the framer stops (the
+   * client is no longer read) until the verdict, then goes on. Refused: the client gets the error in order.
+   */
+  private gateThen(req: StatementRequest, buf: Buffer, start: number, end: number, onAllow?: () => void): boolean {
+    const verdict = this.ctx.deps.gate.check(req);
+    if (verdict === allow || !(verdict instanceof Promise)) {
+      this.apply(verdict, buf, start, end, onAllow);
+      return true;
+    }
+    verdict.then(
+      (v) => this.afterVerdict(v, buf, start, end, onAllow),
+      (err) => {
+        this.ctx.log.error({ err }, 'gate failed; refusing the statement');
+        this.afterVerdict({ action: 'deny', error: new ProxyError('denied', 'the gate failed') }, buf, start, end);
+      },
+    );
+    return false;
+  }
+
+  private afterVerdict(v: Verdict, buf: Buffer, start: number, end: number, onAllow?: () => void): void {
+    if (this.phase === 'closed') return;
+    const up = this.upstream;
+    up?.cork();
+    try {
+      this.apply(v, buf, start, end, onAllow);
+      this.fromClient.resume();
+    } catch (err) {
+      this.protocolError(err, 'client');
+    } finally {
+      up?.uncork();
+    }
+    this.updateFlow();
+  }
+
+  private apply(v: Verdict, buf: Buffer, start: number, end: number, onAllow?: () => void): void {
+    const type = buf[start]!;
+    if (v.action === 'allow') {
+      onAllow?.();
+      return this.forward(type, buf, start, end);
+    }
+    const error = enc.encodeErrorResponse({ severity: 'ERROR', code: v.error.entry.sqlstate, message: v.error.message });
+    if (type === Front.Query || type === Front.FunctionCall) return this.respondAfterUpstream([error]);
+    // Extended protocol: the error now, then everything up to Sync is dropped and Sync answers.
+    this.refusedInBatch = error;
+  }
+
+  private skipUntilSync(type: number): boolean {
+    if (type !== Front.Sync) return true;
+    const error = this.refusedInBatch!;
+    this.refusedInBatch = null;
+    if (this.unsynced) {
+      // Messages of this batch already went upstream: let the server answer them, then our error, then its Z.
+      this.syncPoints.push({ before: [error], synthetic: false });
+      this.unsynced = false;
+      this.writeUpstream(Buffer.from([Front.Sync, 0, 0, 0, 4]));
+    } else {
+      this.respondAfterUpstream([error]);
+    }
+    return true;
+  }
+
+  /** Sends our own response plus a ReadyForQuery once the server has answered everything sent before it. */
+  private respondAfterUpstream(messages: Buffer[]): void {
+    const last = this.syncPoints.at(-1);
+    if (!last) {
+      for (const m of messages) this.writeClient(m);
+      this.writeClient(enc.encodeReadyForQuery(this.txStatus));
+      return;
+    }
+    // Queued behind the last pending ReadyForQuery: delivered right after it, with the status it reports.
+    this.syncPoints.push({ before: messages, synthetic: true });
+  }
+
+  // ---- server -> client ----
+
+  private readonly serverHandler: FrameHandler = {
+    onFrame: (type, buf, start, end) => {
+      switch (type) {
+        case Back.Authentication:
+          return this.onAuthentication(buf, start, end);
+        case Back.BackendKeyData: {
+          const k = dec.decodeBackendKeyData(buf, start, end);
+          this.backendKey = cancelKeyOf(k.processId, k.key);
+          this.ctx.deps.cancelKeys.set(this.backendKey, { cancel: () => void this.cancelUpstream(k.processId, k.key) });
+          break;
+        }
+        case Back.ParameterStatus: {
+          const p = dec.decodeParameterStatus(buf, start, end);
+          this.serverParams.set(p.name, p.value);
+          break;
+        }
+        case Back.ReadyForQuery:
+          return this.onReadyForQuery(buf, start, end);
+        case Back.RowDescription:
+          return this.onRowDescription(buf, start, end);
+        case Back.DataRow:
+          this.writeClient(this.result ? this.result.row(buf, start, end) : buf.subarray(start, end));
+          return true;
+        case Back.CommandComplete:
+        case Back.ErrorResponse:
+        case Back.PortalSuspended:
+          this.endResult();
+          break;
+      }
+      this.writeClient(buf.subarray(start, end));
+      return true;
+    },
+    onPass: (buf, start, end) => this.writeClient(buf.subarray(start, end)),
+  };
+
+  private onAuthentication(buf: Buffer, start: number, end: number): boolean {
+    const auth = dec.decodeAuthentication(buf, start, end);
+    if (auth.code === AuthCode.sasl) {
+      // Channel binding binds to the TLS connection the server sees, which is ours, not the client's:
+      // SCRAM-SHA-256-PLUS cannot succeed through a proxy, so clients are not offered it.
+      const usable = auth.mechanisms.filter((m) => !m.endsWith('-PLUS'));
+      if (usable.length !== auth.mechanisms.length) {
+        this.writeClient(enc.encodeAuthenticationSASL(usable));
+        return true;
+      }
+    } else if (auth.code === AuthCode.ok) {
+      this.ctx.log.info({ user: this.info.user, database: this.info.database, application: this.info.application }, 'authenticated');
+    }
+    this.writeClient(buf.subarray(start, end));
+    return true;
+  }
+
+  private onReadyForQuery(buf: Buffer, start: number, end: number): boolean {
+    this.txStatus = dec.decodeReadyForQuery(buf, start, end).status;
+    this.endResult();
+    if (this.phase === 'auth') {
+      this.phase = 'ready';
+      this.writeClient(buf.subarray(start, end));
+      return true;
+    }
+    const point = this.syncPoints.shift();
+    for (const m of point?.before ?? []) this.writeClient(m);
+    this.writeClient(buf.subarray(start, end));
+    // Responses of our own queued behind this ReadyForQuery, each closed by a ReadyForQuery of its own.
+    while (this.syncPoints[0]?.synthetic) {
+      for (const m of this.syncPoints.shift()!.before) this.writeClient(m);
+      this.writeClient(enc.encodeReadyForQuery(this.txStatus));
+    }
+    return true;
+  }
+
+  private onRowDescription(buf: Buffer, start: number, end: number): boolean {
+    const fields = dec.decodeRowDescription(buf, start, end);
+    this.endResult();
+    this.result = this.ctx.deps.rows.begin({
+      session: this.info,
+      columns: fields.map((f) => ({ name: f.name, tableOid: f.tableOid, columnNumber: f.column, type: f.typeOid, format: f.format })),
+    });
+    if (this.result) for (const t of resultMessages) this.fromServer!.inspect[t] = 1;
+    this.writeClient(this.result?.description ?? buf.subarray(start, end));
+    return true;
+  }
+
+  private endResult(): void {
+    if (!this.result) return;
+    this.result.end();
+    this.result = null;
+    for (const t of resultMessages) this.fromServer!.inspect[t] = 0;
+  }
+
+  // ---- cancel, errors, close ----
+
+  /** A client's CancelRequest for this session, sent on a fresh connection to the server as the protocol wants. */
+  private async cancelUpstream(processId: number, key: Buffer): Promise<void> {
+    const { upstream: target, upstreamTls: mode, upstreamCa } = this.ctx.listener;
+    try {
+      let socket = await connectTcp(target);
+      if (mode === 'require' || mode === 'verify-full') {
+        socket.write(enc.encodeSSLRequest());
+        const { bytes } = await readExactly(socket, 1);
+        if (bytes[0] === 0x53) socket = await startClientTls(socket, target, mode, upstreamCa);
+      }
+      socket.on('error', () => undefined);
+      socket.end(enc.encodeCancelRequest(processId, key));
+      this.ctx.log.info('cancel request forwarded');
+    } catch (err) {
+      this.ctx.log.warn({ err: (err as Error).message }, 'cancel request could not be forwarded');
+    }
+  }
+
+  private protocolError(err: unknown, from: 'client' | 'server'): void {
+    if (!(err instanceof WireError)) {
+      this.ctx.log.error({ err }, 'unexpected error in session');
+      return this.fatal(new ProxyError('protocolViolation', 'internal error'));
+    }
+    this.ctx.log.warn({ from, err: err.message }, 'protocol violation');
+    const code: ErrorCode = err instanceof MessageTooLarge ? 'messageTooLarge' : 'protocolViolation';
+    this.fatal(new ProxyError(code, `${from === 'server' ? 'from the server: ' : ''}${err.message}`));
+  }
+
+  /** Ends the session with a FATAL error the client can read (when the stream to it is between messages). */
+  private fatal(error: ProxyError): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.ctx.log.info({ code: error.entry.sqlstate, reason: error.message }, 'session ended by the proxy');
+    const atBoundary = !this.fromServer || this.fromServer.atBoundary;
+    if (this.clientOpen) {
+      if (atBoundary) this.client.end(enc.encodeErrorResponse({ severity: 'FATAL', code: error.entry.sqlstate, message: error.message }));
+      else this.client.destroy();
+    }
+    this.upstream?.destroy();
+  }
+
+  close(reason: 'shutdown'): void {
+    void reason;
+    this.fatal(new ProxyError('shuttingDown'));
+  }
+
+  private finish(): void {
+    if (this.clientOpen || (this.upstream && this.upstreamOpen)) return;
+    if (this.phase !== 'closed') this.phase = 'closed';
+    if (this.backendKey) this.ctx.deps.cancelKeys.delete(this.backendKey);
+    this.abort.abort();
+    this.ctx.log.debug('session closed');
+    this.resolveClosed();
+  }
+}
+

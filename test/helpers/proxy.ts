@@ -1,0 +1,31 @@
+// Starts sqlwarden in-process in front of the test databases, on free ports.
+import { buildConfig } from '../../src/config.js';
+import { startApp, type App, type AppOptions } from '../../src/app.js';
+import { createLogger } from '../../src/log.js';
+import { pg, mysql } from './databases.js';
+
+export interface StartedProxy {
+  app: App;
+  /** host and port of the named listener */
+  pg: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+/** `listeners` entries are merged over a default postgres listener named "pg" (and "my" for mysql). */
+export async function startProxy(
+  overrides: { pg?: Record<string, unknown>; mysql?: Record<string, unknown> | false; extra?: Record<string, unknown> } = {},
+  opts: AppOptions = {},
+): Promise<StartedProxy & { mysql?: { host: string; port: number } }> {
+  const listeners: Record<string, unknown>[] = [
+    { name: 'pg', protocol: 'postgres', listen: '127.0.0.1:0', upstream: `${pg.host}:${pg.port}`, ...overrides.pg },
+  ];
+  if (overrides.mysql) listeners.push({ name: 'my', protocol: 'mysql', listen: '127.0.0.1:0', upstream: `${mysql.host}:${mysql.port}`, ...overrides.mysql });
+  const config = buildConfig({ listeners, log: { level: process.env.SQLWARDEN_TEST_LOG ?? 'warn' }, ...overrides.extra }, { baseDir: process.cwd(), source: 'test' });
+  const app = await startApp(config, { log: opts.log ?? createLogger(config.log.level), ...opts });
+  return {
+    app,
+    pg: app.address('pg'),
+    mysql: overrides.mysql ? app.address('my') : undefined,
+    close: () => app.close(),
+  };
+}
