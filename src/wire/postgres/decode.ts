@@ -51,7 +51,9 @@ export function decodeParse(buf: Buffer, start: number, end: number): Parse {
   const r = body(buf, start, end, 'Parse');
   const statement = r.cstring();
   const sql = r.cstring();
-  const n = r.i16();
+  // Counts are unsigned, as the server reads them (pq_getmsgint(msg, 2)): read signed, 0xFFFF would be -1,
+  // so the proxy would see no parameters where the server sees 65535.
+  const n = r.u16();
   const paramTypes: number[] = [];
   for (let i = 0; i < n; i++) paramTypes.push(r.u32());
   r.done();
@@ -72,14 +74,14 @@ export function decodeBind(buf: Buffer, start: number, end: number): Bind {
   const portal = r.cstring();
   const statement = r.cstring();
   const paramFormats: number[] = [];
-  for (let i = 0, n = r.i16(); i < n; i++) paramFormats.push(r.i16());
+  for (let i = 0, n = r.u16(); i < n; i++) paramFormats.push(r.i16());
   const params: (Buffer | null)[] = [];
-  for (let i = 0, n = r.i16(); i < n; i++) {
+  for (let i = 0, n = r.u16(); i < n; i++) {
     const len = r.i32();
     params.push(len === -1 ? null : r.bytes(len));
   }
   const resultFormats: number[] = [];
-  for (let i = 0, n = r.i16(); i < n; i++) resultFormats.push(r.i16());
+  for (let i = 0, n = r.u16(); i < n; i++) resultFormats.push(r.i16());
   r.done();
   return { portal, statement, paramFormats, params, resultFormats };
 }
