@@ -28,8 +28,10 @@ export class PgFramer {
 
   private readonly head = Buffer.alloc(5);
   private headFill = 0;
+  /** An inspected message still arriving: `bodyFill` of its `bodyTotal` bytes are in `body`. */
   private body: Buffer | null = null;
   private bodyFill = 0;
+  private bodyTotal = 0;
   private passRemaining = 0;
   private stopped = false;
   private stash: Buffer[] = [];
@@ -100,14 +102,15 @@ export class PgFramer {
       }
 
       if (this.body) {
-        const n = Math.min(this.body.length - this.bodyFill, end - pos);
+        const n = Math.min(this.bodyTotal - this.bodyFill, end - pos);
+        this.reserve(this.bodyFill + n);
         chunk.copy(this.body, this.bodyFill, pos, pos + n);
         this.bodyFill += n;
         pos += n;
-        if (this.bodyFill < this.body.length) break;
+        if (this.bodyFill < this.bodyTotal) break;
         const whole = this.body;
         this.body = null;
-        if (!this.deliver(whole, 0, whole.length)) return this.stop(chunk, pos);
+        if (!this.deliver(whole, 0, this.bodyTotal)) return this.stop(chunk, pos);
         continue;
       }
 
@@ -124,13 +127,12 @@ export class PgFramer {
         const type = this.typed ? this.head[0]! : 0;
         const total = this.frameTotal(type, this.head, 0);
         if (this.inspected(type)) {
-          this.body = Buffer.allocUnsafe(total);
-          this.head.copy(this.body, 0, 0, headLen);
+          const body = this.startBody(total, headLen);
+          this.head.copy(body, 0, 0, headLen);
           this.bodyFill = headLen;
           if (total === headLen) {
-            const whole = this.body;
             this.body = null;
-            if (!this.deliver(whole, 0, total)) return this.stop(chunk, pos);
+            if (!this.deliver(body, 0, total)) return this.stop(chunk, pos);
           }
         } else {
           this.handler.onPass(Buffer.from(this.head.subarray(0, headLen)), 0, headLen);
@@ -154,8 +156,7 @@ export class PgFramer {
         pos += total;
         if (!this.deliver(chunk, start, pos)) return this.stop(chunk, pos);
       } else {
-        this.body = Buffer.allocUnsafe(total);
-        chunk.copy(this.body, 0, pos, end);
+        chunk.copy(this.startBody(total, end - pos), 0, pos, end);
         this.bodyFill = end - pos;
         pos = end;
       }
@@ -178,6 +179,23 @@ export class PgFramer {
     return len + 1;
   }
 
+  // Memory for a partial message follows the bytes that arrived, not the length the peer claims: otherwise
+  // five bytes ('Q' and a length just under maxMessageBytes) would make the proxy reserve all of it, per
+  // connection. Growth doubles, so a message that does arrive costs at most one extra copy of itself.
+  private startBody(total: number, have: number): Buffer {
+    this.body = Buffer.allocUnsafe(Math.min(total, Math.max(have, firstAllocation)));
+    this.bodyTotal = total;
+    return this.body;
+  }
+
+  private reserve(need: number): void {
+    const body = this.body!;
+    if (body.length >= need) return;
+    const grown = Buffer.allocUnsafe(Math.min(this.bodyTotal, Math.max(need, body.length * 2)));
+    body.copy(grown, 0, 0, this.bodyFill);
+    this.body = grown;
+  }
+
   /** Startup-phase messages are always handed over: the session must see each one. */
   private inspected(type: number): boolean {
     return !this.typed || this.inspect[type] === 1;
@@ -193,6 +211,9 @@ export class PgFramer {
     if (pos < chunk.length) this.stash.unshift(chunk.subarray(pos));
   }
 }
+
+/** What a partial inspected message gets before more of it arrives. */
+const firstAllocation = 64 * 1024;
 
 export class MessageTooLarge extends WireError {
   override name = 'MessageTooLarge';

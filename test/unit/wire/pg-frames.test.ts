@@ -340,6 +340,19 @@ describe('PgFramer: partial messages', () => {
     expect(framer.atBoundary).toBe(true);
   });
 
+  it('does not reserve the length a message claims before its bytes arrive', () => {
+    const framers: PgFramer[] = [];
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 20; i++) {
+      const f = new PgFramer({ onFrame: () => true, onPass: () => undefined }, { typed: true, maxMessageBytes: 1 << 30, inspect: [Front.Query] });
+      f.push(frame('Q', Buffer.from('select'), 256 * 1024 * 1024));
+      framers.push(f);
+    }
+    // Claimed: 20 x 256 MiB. Held: a first allocation per framer.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(32 * 1024 * 1024);
+    expect(framers.map((f) => f.buffered)).toEqual(Array(20).fill(11));
+  });
+
   it('hands over 1 MiB messages whole and streams 1 MiB passed ones, in 1-byte and in 64 KiB chunks', () => {
     const msgs = typed(serialize.query('x'.repeat(1 << 20)), serialize.copyData(Buffer.alloc(1 << 20, 3)), serialize.sync());
     const input = Buffer.concat(msgs.map((m) => m.bytes));
