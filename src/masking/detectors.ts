@@ -1,0 +1,256 @@
+// Value detectors (DESIGN.md "Masking"): find sensitive data INSIDE a value and report each match as a span
+// [start, end), so the strategy masks the match and keeps the rest: "contact: j***@x.io today". Only a
+// `null` strategy nulls the whole value (part of a value cannot be NULL).
+//
+// scanValue makes one pass over the bytes that cuts base64url runs (API keys, JWTs, AWS ids, IBANs, PEM
+// headers are looked at only when a run ends and its first byte could start one) and counts what the other
+// detectors need: `@` for e-mail, digits for cards/SSNs/phones/IPv4, colons for IPv6. Those second passes
+// run only when the counts say a match is possible, so prose and short values cost one loop. No regex,
+// no allocation except while confirming a rare candidate (a JWT header is decoded and JSON-parsed).
+import { ALNUM, CLS, DIGIT, HEX, LOCAL, LOWER, RUN, UPPER, WORD, isDigit } from './charclass.js';
+import { ibanStart, matchCard, matchIban, matchIpv4, matchIpv6, matchPhone, matchSsn, startsToken } from './detect-numbers.js';
+import {
+  API_TOKEN_FIRST,
+  bearerTokenStart,
+  matchApiToken,
+  matchAwsAccessKey,
+  matchBearerToken,
+  matchJwt,
+  matchPrivateKey,
+} from './detect-tokens.js';
+
+export const detectorKinds = [
+  'email',
+  'credit_card',
+  'us_ssn',
+  'iban',
+  'phone',
+  'ipv4',
+  'ipv6',
+  'jwt',
+  'aws_access_key',
+  'private_key',
+  'bearer_token',
+  'api_token',
+] as const;
+
+export type DetectorKind = (typeof detectorKinds)[number];
+/** A detector's index in `detectorKinds`: what scanValue reports, so the hot path passes numbers. */
+export type DetectorId = number;
+/** A set of detectors as a bit mask (bit = 1 << id). */
+export type KindSet = number;
+
+export const detectorId = Object.fromEntries(detectorKinds.map((k, i) => [k, i])) as { readonly [K in DetectorKind]: DetectorId };
+
+export function kindSet(kinds: Iterable<DetectorKind>): KindSet {
+  let set = 0;
+  for (const k of kinds) set |= 1 << detectorId[k];
+  return set;
+}
+
+export function kindsOf(set: KindSet): DetectorKind[] {
+  return detectorKinds.filter((_, i) => set & (1 << i));
+}
+
+export const allKinds: KindSet = kindSet(detectorKinds);
+
+/** Called once per match, in no particular order; matches of different detectors may overlap. */
+export type OnMatch = (kind: DetectorId, start: number, end: number) => void;
+
+const EMAIL = 1 << detectorId.email;
+const CARD = 1 << detectorId.credit_card;
+const SSN = 1 << detectorId.us_ssn;
+const IBAN = 1 << detectorId.iban;
+const PHONE = 1 << detectorId.phone;
+const IPV4 = 1 << detectorId.ipv4;
+const IPV6 = 1 << detectorId.ipv6;
+const JWT = 1 << detectorId.jwt;
+const AWS = 1 << detectorId.aws_access_key;
+const PRIVATE_KEY = 1 << detectorId.private_key;
+const BEARER = 1 << detectorId.bearer_token;
+const API = 1 << detectorId.api_token;
+const RUN_KINDS = IBAN | JWT | AWS | PRIVATE_KEY | BEARER | API;
+const LONG_NUMBERS = CARD | SSN | PHONE;
+
+const AT = 0x40;
+const COLON = 0x3a;
+const DOT = 0x2e;
+const DASH = 0x2d;
+const PLUS = 0x2b;
+const LPAREN = 0x28;
+
+/** First bytes of a run that may start a run-detected token; every other run is skipped unread. */
+const TRIGGER = new Uint8Array(256);
+for (let b = 0; b < 256; b++) if (CLS[b]! & UPPER || API_TOKEN_FIRST[b]) TRIGGER[b] = 1;
+TRIGGER[0x65] = 1; // e: eyJ (JWT)
+TRIGGER[0x62] = 1; // b: bearer
+TRIGGER[DASH] = 1; // -----BEGIN
+
+/** Runs every detector in `kinds` over buf[start, end) and reports each match. */
+export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSet, onMatch: OnMatch): void {
+  const runKinds = kinds & RUN_KINDS;
+  let digits = 0;
+  let firstAt = -1;
+  let colons = 0;
+  let dots = 0;
+  let runStart = -1;
+  let i = start;
+  while (i < end) {
+    const b = buf[i]!;
+    const c = CLS[b]!;
+    if (c & RUN) {
+      if (c & DIGIT) digits++;
+      if (runStart < 0) runStart = i;
+      i++;
+      continue;
+    }
+    if (runStart >= 0) {
+      const rs = runStart;
+      runStart = -1;
+      if (runKinds !== 0 && i - rs >= 4 && TRIGGER[buf[rs]!]) {
+        const next = onRun(buf, rs, i, end, runKinds, onMatch);
+        if (next > i) {
+          i = next;
+          continue;
+        }
+      }
+    }
+    if (b === AT) {
+      if (firstAt < 0) firstAt = i;
+    } else if (b === COLON) colons++;
+    else if (b === DOT) dots++;
+    i++;
+  }
+  if (runStart >= 0 && runKinds !== 0 && end - runStart >= 4 && TRIGGER[buf[runStart]!]) onRun(buf, runStart, end, end, runKinds, onMatch);
+
+  if (firstAt >= 0 && kinds & EMAIL) scanEmails(buf, firstAt, start, end, onMatch);
+  if ((kinds & LONG_NUMBERS && digits >= 8) || (kinds & IPV4 && digits >= 4 && dots >= 3)) scanNumbers(buf, start, end, kinds, onMatch);
+  if (kinds & IPV6 && colons >= 2) scanIpv6(buf, start, end, onMatch);
+}
+
+/** One base64url run [rs, re) whose first byte may start a token; returns the end of a match or -1. */
+function onRun(buf: Buffer, rs: number, re: number, end: number, kinds: KindSet, onMatch: OnMatch): number {
+  const b0 = buf[rs]!;
+  let m = -1;
+  if (b0 === 0x65 && kinds & JWT && (m = matchJwt(buf, rs, re, end)) >= 0) return report(onMatch, detectorId.jwt, rs, m);
+  if (b0 === DASH && kinds & PRIVATE_KEY && (m = matchPrivateKey(buf, rs, re, end)) >= 0) return report(onMatch, detectorId.private_key, rs, m);
+  if ((b0 | 0x20) === 0x62 && kinds & BEARER) {
+    const ts = bearerTokenStart(buf, rs, re, end);
+    if (ts >= 0 && (m = matchBearerToken(buf, ts, end)) >= 0) return report(onMatch, detectorId.bearer_token, ts, m);
+  }
+  if (API_TOKEN_FIRST[b0] && kinds & API && (m = matchApiToken(buf, rs, re)) >= 0) return report(onMatch, detectorId.api_token, rs, m);
+  if (b0 === 0x41 && kinds & AWS && (m = matchAwsAccessKey(buf, rs, re)) >= 0) return report(onMatch, detectorId.aws_access_key, rs, m);
+  if (kinds & IBAN && ibanStart(buf, rs, end) && (m = matchIban(buf, rs, end)) >= 0) return report(onMatch, detectorId.iban, rs, m);
+  return -1;
+}
+
+function report(onMatch: OnMatch, kind: DetectorId, start: number, end: number): number {
+  onMatch(kind, start, end);
+  return end;
+}
+
+/**
+ * Addresses around each `@`: a local part of up to 64 characters (see LOCAL) starting with a letter or digit
+ * and not ending with a dot, and a domain of at least two dot-separated labels of 1-63 letters, digits and inner
+ * dashes, ending in an alphabetic TLD of 2+ letters. A sentence's final dot is not part of the domain.
+ */
+function scanEmails(buf: Buffer, at: number, start: number, end: number, onMatch: OnMatch): void {
+  let floor = start;
+  while (at >= 0) {
+    let resume = at + 1;
+    let ls = at;
+    while (ls > floor && CLS[buf[ls - 1]!]! & LOCAL) ls--;
+    while (ls < at && !(CLS[buf[ls]!]! & ALNUM)) ls++;
+    if (at - ls >= 1 && at - ls <= 64 && buf[at - 1] !== DOT) {
+      const de = domainEnd(buf, at + 1, end);
+      if (de > 0) {
+        onMatch(detectorId.email, ls, de);
+        resume = floor = de;
+      }
+    }
+    at = -1;
+    for (let p = resume; p < end; p++) {
+      if (buf[p] === AT) {
+        at = p;
+        break;
+      }
+    }
+  }
+}
+
+/** End of a valid domain starting at `p`, or -1. */
+function domainEnd(buf: Buffer, p: number, end: number): number {
+  let q = p;
+  while (q < end && (CLS[buf[q]!]! & ALNUM || buf[q] === DASH || buf[q] === DOT)) q++;
+  while (q > p && buf[q - 1] === DOT) q--;
+  let labels = 0;
+  let labelStart = p;
+  let alphaTld = true;
+  for (let k = p; k <= q; k++) {
+    if (k === q || buf[k] === DOT) {
+      const len = k - labelStart;
+      if (len < 1 || len > 63 || buf[labelStart] === DASH || buf[k - 1] === DASH) return -1;
+      labels++;
+      if (k === q) {
+        alphaTld = len >= 2;
+        for (let t = labelStart; t < k && alphaTld; t++) if (!(CLS[buf[t]!]! & (UPPER | LOWER))) alphaTld = false;
+      }
+      labelStart = k + 1;
+    }
+  }
+  return labels >= 2 && alphaTld ? q : -1;
+}
+
+/** Cards, SSNs, IPv4 addresses and phones, tried at each place a number may start. */
+function scanNumbers(buf: Buffer, start: number, end: number, kinds: KindSet, onMatch: OnMatch): void {
+  let i = start;
+  while (i < end) {
+    const b = buf[i]!;
+    if ((b === PLUS || b === LPAREN) && isDigit(buf[i + 1]) && i + 1 < end) {
+      let m = -1;
+      if (kinds & PHONE && startsToken(buf, i, start) && (m = matchPhone(buf, i, end)) >= 0) {
+        onMatch(detectorId.phone, i, m);
+        i = m;
+      } else i++;
+      continue;
+    }
+    if (!isDigit(b)) {
+      i++;
+      continue;
+    }
+    if (startsToken(buf, i, start)) {
+      const m = matchNumber(buf, i, end, kinds, onMatch);
+      if (m >= 0) {
+        i = m;
+        continue;
+      }
+    }
+    i++;
+    while (i < end && isDigit(buf[i])) i++;
+  }
+}
+
+function matchNumber(buf: Buffer, i: number, end: number, kinds: KindSet, onMatch: OnMatch): number {
+  let m = -1;
+  if (kinds & CARD && (m = matchCard(buf, i, end)) >= 0) return report(onMatch, detectorId.credit_card, i, m);
+  if (kinds & SSN && (m = matchSsn(buf, i, end)) >= 0) return report(onMatch, detectorId.us_ssn, i, m);
+  if (kinds & IPV4 && (m = matchIpv4(buf, i, end)) >= 0) return report(onMatch, detectorId.ipv4, i, m);
+  if (kinds & PHONE && (m = matchPhone(buf, i, end)) >= 0) return report(onMatch, detectorId.phone, i, m);
+  return -1;
+}
+
+function scanIpv6(buf: Buffer, start: number, end: number, onMatch: OnMatch): void {
+  let i = start;
+  while (i < end) {
+    const b = buf[i]!;
+    if ((CLS[b]! & HEX || b === COLON) && (i === start || !(CLS[buf[i - 1]!]! & WORD || buf[i - 1] === COLON || buf[i - 1] === DOT))) {
+      const m = matchIpv6(buf, i, end);
+      if (m >= 0) {
+        onMatch(detectorId.ipv6, i, m);
+        i = m;
+        continue;
+      }
+    }
+    i++;
+  }
+}
