@@ -1,0 +1,178 @@
+// A MaskPlan says, for one result set, what happens to each column's values. Plans are built once per
+// result (masking/rules.ts `planFor`) and then called per cell; the per-cell path allocates only the masked
+// value itself. A plan is also plain data (`spec`), so the row stage can post it to a worker thread and
+// rebuild it there with `compilePlan`.
+import { compileStrategy, type MaskFn, type StrategyOptions, type StrategySpec } from './strategies.js';
+import { detectorId, scanValue, type DetectorKind, type KindSet, type OnMatch } from './detectors.js';
+
+/** One column: pass through (null), a column rule's strategy, or a scan by the detectors. */
+export type ColumnStep = null | { rule: string; strategy: StrategySpec } | { scan: true };
+
+/** A detector the scan runs and the strategy for its matches; `rule` names it in audit counters. */
+export interface DetectorStep {
+  kind: DetectorKind;
+  rule: string;
+  strategy: StrategySpec;
+}
+
+export interface PlanSpec {
+  columns: ColumnStep[];
+  /** Empty when no column is scanned. */
+  detectors: DetectorStep[];
+}
+
+/**
+ * What `maskCell` returns: the masked bytes, null for SQL NULL, or undefined when a scanned value had
+ * nothing to mask (send the original bytes). Column strategies never return undefined.
+ */
+export type CellResult = Buffer | null | undefined;
+
+/**
+ * Masks the detector matches inside one value and keeps the bytes between them. Overlapping matches are
+ * resolved left to right, the longer one first at equal starts. A match whose strategy is `null` makes the
+ * whole value NULL. Reuses its span buffers: one instance per plan, one call at a time.
+ */
+export class SpanMasker {
+  readonly kinds: KindSet;
+  /** Detectors that matched in the last `mask` call, as a bit set (see detectors.ts `kindsOf`). */
+  found: KindSet = 0;
+  private readonly fns: (MaskFn | undefined)[] = [];
+  private spans = new Int32Array(3 * 8);
+  private n = 0;
+  private readonly replacements: (Buffer | null)[] = [];
+
+  constructor(detectors: readonly { kind: DetectorKind; fn: MaskFn }[]) {
+    let kinds = 0;
+    for (const d of detectors) {
+      const id = detectorId[d.kind];
+      if (this.fns[id] === undefined) this.fns[id] = d.fn;
+      kinds |= 1 << id;
+    }
+    this.kinds = kinds;
+  }
+
+  private readonly collect: OnMatch = (kind, start, end) => {
+    if (3 * this.n + 3 > this.spans.length) {
+      const grown = new Int32Array(this.spans.length * 2);
+      grown.set(this.spans);
+      this.spans = grown;
+    }
+    const k = 3 * this.n++;
+    this.spans[k] = start;
+    this.spans[k + 1] = end;
+    this.spans[k + 2] = kind;
+  };
+
+  mask(buf: Buffer, start: number, end: number): CellResult {
+    this.n = 0;
+    this.found = 0;
+    scanValue(buf, start, end, this.kinds, this.collect);
+    if (this.n === 0) return undefined;
+    const n = this.orderAndDropOverlaps();
+    const s = this.spans;
+    const repl = this.replacements;
+    let length = end - start;
+    for (let j = 0; j < n; j++) {
+      const r = this.fns[s[3 * j + 2]!]!(buf, s[3 * j]!, s[3 * j + 1]!);
+      this.found |= 1 << s[3 * j + 2]!;
+      if (r === null) {
+        repl.length = 0;
+        return null;
+      }
+      repl[j] = r;
+      length += r.length - (s[3 * j + 1]! - s[3 * j]!);
+    }
+    const out = Buffer.allocUnsafe(length);
+    let from = start;
+    let pos = 0;
+    for (let j = 0; j < n; j++) {
+      pos += buf.copy(out, pos, from, s[3 * j]!);
+      pos += repl[j]!.copy(out, pos);
+      from = s[3 * j + 1]!;
+    }
+    buf.copy(out, pos, from, end);
+    repl.length = 0; // drop references to the replacement buffers
+    return out;
+  }
+
+  /** Sorts the spans by start (longest first on ties) and drops those overlapping a kept one. Few spans: insertion sort. */
+  private orderAndDropOverlaps(): number {
+    const s = this.spans;
+    for (let i = 1; i < this.n; i++) {
+      const a = s[3 * i]!;
+      const b = s[3 * i + 1]!;
+      const c = s[3 * i + 2]!;
+      let j = i - 1;
+      while (j >= 0 && (s[3 * j]! > a || (s[3 * j] === a && s[3 * j + 1]! < b))) {
+        s[3 * j + 3] = s[3 * j]!;
+        s[3 * j + 4] = s[3 * j + 1]!;
+        s[3 * j + 5] = s[3 * j + 2]!;
+        j--;
+      }
+      s[3 * j + 3] = a;
+      s[3 * j + 4] = b;
+      s[3 * j + 5] = c;
+    }
+    let kept = 0;
+    let lastEnd = -1;
+    for (let i = 0; i < this.n; i++) {
+      if (s[3 * i]! < lastEnd) continue;
+      lastEnd = s[3 * i + 1]!;
+      s[3 * kept] = s[3 * i]!;
+      s[3 * kept + 1] = lastEnd;
+      s[3 * kept + 2] = s[3 * i + 2]!;
+      kept++;
+    }
+    return kept;
+  }
+}
+
+export class MaskPlan {
+  /** True when no column needs anything: the caller passes the rows' bytes through untouched. */
+  readonly isEmpty: boolean;
+  /** Bit set of the detectors that matched in the last `maskCell` on a scanned column, 0 otherwise. */
+  lastDetected: KindSet = 0;
+
+  constructor(
+    readonly spec: PlanSpec,
+    private readonly fns: readonly (MaskFn | undefined)[],
+    private readonly spans: SpanMasker | null,
+  ) {
+    this.isEmpty = spec.columns.every((c) => c === null);
+  }
+
+  /** Whether column `i`'s values go through `maskCell` at all. */
+  masks(i: number): boolean {
+    return this.spec.columns[i] != null;
+  }
+
+  /** The rule that masks column `i` (for audit counters), `detect` for a scanned column, or undefined. */
+  ruleOf(i: number): string | undefined {
+    const step = this.spec.columns[i];
+    return step == null ? undefined : 'rule' in step ? step.rule : 'detect';
+  }
+
+  /** Masks one non-NULL value of column `i`, given as buf[start, end). See CellResult. */
+  maskCell(i: number, buf: Buffer, start: number, end: number): CellResult {
+    const fn = this.fns[i];
+    if (fn !== undefined) {
+      this.lastDetected = 0;
+      return fn(buf, start, end);
+    }
+    if (this.spans !== null && this.spec.columns[i] !== null) {
+      const r = this.spans.mask(buf, start, end);
+      this.lastDetected = this.spans.found;
+      return r;
+    }
+    this.lastDetected = 0;
+    return undefined;
+  }
+}
+
+/** Rebuilds a plan from its plain-data form, e.g. in a worker thread. */
+export function compilePlan(spec: PlanSpec, opts: StrategyOptions = {}): MaskPlan {
+  const fns = spec.columns.map((c) => (c !== null && 'rule' in c ? compileStrategy(c.strategy, opts) : undefined));
+  const scans = spec.columns.some((c) => c !== null && 'scan' in c);
+  const spans = scans ? new SpanMasker(spec.detectors.map((d) => ({ kind: d.kind, fn: compileStrategy(d.strategy, opts) }))) : null;
+  return new MaskPlan(spec, fns, spans);
+}
