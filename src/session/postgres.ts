@@ -26,9 +26,9 @@ interface SyncPoint {
 }
 
 const clientInspected = [Front.Query, Front.Parse, Front.Bind, Front.Execute, Front.Close, Front.Sync, Front.FunctionCall, Front.Terminate];
-const serverInspected = [Back.Authentication, Back.BackendKeyData, Back.ParameterStatus, Back.ReadyForQuery];
+const serverInspected = [Back.Authentication, Back.BackendKeyData, Back.ParameterStatus, Back.ReadyForQuery, Back.ErrorResponse];
 /** Only while a row transform is active: the row messages and what ends a result. */
-const resultMessages = [Back.DataRow, Back.CommandComplete, Back.ErrorResponse, Back.PortalSuspended];
+const resultMessages = [Back.DataRow, Back.CommandComplete, Back.PortalSuspended];
 
 export function cancelKeyOf(processId: number, key: Buffer): string {
   return `${processId}:${key.toString('hex')}`;
@@ -69,6 +69,9 @@ class PostgresSession implements ProxySession {
   private backendKey?: string;
   readonly serverParams = new Map<string, string>();
   private result: ResultTransform | null = null;
+  private sslAnswered = false;
+  /** The server sent a FATAL error: when it then closes, the client has its reason already. */
+  private serverSentFatal = false;
 
   constructor(
     client: net.Socket,
@@ -84,19 +87,16 @@ class PostgresSession implements ProxySession {
       signal: this.abort.signal,
     };
     this.fromClient = this.newClientFramer();
-    this.attachClient(client, true);
+    this.attachClient(client);
     ctx.log.debug('session opened');
   }
 
   // ---- sockets ----
 
-  private attachClient(socket: net.Socket, sniffDirectTls: boolean): void {
-    let firstChunk = sniffDirectTls;
+  private attachClient(socket: net.Socket): void {
     socket.on('data', (chunk: Buffer) => {
-      // PostgreSQL 17 clients may open with a TLS ClientHello directly (sslnegotiation=direct).
-      const opensWithTls = firstChunk && chunk[0] === 0x16 && this.ctx.tls !== undefined;
-      firstChunk = false;
-      if (opensWithTls) return this.startClientTls(chunk);
+      // After a fatal error the rest of what the client sends is moot (and no longer framed).
+      if (this.phase === 'closed') return;
       const up = this.upstream;
       up?.cork();
       try {
@@ -147,7 +147,7 @@ class PostgresSession implements ProxySession {
     socket.on('close', (hadError) => {
       this.upstreamOpen = false;
       if (this.clientOpen) {
-        if (this.terminating || this.phase === 'closed') closeLike(this.client, hadError);
+        if (this.terminating || this.phase === 'closed' || this.serverSentFatal) closeLike(this.client, hadError);
         else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
       }
       this.finish();
@@ -191,6 +191,11 @@ class PostgresSession implements ProxySession {
     const packet = dec.decodeStartupPacket(buf, start, end);
     switch (packet.kind) {
       case 'ssl':
+        if (this.sslAnswered) {
+          this.fatal(new ProxyError('protocolViolation', 'SSLRequest sent twice'));
+          return false;
+        }
+        this.sslAnswered = true;
         if (!this.ctx.tls) {
           this.writeClient(enc.sslRefused);
           return true;
@@ -222,7 +227,7 @@ class PostgresSession implements ProxySession {
     }
   }
 
-  private startClientTls(firstChunk?: Buffer): void {
+  private startClientTls(): void {
     const raw = this.client;
     raw.removeAllListeners('data');
     raw.removeAllListeners('drain');
@@ -231,12 +236,11 @@ class PostgresSession implements ProxySession {
       secureContext: this.ctx.tls,
       ALPNProtocols: ['postgresql'],
     });
-    if (firstChunk) raw.unshift(firstChunk);
     raw.removeAllListeners('close');
     raw.on('close', () => secure.destroy());
     this.client = secure;
     this.fromClient = this.newClientFramer();
-    this.attachClient(secure, false);
+    this.attachClient(secure);
     secure.on('secure', () => this.ctx.log.debug({ protocol: secure.getProtocol() }, 'client TLS established'));
     raw.resume();
   }
@@ -259,11 +263,16 @@ class PostgresSession implements ProxySession {
       this.phase = 'auth';
       this.fromClient.typed = true;
       this.writeUpstream(startupPacket);
-      this.fromClient.resume();
-      this.updateFlow();
     } catch (err) {
-      this.fatal(err instanceof ProxyError ? err : new ProxyError('upstreamUnreachable', (err as Error).message));
+      return this.fatal(err instanceof ProxyError ? err : new ProxyError('upstreamUnreachable', (err as Error).message));
     }
+    // What the client sent after its startup packet is framed now, and is the client's fault if malformed.
+    try {
+      this.fromClient.resume();
+    } catch (err) {
+      this.protocolError(err, 'client');
+    }
+    this.updateFlow();
   }
 
   // ---- client -> server ----
@@ -415,13 +424,19 @@ class PostgresSession implements ProxySession {
         }
         case Back.ReadyForQuery:
           return this.onReadyForQuery(buf, start, end);
+        case Back.ErrorResponse: {
+          const fields = dec.decodeFields(buf, start, end);
+          const severity = fields.get('V') ?? fields.get('S');
+          if (severity === 'FATAL' || severity === 'PANIC') this.serverSentFatal = true;
+          this.endResult();
+          break;
+        }
         case Back.RowDescription:
           return this.onRowDescription(buf, start, end);
         case Back.DataRow:
           this.writeClient(this.result ? this.result.row(buf, start, end) : buf.subarray(start, end));
           return true;
         case Back.CommandComplete:
-        case Back.ErrorResponse:
         case Back.PortalSuspended:
           this.endResult();
           break;
