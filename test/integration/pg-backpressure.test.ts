@@ -1,0 +1,107 @@
+// A slow client must not make the proxy buffer the server's output: back-pressure pauses the upstream socket.
+// The proxy runs as its own process (the CLI, as users run it) so its memory can be measured alone.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { serialize } from 'pg-protocol';
+import { PgFramer } from '../../src/wire/postgres/frames.js';
+import { Back } from '../../src/wire/postgres/messages.js';
+import { pg } from '../helpers/databases.js';
+
+let child: ChildProcess;
+let port: number;
+
+beforeAll(async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-bp-'));
+  const config = path.join(dir, 'sqlwarden.yaml');
+  writeFileSync(config, `listeners:\n  - { name: pg, protocol: postgres, listen: "127.0.0.1:0", upstream: "${pg.host}:${pg.port}", upstreamTls: disable }\nlog: { level: warn }\n`);
+  child = spawn(process.execPath, ['dist/main.js', 'start', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  port = await new Promise<number>((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listener "pg" on 127\.0\.0\.1:(\d+)/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`sqlwarden exited ${code}: ${err}`)));
+  });
+});
+afterAll(() => {
+  child?.kill('SIGKILL');
+});
+
+function rssBytes(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) * 1024;
+}
+
+it('keeps its memory bounded while a client reads 1,000,000 rows slowly', async () => {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  await new Promise((r) => socket.once('connect', r));
+  let rows = 0;
+  let bytes = 0;
+  let readyCount = 0;
+  const framer = new PgFramer(
+    {
+      onFrame: (type) => {
+        if (type === Back.DataRow) rows++;
+        else if (type === Back.ReadyForQuery) readyCount++;
+        else if (type === Back.ErrorResponse) throw new Error('server error');
+        return true;
+      },
+      onPass: () => undefined,
+    },
+    { typed: true, maxMessageBytes: 1 << 20, inspect: [Back.DataRow, Back.ReadyForQuery, Back.ErrorResponse] },
+  );
+  socket.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    framer.push(chunk);
+  });
+  const until = async (cond: () => boolean) => {
+    while (!cond()) await new Promise((r) => setTimeout(r, 20));
+  };
+  socket.write(serialize.startup({ user: pg.user, database: pg.database }));
+  await until(() => readyCount === 1);
+  const baseline = rssBytes(child.pid!);
+
+  // ~230 MB of rows: buffering them would show at once in the proxy's RSS.
+  socket.write(serialize.query("select g, repeat('x', 200) from generate_series(1, 1000000) g"));
+  let peak = baseline;
+  const sample = () => (peak = Math.max(peak, rssBytes(child.pid!)));
+  // 1. The client does not read at all for 2 s.
+  socket.pause();
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    sample();
+  }
+  // 2. Then it reads in small sips for 2 s.
+  for (let i = 0; i < 20; i++) {
+    socket.resume();
+    await new Promise((r) => setImmediate(r));
+    socket.pause();
+    await new Promise((r) => setTimeout(r, 100));
+    sample();
+  }
+  const readWhileSlow = bytes;
+  const peakWhileSlow = peak;
+  // 3. Then it drinks the rest.
+  socket.resume();
+  const sampler = setInterval(sample, 100);
+  await until(() => readyCount === 2);
+  clearInterval(sampler);
+  socket.destroy();
+
+  expect(rows).toBe(1_000_000);
+  expect(bytes).toBeGreaterThan(220_000_000);
+  expect(readWhileSlow).toBeLessThan(bytes / 4);
+  const growth = peak - baseline;
+  const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+  console.log(`proxy RSS: baseline ${mib(baseline)} MiB, peak while the client was slow ${mib(peakWhileSlow)} MiB, peak ${mib(peak)} MiB; result ${mib(bytes)} MiB`);
+  // While the client stalls, the server's output waits in the kernel's socket buffers, not in the proxy; what
+  // growth there is comes from V8's young generation filling up (up to ~48 MiB), not from retained rows.
+  expect(peakWhileSlow - baseline).toBeLessThan(48 * 2 ** 20);
+  expect(growth).toBeLessThan(64 * 2 ** 20);
+});
