@@ -2,7 +2,7 @@
 // result (masking/rules.ts `planFor`) and then called per cell; the per-cell path allocates only the masked
 // value itself. A plan is also plain data (`spec`), so the row stage can post it to a worker thread and
 // rebuild it there with `compilePlan`.
-import { compileStrategy, type MaskFn, type StrategyOptions, type StrategySpec } from './strategies.js';
+import { compileStrategy, copyBytes, type MaskFn, type StrategyOptions, type StrategySpec } from './strategies.js';
 import { detectorId, scanValue, type DetectorKind, type KindSet, type OnMatch } from './detectors.js';
 
 /** One column: pass through (null), a column rule's strategy, or a scan by the detectors. */
@@ -86,11 +86,11 @@ export class SpanMasker {
     let from = start;
     let pos = 0;
     for (let j = 0; j < n; j++) {
-      pos += buf.copy(out, pos, from, s[3 * j]!);
-      pos += repl[j]!.copy(out, pos);
+      pos = copyBytes(buf, from, s[3 * j]!, out, pos);
+      pos = copyBytes(repl[j]!, 0, repl[j]!.length, out, pos);
       from = s[3 * j + 1]!;
     }
-    buf.copy(out, pos, from, end);
+    copyBytes(buf, from, end, out, pos);
     repl.length = 0; // drop references to the replacement buffers
     return out;
   }
@@ -159,7 +159,7 @@ export class MaskPlan {
       this.lastDetected = 0;
       return fn(buf, start, end);
     }
-    if (this.spans !== null && this.spec.columns[i] !== null) {
+    if (this.spans !== null && this.spec.columns[i] != null) {
       const r = this.spans.mask(buf, start, end);
       this.lastDetected = this.spans.found;
       return r;

@@ -62,6 +62,16 @@ export function compileStrategy(spec: StrategySpec, opts: StrategyOptions = {}):
 const redact: MaskFn = () => REDACTED;
 const toNull: MaskFn = () => null;
 
+/**
+ * Copies src[from, to) to out at pos and returns the position after it. Cell values are short, and for
+ * short ranges a loop is several times faster than Buffer#copy, whose native call costs ~50 ns.
+ */
+export function copyBytes(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+  if (to - from > 48) return pos + src.copy(out, pos, from, to);
+  for (let i = from; i < to; i++) out[pos++] = src[i]!;
+  return pos;
+}
+
 /** True for a UTF-8 continuation byte (10xxxxxx): never the first byte of a character. */
 function isContinuation(b: number): boolean {
   return (b & 0xc0) === 0x80;
@@ -108,11 +118,10 @@ function partial(keepFirst: number, keepLast: number): MaskFn {
     const head = revealing ? skipChars(src, start, end, keepFirst) : start;
     const tail = revealing ? backChars(src, start, end, keepLast) : end;
     const masked = revealing ? chars - keepFirst - keepLast : chars;
-    const headLen = head - start;
-    const out = Buffer.allocUnsafe(headLen + masked + (end - tail));
-    src.copy(out, 0, start, head);
-    out.fill(STAR, headLen, headLen + masked);
-    src.copy(out, headLen + masked, tail, end);
+    const out = Buffer.allocUnsafe(head - start + masked + (end - tail));
+    let pos = copyBytes(src, start, head, out, 0);
+    for (let k = 0; k < masked; k++) out[pos++] = STAR;
+    copyBytes(src, tail, end, out, pos);
     return out;
   };
 }
@@ -131,9 +140,9 @@ const email: MaskFn = (src, start, end) => {
   const first = skipChars(src, start, at, 1);
   const keep = first < at ? first - start : 0;
   const out = Buffer.allocUnsafe(keep + EMAIL_MASK.length + (end - at - 1));
-  src.copy(out, 0, start, start + keep);
-  EMAIL_MASK.copy(out, keep);
-  src.copy(out, keep + EMAIL_MASK.length, at + 1, end);
+  let pos = copyBytes(src, start, start + keep, out, 0);
+  pos = copyBytes(EMAIL_MASK, 0, EMAIL_MASK.length, out, pos);
+  copyBytes(src, at + 1, end, out, pos);
   return out;
 };
 

@@ -249,3 +249,12 @@ describe('strategy forms', () => {
     expect(rules('').counts).toEqual({ columns: 0, detectors: 0, exemptions: 0 });
   });
 });
+
+describe('plans and row shapes', () => {
+  it('leaves a column past the described ones alone', () => {
+    const plan = rules('detect:\n  - kind: email\n    mask: email\n').planFor([col('a')], alice);
+    expect(cell(plan, 0, 'jane@x.io')).toBe('j***@x.io');
+    expect(plan.masks(1)).toBe(false);
+    expect(cell(plan, 1, 'jane@x.io')).toBe('<keep>');
+  });
+});
