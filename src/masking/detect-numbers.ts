@@ -30,14 +30,17 @@ export function endsToken(buf: Buffer, p: number, end: number): boolean {
 
 /**
  * A number may start at `i`: the previous byte is no word character, and no separator glued to a word
- * (`ORD-555-123-4567`, `v1.192.168.0.1`, `id_4111...` are parts of identifiers, not values of their own).
+ * (`ORD-555-123-4567`, `v1.192.168.0.1`, `id_4111...` are parts of identifiers, not values of their own),
+ * nor a colon after a digit (`10:30`). A colon after a letter is a label: `card:4111...` starts a number.
  */
 export function startsToken(buf: Buffer, i: number, start: number): boolean {
   if (i === start) return true;
   const p = buf[i - 1]!;
   if (CLS[p]! & WORD) return false;
-  if ((p === DASH || p === DOT || p === SLASH || p === COMMA || p === COLON) && i - 2 >= start && CLS[buf[i - 2]!]! & ALNUM) return false;
-  return true;
+  if (i - 2 < start) return true;
+  const before = CLS[buf[i - 2]!]!;
+  if ((p === DASH || p === DOT || p === SLASH || p === COMMA) && before & ALNUM) return false;
+  return !(p === COLON && before & DIGIT);
 }
 
 function luhn(n: number): boolean {

@@ -59,6 +59,9 @@ describe('credit_card detector', () => {
   ])('does not flag %s', (_, text) => {
     expect(find(text, ['credit_card'])).toEqual([]);
   });
+  it('finds a card after a label and colon', () => {
+    expect(find('card:4111111111111111', ['credit_card'])).toEqual([['credit_card', '4111111111111111']]);
+  });
   it('finds a card followed by another space-separated number', () => {
     expect(find('card 4111 1111 1111 1111 2024', ['credit_card'])).toEqual([['credit_card', '4111 1111 1111 1111']]);
   });
@@ -80,6 +83,7 @@ describe('us_ssn detector', () => {
     ['mixed separators', '123-45 6789'],
     ['a prefix of a longer dashed number', '123-45-6789-12'],
     ['part of an identifier', 'INV-123-45-6789'],
+    ['digits after a time-like colon', '12:123-45-6789'],
   ])('does not flag %s', (_, text) => {
     expect(find(text, ['us_ssn'])).toEqual([]);
   });
@@ -225,6 +229,9 @@ describe('scanValue', () => {
       'The quick brown fox jumps over the lazy dog at 10:30 on 2023-10-12.',
       'Total: 1,234.56 EUR for 3 items (order 2023-000123)',
       'Grüße aus Köln — 東京で会いましょう 🎉',
+      'request 550e8400-e29b-41d4-a716-446655440000 at 2023-10-12T14:30:45.123+02:00',
+      'ISBN 978-3-16-148410-0, sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      'Build 20231012.1430 of v2.14.3; tracking 1Z999AA10123456784; SKU-4111-1111',
       '',
     ]) {
       expect(find(text)).toEqual([]);
