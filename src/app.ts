@@ -5,10 +5,11 @@ import { AllowAllGate } from './session/gate.js';
 import { passThroughRows, type Gate, type RowStage } from './session/hooks.js';
 import { Listener, type SessionDeps, type SessionFactory } from './session/listener.js';
 import { createPostgresSession } from './session/postgres.js';
+import { createMysqlSession } from './session/mysql.js';
 
 const sessionFactories: Record<ListenerConfig['protocol'], SessionFactory | undefined> = {
   postgres: createPostgresSession,
-  mysql: undefined, // issue 3
+  mysql: createMysqlSession,
 };
 
 export interface AppOptions {

@@ -1,0 +1,304 @@
+// Follows the server's response to one command (MySQL documentation, "Command Phase": COM_QUERY Response,
+// Text and Binary Resultset, COM_STMT_PREPARE Response, COM_STMT_FETCH, COM_FIELD_LIST) so the session
+// knows where it ends, when the server asks for a LOCAL INFILE, which statement id a prepare got, and
+// which packets are rows. Rows stream through untouched unless the row stage transforms the result; every
+// other packet is small and taken whole. Writes go through the sink in protocol order.
+import { WireError } from '../wire/bytes.js';
+import * as dec from '../wire/mysql/decode.js';
+import { framePayload, payloadLength, payloadOf, physicalPackets, setSequenceIds } from '../wire/mysql/frames.js';
+import { Header, Status, maxPacketPayload } from '../wire/mysql/packets.js';
+import { passThroughRows, type ResultColumn, type ResultTransform, type RowStage, type SessionInfo } from './hooks.js';
+
+/** What a command's response looks like. */
+export type ResponseKind =
+  | 'query' // COM_QUERY, COM_PROCESS_INFO: OK, ERR, LOCAL INFILE or text result sets, several with MORE_RESULTS
+  | 'execute' // COM_STMT_EXECUTE, COM_STMT_BULK_EXECUTE: as query, binary rows, maybe a cursor
+  | 'fetch' // COM_STMT_FETCH: binary rows then EOF, or ERR
+  | 'prepare' // COM_STMT_PREPARE: PREPARE_OK with parameter and column definitions, or ERR
+  | 'fieldList' // COM_FIELD_LIST: column definitions then EOF, or ERR
+  | 'simple'; // one packet: OK, ERR, EOF or COM_STATISTICS's text
+
+export interface ResponseSink {
+  /** Bytes for the client, in order. */
+  write(bytes: Buffer): void;
+  /** The server asks for the LOCAL INFILE named in the packet just written; the client's file follows. */
+  localInfile(): void;
+  /** COM_STMT_PREPARE succeeded (or failed: id -1). */
+  prepared(statementId: number): void;
+  /** The response ended: the client may send its next command. */
+  done(): void;
+}
+
+const enum St {
+  Idle,
+  First,
+  Columns,
+  MetaEof,
+  Rows,
+  PrepareDefs,
+  FieldList,
+  Simple,
+}
+
+export class ResponseReader {
+  /** Agreed capabilities that change the shape of responses. */
+  deprecateEof = false;
+  extendedMetadata = false;
+
+  private st = St.Idle;
+  private kind: ResponseKind = 'simple';
+  private cursor = false;
+  private statementId = 0;
+  private left = 0;
+  /** Prepare: column definitions after the parameter definitions. */
+  private prepareColumns = 0;
+  private prepareEofs = 0;
+
+  /** Only when the row stage is not the passthrough: column metadata is held until the columns are known. */
+  private readonly inspect: boolean;
+  private meta: Buffer[] = [];
+  private columns: ResultColumn[] = [];
+  private transform: ResultTransform | null = null;
+  /** Sequence ids to add to the server's, after a transform changed how many packets something took. */
+  private seqShift = 0;
+  private readonly cursorColumns = new Map<number, ResultColumn[]>();
+
+  constructor(
+    private readonly sink: ResponseSink,
+    private readonly rows: RowStage,
+    private readonly session: SessionInfo,
+  ) {
+    this.inspect = rows !== passThroughRows;
+  }
+
+  get idle(): boolean {
+    return this.st === St.Idle;
+  }
+
+  begin(kind: ResponseKind, opts: { cursor?: boolean; statementId?: number } = {}): void {
+    this.kind = kind;
+    this.cursor = opts.cursor ?? false;
+    this.statementId = opts.statementId ?? 0;
+    this.seqShift = 0;
+    switch (kind) {
+      case 'fieldList':
+        this.st = St.FieldList;
+        break;
+      case 'simple':
+        this.st = St.Simple;
+        break;
+      case 'fetch': {
+        this.st = St.Rows;
+        const columns = this.cursorColumns.get(this.statementId);
+        // The rewritten metadata went out with the execute; this transform only masks the rows.
+        if (columns) this.transform = this.rows.begin({ session: this.session, columns });
+        break;
+      }
+      default:
+        this.st = St.First;
+    }
+  }
+
+  /** Statements closed or reset on the server: their cursors are gone. */
+  forget(statementId?: number): void {
+    if (statementId === undefined) this.cursorColumns.clear();
+    else this.cursorColumns.delete(statementId);
+  }
+
+  /** For the framer: rows stream through; everything else, and rows being transformed, comes whole. */
+  onHeader(first: number, length: number): boolean {
+    if (this.st !== St.Rows) return true;
+    if ((first === Header.Eof && length < maxPacketPayload) || first === Header.Err) return true;
+    return this.transform !== null || this.seqShift !== 0;
+  }
+
+  onPacket(buf: Buffer, start: number, end: number, parts: number): void {
+    const first = end - start > 4 ? buf[start + 4]! : -1;
+    switch (this.st) {
+      case St.Idle:
+        // Unsolicited: an ERR before the server closes the connection (shutdown, timeout, KILL).
+        return this.sink.write(buf.subarray(start, end));
+      case St.Simple:
+        this.write(buf, start, end);
+        return this.finish();
+      case St.First:
+        return this.onFirst(first, buf, start, end);
+      case St.Columns:
+        return this.onColumn(buf, start, end);
+      case St.MetaEof: {
+        const status = dec.endStatusFlags(buf, start + 4, end, false);
+        this.write(buf, start, end);
+        if (this.cursor && status & Status.CursorExists) return this.endResult(0);
+        this.st = St.Rows;
+        return;
+      }
+      case St.Rows:
+        return this.onRow(first, buf, start, end, parts);
+      case St.PrepareDefs:
+        return this.onPrepareDef(buf, start, end);
+      case St.FieldList:
+        this.write(buf, start, end);
+        if (first === Header.Err || (first === Header.Eof && end - start - 4 < maxPacketPayload)) this.finish();
+        return;
+    }
+  }
+
+  private onFirst(first: number, buf: Buffer, start: number, end: number): void {
+    if (first === Header.Err) {
+      this.write(buf, start, end);
+      if (dec.isProgressReport(buf, start + 4, end)) return;
+      if (this.kind === 'prepare') this.sink.prepared(-1);
+      return this.finish();
+    }
+    if (first === Header.Ok) {
+      if (this.kind === 'prepare') return this.onPrepareOk(buf, start, end);
+      const status = dec.endStatusFlags(buf, start + 4, end, true);
+      this.write(buf, start, end);
+      if (!(status & Status.MoreResultsExist)) this.finish();
+      return;
+    }
+    if (first === Header.LocalInfile && this.kind === 'query') {
+      this.write(buf, start, end);
+      // The server's OK or ERR comes after the client has sent the file.
+      return this.sink.localInfile();
+    }
+    if (first === Header.Eof) {
+      this.write(buf, start, end);
+      return this.finish();
+    }
+    const n = dec.decodeColumnCount(buf, start + 4, end);
+    this.left = n;
+    this.st = St.Columns;
+    if (this.inspect) {
+      this.meta = [buf.subarray(start, end)];
+      this.columns = [];
+    } else this.write(buf, start, end);
+  }
+
+  private onColumn(buf: Buffer, start: number, end: number): void {
+    if (this.inspect) {
+      this.meta.push(buf.subarray(start, end));
+      const d = dec.decodeColumnDefinition(buf, start + 4, end, this.extendedMetadata);
+      this.columns.push({
+        name: d.name,
+        schema: d.schema,
+        table: d.orgTable,
+        originalName: d.orgName,
+        type: d.type,
+        format: this.kind === 'execute' ? 1 : 0,
+      });
+    } else this.write(buf, start, end);
+    if (--this.left > 0) return;
+    this.st = this.deprecateEof ? St.Rows : St.MetaEof;
+    if (this.inspect) this.beginResult();
+  }
+
+  /** All column definitions are in: the row stage decides about this result set. */
+  private beginResult(): void {
+    const meta = this.meta;
+    this.meta = [];
+    this.transform = this.rows.begin({ session: this.session, columns: this.columns });
+    if (this.kind === 'execute' && this.cursor) this.cursorColumns.set(this.statementId, this.columns);
+    const description = this.transform?.description ?? null;
+    if (!description) {
+      for (const m of meta) this.write(m, 0, m.length);
+      return;
+    }
+    // The rewritten definitions, numbered as the server numbered the originals.
+    const firstSeq = (meta[0]![3]! + this.seqShift) & 0xff;
+    setSequenceIds(description, 0, description.length, firstSeq);
+    let packets = 0;
+    for (let at = 0; at + 4 <= description.length; at += 4 + payloadLength(description, at)) packets++;
+    this.sink.write(description);
+    this.seqShift += packets - meta.length;
+  }
+
+  private onRow(first: number, buf: Buffer, start: number, end: number, parts: number): void {
+    if (first === Header.Err) {
+      this.write(buf, start, end);
+      if (dec.isProgressReport(buf, start + 4, end)) return;
+      return this.endResult(0);
+    }
+    if (first === Header.Eof && parts === 1) {
+      const status = dec.endStatusFlags(buf, start + 4, end, this.deprecateEof);
+      this.write(buf, start, end);
+      return this.endResult(status);
+    }
+    const t = this.transform;
+    if (!t) return this.write(buf, start, end);
+    const seq = (buf[start + 3]! + this.seqShift) & 0xff;
+    if (parts === 1) {
+      const out = t.row(buf, start + 4, end);
+      if (out.buffer === buf.buffer && out.byteOffset === buf.byteOffset + start + 4 && out.length === end - start - 4) {
+        return this.write(buf, start, end);
+      }
+      return this.writeRowPayload(out, seq, 1);
+    }
+    const payload = payloadOf(buf, start, end, parts);
+    this.writeRowPayload(t.row(payload, 0, payload.length), seq, parts);
+  }
+
+  private writeRowPayload(payload: Buffer, seq: number, parts: number): void {
+    if (payload.length < maxPacketPayload) {
+      const header = Buffer.allocUnsafe(4);
+      header.writeUIntLE(payload.length, 0, 3);
+      header[3] = seq;
+      this.sink.write(header);
+      this.sink.write(payload);
+    } else this.sink.write(framePayload(payload, seq));
+    this.seqShift += physicalPackets(payload.length) - parts;
+  }
+
+  /** A result set ended with these status flags (0 after an ERR). */
+  private endResult(status: number): void {
+    this.transform?.end();
+    this.transform = null;
+    if (status & Status.MoreResultsExist) {
+      this.st = St.First;
+      return;
+    }
+    this.finish();
+  }
+
+  private onPrepareOk(buf: Buffer, start: number, end: number): void {
+    const ok = dec.decodeStmtPrepareOk(buf, start + 4, end);
+    this.write(buf, start, end);
+    this.sink.prepared(ok.statementId);
+    this.left = ok.params;
+    this.prepareColumns = ok.columns;
+    // Without CLIENT_DEPRECATE_EOF each non-empty block of definitions ends with an EOF.
+    this.prepareEofs = this.deprecateEof ? 0 : (ok.params > 0 ? 1 : 0) + (ok.columns > 0 ? 1 : 0);
+    this.st = St.PrepareDefs;
+    if (ok.params + ok.columns + this.prepareEofs === 0) this.finish();
+  }
+
+  /** Parameter definitions, [EOF], column definitions, [EOF]: all counted, none inspected. */
+  private onPrepareDef(buf: Buffer, start: number, end: number): void {
+    this.write(buf, start, end);
+    if (this.left > 0) {
+      this.left--;
+      if (this.left === 0 && this.prepareEofs === 0 && this.prepareColumns === 0) this.finish();
+      return;
+    }
+    if (!this.deprecateEof && this.prepareEofs > 0 && buf[start + 4] === Header.Eof && end - start - 4 < 9) {
+      this.prepareEofs--;
+    } else if (this.prepareColumns > 0) {
+      this.left = this.prepareColumns - 1;
+      this.prepareColumns = 0;
+    } else {
+      throw new WireError('COM_STMT_PREPARE response: more definitions than announced');
+    }
+    if (this.left === 0 && this.prepareColumns === 0 && this.prepareEofs === 0) this.finish();
+  }
+
+  private write(buf: Buffer, start: number, end: number): void {
+    if (this.seqShift !== 0) setSequenceIds(buf, start, end, (buf[start + 3]! + this.seqShift) & 0xff);
+    this.sink.write(buf.subarray(start, end));
+  }
+
+  private finish(): void {
+    this.st = St.Idle;
+    this.transform = null;
+    this.sink.done();
+  }
+}

@@ -1,0 +1,613 @@
+// One MySQL/MariaDB client session: Greeting -> [SSLRequest, TLS] -> HandshakeResponse -> Auth -> Command,
+// relaying bytes unchanged by default (MySQL documentation, "Connection Lifecycle"). The server speaks
+// first, so the upstream connection opens at once and its greeting is relayed with the capabilities the
+// proxy cannot inspect through cleared. Statements go to the gate; result sets to the row stage; every
+// other packet streams through.
+//
+// Turns are strict: after a command that has a response, the client is not read until the response has
+// ended. A client that pipelines still works (its packets wait in the socket), and the proxy never has to
+// guess whether a packet is a command, a LOCAL INFILE block or authentication data: it knows what the
+// server expects, because the server only ever expects one thing.
+import type net from 'node:net';
+import tls from 'node:tls';
+import { ProxyError, type ErrorCode } from '../errors.js';
+import { WireError } from '../wire/bytes.js';
+import * as dec from '../wire/mysql/decode.js';
+import * as enc from '../wire/mysql/encode.js';
+import { MessageTooLarge, MyFramer, framePayload, lastSequenceId, payloadOf, physicalPackets, type PacketHandler } from '../wire/mysql/frames.js';
+import { Cap, Command, Header, MariaCap, commandName } from '../wire/mysql/packets.js';
+import { allow, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
+import type { ProxySession, SessionContext } from './listener.js';
+import { AuthExchange, proxyRsaKey, type AuthLinks } from './mysql-auth.js';
+import { ResponseReader, type ResponseKind, type ResponseSink } from './mysql-response.js';
+import { closeLike, connectTcp, startClientTls } from './upstream.js';
+
+type Phase = 'greeting' | 'handshake' | 'auth' | 'command' | 'closed';
+
+/** Capabilities that would hide the protocol from the proxy (compression) or change packets it decodes. */
+const clearedCaps = Cap.Compress | Cap.ZstdCompression | Cap.QueryAttributes | Cap.OptionalResultsetMetadata;
+/** MariaDB: metadata caching would leave result sets without the column definitions masking needs. */
+const clearedMariaCaps = MariaCap.CacheMetadata | MariaCap.ComMulti;
+
+/** Commands with an SQL equivalent but no SQL text: the gate sees the equivalent. */
+const sqlOfCommand: Partial<Record<number, (p: Buffer, ps: number, pe: number) => string>> = {
+  [Command.CreateDb]: (p, ps, pe) => `CREATE DATABASE ${quoteName(dec.decodeCommandText(p, ps, pe))}`,
+  [Command.DropDb]: (p, ps, pe) => `DROP DATABASE ${quoteName(dec.decodeCommandText(p, ps, pe))}`,
+  [Command.ProcessKill]: (p, ps, pe) => `KILL CONNECTION ${dec.decodeStatementId(p, ps, pe)}`,
+  [Command.Shutdown]: () => 'SHUTDOWN',
+  [Command.Refresh]: () => 'FLUSH PRIVILEGES, TABLES, LOGS, STATUS',
+};
+
+function quoteName(name: string): string {
+  return `\`${name.replaceAll('`', '``')}\``;
+}
+
+/** Server-internal and replication commands: answered with an error, never relayed. */
+const refusedCommands = new Set<number>([
+  Command.Sleep, Command.Connect, Command.Time, Command.DelayedInsert, Command.BinlogDump, Command.TableDump,
+  Command.ConnectOut, Command.RegisterSlave, Command.Daemon, Command.BinlogDumpGtid, Command.Multi,
+]);
+
+export function createMysqlSession(client: net.Socket, ctx: SessionContext): ProxySession {
+  return new MysqlSession(client, ctx);
+}
+
+class MysqlSession implements ProxySession {
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+  private readonly abort = new AbortController();
+  private readonly info: SessionInfo;
+  private phase: Phase = 'greeting';
+
+  private client: net.Socket;
+  private upstream?: net.Socket;
+  private fromClient: MyFramer;
+  private fromServer?: MyFramer;
+  private clientOpen = true;
+  private upstreamOpen = false;
+  private clientTls = false;
+  private upstreamTls = false;
+  private terminating = false;
+  private clientBacklogged = false;
+  private upstreamBacklogged = false;
+
+  private greeting?: dec.HandshakeV10;
+  /** Capabilities as offered to the client, and as agreed with it. */
+  private offeredCaps = 0;
+  private agreedCaps = 0;
+  /** Last sequence id on each link: the proxy renumbers while authenticating (TLS and RSA steps differ). */
+  private clientSeq = 0;
+  private serverSeq = 0;
+  private auth: AuthExchange | null = null;
+  private readonly reader: ResponseReader;
+  /** The client is sending a LOCAL INFILE: its packets are file data until an empty one. */
+  private uploading = false;
+  private readonly statements = new Map<number, string>();
+  /** MariaDB's statement id -1 means the last statement prepared. */
+  private lastPrepared: string | undefined;
+  private preparing = '';
+
+  constructor(
+    client: net.Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    this.client = client;
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+    this.info = {
+      id: ctx.id,
+      listener: ctx.listener.name,
+      protocol: 'mysql',
+      client: `${client.remoteAddress}:${client.remotePort}`,
+      signal: this.abort.signal,
+    };
+    this.reader = new ResponseReader(this.sink, ctx.deps.rows, this.info);
+    this.fromClient = this.newClientFramer();
+    // Nothing is expected from the client before the server's greeting has reached it.
+    this.fromClient.stop();
+    this.attachClient(client);
+    ctx.log.debug('session opened');
+    void this.connectUpstream();
+  }
+
+  // ---- sockets ----
+
+  private newClientFramer(): MyFramer {
+    return new MyFramer(this.clientHandler, this.ctx.listener.maxMessageBytes, 'from the client');
+  }
+
+  private attachClient(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => {
+      const up = this.upstream;
+      up?.cork();
+      try {
+        this.fromClient.push(chunk);
+      } catch (err) {
+        this.protocolError(err, 'client');
+      } finally {
+        up?.uncork();
+      }
+      if (this.fromClient.isStopped) this.updateFlow();
+    });
+    socket.on('drain', () => {
+      this.clientBacklogged = false;
+      this.updateFlow();
+    });
+    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'client socket error'));
+    socket.on('close', (hadError) => {
+      this.clientOpen = false;
+      if (this.upstream && this.upstreamOpen) closeLike(this.upstream, hadError);
+      this.finish();
+    });
+  }
+
+  private attachUpstream(socket: net.Socket): void {
+    this.upstream = socket;
+    this.upstreamOpen = true;
+    this.fromServer ??= new MyFramer(this.serverHandler, this.ctx.listener.maxMessageBytes, 'from the server');
+    const framer = this.fromServer;
+    socket.on('data', (chunk: Buffer) => {
+      this.client.cork();
+      try {
+        framer.push(chunk);
+      } catch (err) {
+        this.protocolError(err, 'server');
+      } finally {
+        this.client.uncork();
+      }
+    });
+    socket.on('drain', () => {
+      this.upstreamBacklogged = false;
+      this.updateFlow();
+    });
+    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'upstream socket error'));
+    socket.on('close', (hadError) => {
+      this.upstreamOpen = false;
+      if (this.clientOpen) {
+        // The server closing between responses (after COM_QUIT, a failed login, KILL, a timeout) closes the
+        // client the same way; in the middle of one, the client gets an error.
+        const between = this.phase === 'closed' || this.terminating || (this.phase === 'command' && this.reader.idle) || (this.phase === 'auth' && !this.auth);
+        if (between) closeLike(this.client, hadError);
+        else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
+      }
+      this.finish();
+    });
+  }
+
+  private detach(socket: net.Socket): void {
+    socket.pause();
+    if (socket === this.upstream) this.upstreamOpen = false;
+    for (const event of ['data', 'drain', 'close']) socket.removeAllListeners(event);
+  }
+
+  private writeClient(bytes: Buffer): void {
+    if (!this.clientOpen) return;
+    if (!this.client.write(bytes)) {
+      this.clientBacklogged = true;
+      this.updateFlow();
+    }
+  }
+
+  private writeUpstream(bytes: Buffer): void {
+    if (!this.upstreamOpen || !this.upstream) return;
+    if (!this.upstream.write(bytes)) {
+      this.upstreamBacklogged = true;
+      this.updateFlow();
+    }
+  }
+
+  /** Frames a payload of the proxy's own for one link, continuing that link's sequence ids. */
+  private sendClient(payload: Buffer): void {
+    this.writeClient(framePayload(payload, (this.clientSeq + 1) & 0xff));
+    this.clientSeq = (this.clientSeq + physicalPackets(payload.length)) & 0xff;
+  }
+
+  private sendServer(payload: Buffer): void {
+    this.writeUpstream(framePayload(payload, (this.serverSeq + 1) & 0xff));
+    this.serverSeq = (this.serverSeq + physicalPackets(payload.length)) & 0xff;
+  }
+
+  /** Reads from a side only while the other side drains and it is that side's turn. */
+  private updateFlow(): void {
+    if (this.upstreamBacklogged || this.fromClient.isStopped) this.client.pause();
+    else if (this.clientOpen) this.client.resume();
+    if (this.upstream) {
+      if (this.clientBacklogged || this.fromServer?.isStopped) this.upstream.pause();
+      else if (this.upstreamOpen) this.upstream.resume();
+    }
+  }
+
+  /** The client's turn: read its next packet. */
+  private resumeClient(): void {
+    if (this.phase === 'closed' || this.terminating) return;
+    const up = this.upstream;
+    up?.cork();
+    try {
+      this.fromClient.resume();
+    } catch (err) {
+      this.protocolError(err, 'client');
+    } finally {
+      up?.uncork();
+    }
+    this.updateFlow();
+  }
+
+  // ---- connection phase ----
+
+  private async connectUpstream(): Promise<void> {
+    try {
+      const socket = await connectTcp(this.ctx.listener.upstream);
+      if (!this.clientOpen) return void socket.destroy();
+      this.attachUpstream(socket);
+    } catch (err) {
+      this.fatal(err instanceof ProxyError ? err : new ProxyError('upstreamUnreachable', (err as Error).message));
+    }
+  }
+
+  /** Protocol::HandshakeV10 from the server, relayed with the capabilities the proxy offers. */
+  private onGreeting(buf: Buffer, start: number, end: number, parts: number): void {
+    if (buf[start + 4] === Header.Err) {
+      // Too many connections, host blocked: the server's own words, then it closes.
+      this.phase = 'closed';
+      return this.writeClient(buf.subarray(start, end));
+    }
+    const p = payloadOf(buf, start, end, parts);
+    const g = dec.decodeHandshakeV10(p, 0, p.length);
+    this.greeting = g;
+    let caps = (g.capabilities & ~clearedCaps) >>> 0;
+    caps = (this.ctx.tls ? caps | Cap.Ssl : caps & ~Cap.Ssl) >>> 0;
+    const maria = dec.hasMariaCapabilities(g.capabilities) ? (g.mariaCapabilities & ~clearedMariaCaps) >>> 0 : g.mariaCapabilities;
+    this.offeredCaps = caps;
+    this.clientSeq = this.serverSeq = buf[start + 3]!;
+    this.ctx.log.debug({ server: g.serverVersion, connectionId: g.connectionId }, 'server greeting');
+    this.writeClient(framePayload(enc.encodeHandshakeV10({ ...g, capabilities: caps, mariaCapabilities: maria }), this.clientSeq));
+    this.phase = 'handshake';
+    this.resumeClient();
+  }
+
+  /** SSLRequest or HandshakeResponse41 from the client. Returns false: the server's turn (or TLS) follows. */
+  private onHandshakeResponse(buf: Buffer, start: number, end: number, parts: number): boolean {
+    this.clientSeq = lastSequenceId(buf, start, end);
+    const p = payloadOf(buf, start, end, parts);
+    if (p.length === dec.sslRequestLength) {
+      const req = dec.decodeSSLRequest(p, 0, p.length);
+      if (!(req.capabilities & Cap.Ssl)) throw new WireError('HandshakeResponse41: truncated');
+      if (!this.ctx.tls || this.clientTls) {
+        this.fatal(new ProxyError('tlsNotConfigured'));
+        return false;
+      }
+      // The client starts its TLS handshake right away; bytes after the SSLRequest belong to it.
+      queueMicrotask(() => this.startClientTls());
+      return false;
+    }
+    const hr = dec.decodeHandshakeResponse41(p, 0, p.length);
+    if (hr.capabilities & Cap.Ssl && !this.clientTls) throw new WireError('HandshakeResponse41: CLIENT_SSL set without an SSLRequest');
+    if (hr.capabilities & (Cap.Compress | Cap.ZstdCompression)) {
+      this.fatal(new ProxyError('protocolViolation', 'the client asked for compression, which sqlwarden does not offer'));
+      return false;
+    }
+    this.info.user = hr.user;
+    this.info.database = hr.database || undefined;
+    this.info.application = hr.attributes?.find(([k]) => k === 'program_name')?.[1];
+    this.agreedCaps = (hr.capabilities & this.offeredCaps) >>> 0;
+    this.reader.deprecateEof = (this.agreedCaps & Cap.DeprecateEof) !== 0;
+    const g = this.greeting!;
+    const maria = dec.hasMariaCapabilities(hr.capabilities) && dec.hasMariaCapabilities(g.capabilities);
+    this.reader.extendedMetadata = maria && (hr.mariaCapabilities & g.mariaCapabilities & MariaCap.ExtendedMetadata) !== 0;
+    const forServer: dec.HandshakeResponse41 = {
+      ...hr,
+      capabilities: (hr.capabilities & ~clearedCaps & ~Cap.Ssl) >>> 0,
+      mariaCapabilities: dec.hasMariaCapabilities(hr.capabilities) ? (hr.mariaCapabilities & ~clearedMariaCaps) >>> 0 : hr.mariaCapabilities,
+    };
+    const plugin = hr.authPluginName || g.authPluginName || 'mysql_native_password';
+    void this.sendHandshakeResponse(forServer, plugin).catch((err) => this.protocolError(err, 'server'));
+    return false;
+  }
+
+  /** Opens TLS upstream when the server offers it and `upstreamTls` wants it, then sends the response. */
+  private async sendHandshakeResponse(hr: dec.HandshakeResponse41, plugin: string): Promise<void> {
+    const { upstream: target, upstreamTls: mode, upstreamCa } = this.ctx.listener;
+    const offered = (this.greeting!.capabilities & Cap.Ssl) !== 0;
+    if (mode === 'require' || mode === 'verify-full') {
+      if (!offered) return this.fatal(new ProxyError('upstreamTlsRequired'));
+    }
+    if (offered && mode !== 'disable') {
+      hr.capabilities = (hr.capabilities | Cap.Ssl) >>> 0;
+      this.sendServer(enc.encodeSSLRequest(hr));
+      const raw = this.upstream!;
+      this.detach(raw);
+      let secure: tls.TLSSocket;
+      try {
+        secure = await startClientTls(raw, target, mode, upstreamCa);
+      } catch (err) {
+        return this.fatal(err instanceof ProxyError ? err : new ProxyError('upstreamUnreachable', (err as Error).message));
+      }
+      if (this.phase === 'closed') return void secure.destroy();
+      this.attachUpstream(secure);
+      this.upstreamTls = true;
+    }
+    // caching_sha2_password with a plain client and a TLS server may need the proxy's own key: make it now.
+    if (!this.clientTls && this.upstreamTls) void proxyRsaKey();
+    this.phase = 'auth';
+    this.auth = new AuthExchange(this.authLinks, plugin, dec.scrambleOf(this.greeting!.authPluginData), this.clientTls, this.upstreamTls);
+    this.sendServer(enc.encodeHandshakeResponse41(hr));
+    this.ctx.log.debug({ user: hr.user, tls: this.clientTls, upstreamTls: this.upstreamTls, capabilities: this.agreedCaps.toString(16) }, 'handshake response relayed');
+  }
+
+  private startClientTls(): void {
+    if (this.phase === 'closed') return;
+    const raw = this.client;
+    const rest = this.fromClient.takeRemainder();
+    this.detach(raw);
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.ctx.tls });
+    if (rest.length > 0) raw.unshift(rest);
+    raw.on('close', () => secure.destroy());
+    this.client = secure;
+    this.clientTls = true;
+    this.fromClient = this.newClientFramer();
+    this.attachClient(secure);
+    secure.on('secure', () => this.ctx.log.debug({ protocol: secure.getProtocol() }, 'client TLS established'));
+    raw.resume();
+  }
+
+  private readonly authLinks: AuthLinks = {
+    toClient: (payload) => this.sendClient(payload),
+    toServer: (payload) => this.sendServer(payload),
+    clientTurn: () => this.resumeClient(),
+    finished: (ok) => {
+      this.auth = null;
+      if (!ok) return; // the server closes the connection after a failed login
+      if (this.phase === 'auth') this.ctx.log.info({ user: this.info.user, database: this.info.database, application: this.info.application }, 'authenticated');
+      this.phase = 'command';
+      this.resumeClient();
+    },
+  };
+
+  private onServerAuth(buf: Buffer, start: number, end: number, parts: number): void {
+    this.serverSeq = lastSequenceId(buf, start, end);
+    this.auth!.fromServer(payloadOf(buf, start, end, parts));
+  }
+
+  private onClientAuth(buf: Buffer, start: number, end: number, parts: number): boolean {
+    this.clientSeq = lastSequenceId(buf, start, end);
+    this.auth!.fromClient(payloadOf(buf, start, end, parts)).catch((err) => this.protocolError(err, 'client'));
+    return false;
+  }
+
+  // ---- client -> server ----
+
+  private readonly clientHandler: PacketHandler = {
+    onHeader: (first, length, seq) => {
+      this.clientSeq = seq;
+      if (this.phase !== 'command' || this.auth) return true;
+      if (this.uploading) return length === 0;
+      // Long data can be large and has no response: it streams.
+      return first !== Command.StmtSendLongData;
+    },
+    onPacket: (buf, start, end, parts) => {
+      switch (this.phase) {
+        case 'handshake':
+          return this.onHandshakeResponse(buf, start, end, parts);
+        case 'auth':
+          return this.auth ? this.onClientAuth(buf, start, end, parts) : false;
+        case 'command':
+          if (this.auth) return this.onClientAuth(buf, start, end, parts);
+          if (this.uploading) {
+            // The empty packet that ends the file: the server's OK or ERR comes next.
+            this.uploading = false;
+            this.writeUpstream(buf.subarray(start, end));
+            return false;
+          }
+          return this.onCommand(buf, start, end, parts);
+        default:
+          return false;
+      }
+    },
+    onPass: (buf, start, end) => this.writeUpstream(buf.subarray(start, end)),
+  };
+
+  /** One command packet. Returns false while its response (or a verdict) is pending. */
+  private onCommand(buf: Buffer, start: number, end: number, parts: number): boolean {
+    if (buf[start + 3] !== 0) throw new WireError(`${commandName(buf[start + 4] ?? -1)} with sequence id ${buf[start + 3]}, expected 0`);
+    if (end - start === 4) throw new WireError('empty command packet');
+    const p = parts === 1 ? buf : payloadOf(buf, start, end, parts);
+    const ps = parts === 1 ? start + 4 : 0;
+    const pe = parts === 1 ? end : p.length;
+    const command = p[ps]!;
+    switch (command) {
+      case Command.Query:
+        return this.gateThen({ session: this.info, via: 'query', sql: dec.decodeCommandText(p, ps, pe) }, buf, start, end, () => this.forward('query', buf, start, end));
+      case Command.StmtPrepare: {
+        const sql = dec.decodeCommandText(p, ps, pe);
+        return this.gateThen({ session: this.info, via: 'parse', sql }, buf, start, end, () => {
+          this.preparing = sql;
+          return this.forward('prepare', buf, start, end);
+        });
+      }
+      case Command.StmtExecute:
+      case Command.StmtBulkExecute: {
+        const x = dec.decodeStmtExecute(p, ps, pe);
+        const sql = x.statementId === 0xffffffff ? this.lastPrepared : this.statements.get(x.statementId);
+        const opts = { cursor: command === Command.StmtExecute && (x.flags & 0x07) !== 0, statementId: x.statementId };
+        // An id the proxy never saw prepared is unknown to the server too: it answers with its own error.
+        if (sql === undefined) return this.forward('execute', buf, start, end, opts);
+        const req: StatementRequest = { session: this.info, via: 'execute', sql, statement: String(x.statementId) };
+        return this.gateThen(req, buf, start, end, () => this.forward('execute', buf, start, end, opts));
+      }
+      case Command.StmtFetch:
+        return this.forward('fetch', buf, start, end, { statementId: dec.decodeStatementId(p, ps, pe) });
+      case Command.StmtReset:
+        this.reader.forget(dec.decodeStatementId(p, ps, pe));
+        return this.forward('simple', buf, start, end);
+      case Command.StmtClose: {
+        const id = dec.decodeStatementId(p, ps, pe);
+        this.statements.delete(id);
+        this.reader.forget(id);
+        this.writeUpstream(buf.subarray(start, end));
+        return true;
+      }
+      case Command.StmtSendLongData:
+        this.writeUpstream(buf.subarray(start, end));
+        return true;
+      case Command.Quit:
+        this.terminating = true;
+        this.writeUpstream(buf.subarray(start, end));
+        return false;
+      case Command.InitDb:
+        this.info.database = dec.decodeCommandText(p, ps, pe);
+        return this.forward('simple', buf, start, end);
+      case Command.ResetConnection:
+        this.statements.clear();
+        this.reader.forget();
+        return this.forward('simple', buf, start, end);
+      case Command.FieldList:
+        return this.forward('fieldList', buf, start, end);
+      case Command.ProcessInfo:
+        return this.forward('query', buf, start, end);
+      case Command.ChangeUser:
+        return this.onChangeUser(p, ps, pe, buf, start, end);
+    }
+    const equivalent = sqlOfCommand[command];
+    if (equivalent) {
+      const sql = equivalent(p, ps, pe);
+      return this.gateThen({ session: this.info, via: 'query', sql }, buf, start, end, () => this.forward('simple', buf, start, end));
+    }
+    if (refusedCommands.has(command) || command > Command.ResetConnection) {
+      this.refuse(new ProxyError('protocolViolation', `${commandName(command)} is not supported through sqlwarden`), buf, start, end);
+      return true;
+    }
+    // COM_PING, COM_STATISTICS, COM_DEBUG, COM_SET_OPTION: one packet answers.
+    return this.forward('simple', buf, start, end);
+  }
+
+  private forward(kind: ResponseKind, buf: Buffer, start: number, end: number, opts?: { cursor?: boolean; statementId?: number }): boolean {
+    this.reader.begin(kind, opts);
+    this.writeUpstream(buf.subarray(start, end));
+    return false;
+  }
+
+  /** COM_CHANGE_USER: a new authentication exchange, then the session continues as the new user. */
+  private onChangeUser(p: Buffer, ps: number, pe: number, buf: Buffer, start: number, end: number): boolean {
+    const cu = dec.decodeChangeUser(p, ps, pe, this.agreedCaps);
+    this.info.user = cu.user;
+    this.info.database = cu.database || undefined;
+    this.statements.clear();
+    this.reader.forget();
+    this.lastPrepared = undefined;
+    this.clientSeq = this.serverSeq = lastSequenceId(buf, start, end);
+    const plugin = cu.authPluginName || this.greeting!.authPluginName || 'mysql_native_password';
+    this.auth = new AuthExchange(this.authLinks, plugin, dec.scrambleOf(this.greeting!.authPluginData), this.clientTls, this.upstreamTls);
+    this.writeUpstream(buf.subarray(start, end));
+    return false;
+  }
+
+  /**
+   * Asks the gate about a statement. Allowed: `onAllow` sends it. Pending: the client is not read until the
+   * verdict. Refused: the client gets an ERR packet and may go on.
+   */
+  private gateThen(req: StatementRequest, buf: Buffer, start: number, end: number, onAllow: () => boolean): boolean {
+    const verdict = this.ctx.deps.gate.check(req);
+    if (verdict === allow || !(verdict instanceof Promise)) return this.apply(verdict, buf, start, end, onAllow);
+    verdict.then(
+      (v) => this.afterVerdict(v, buf, start, end, onAllow),
+      (err) => {
+        this.ctx.log.error({ err }, 'gate failed; refusing the statement');
+        this.afterVerdict({ action: 'deny', error: new ProxyError('denied', 'the gate failed') }, buf, start, end, onAllow);
+      },
+    );
+    return false;
+  }
+
+  private afterVerdict(v: Verdict, buf: Buffer, start: number, end: number, onAllow: () => boolean): void {
+    if (this.phase === 'closed') return;
+    if (this.apply(v, buf, start, end, onAllow)) this.resumeClient();
+    else this.updateFlow();
+  }
+
+  private apply(v: Verdict, buf: Buffer, start: number, end: number, onAllow: () => boolean): boolean {
+    if (v.action === 'allow') return onAllow();
+    this.refuse(v.error, buf, start, end);
+    return true;
+  }
+
+  /** Answers a command with an ERR packet of the proxy's own, as the server would have. */
+  private refuse(error: ProxyError, buf: Buffer, start: number, end: number): void {
+    const seq = (lastSequenceId(buf, start, end) + 1) & 0xff;
+    this.clientSeq = seq;
+    this.writeClient(enc.errPacket(seq, error.entry.errno, error.entry.sqlstate, error.message));
+  }
+
+  // ---- server -> client ----
+
+  private readonly sink: ResponseSink = {
+    write: (bytes) => this.writeClient(bytes),
+    localInfile: () => {
+      this.uploading = true;
+      this.resumeClient();
+    },
+    prepared: (id) => {
+      if (id < 0) this.lastPrepared = undefined;
+      else {
+        this.statements.set(id, this.preparing);
+        this.lastPrepared = this.preparing;
+      }
+    },
+    done: () => this.resumeClient(),
+  };
+
+  private readonly serverHandler: PacketHandler = {
+    onHeader: (first, length, seq) => {
+      if (this.phase !== 'command' || this.auth) return true;
+      this.clientSeq = seq;
+      return this.reader.onHeader(first, length);
+    },
+    onPacket: (buf, start, end, parts) => {
+      if (this.phase === 'command' && !this.auth) this.reader.onPacket(buf, start, end, parts);
+      else if (this.auth) this.onServerAuth(buf, start, end, parts);
+      else if (this.phase === 'greeting') this.onGreeting(buf, start, end, parts);
+      else if (buf[start + 4] === Header.Err) this.writeClient(buf.subarray(start, end));
+      else if (this.phase !== 'closed') throw new WireError(`unexpected packet during the ${this.phase} phase`);
+      return true;
+    },
+    onPass: (buf, start, end) => this.writeClient(buf.subarray(start, end)),
+  };
+
+  // ---- errors, close ----
+
+  private protocolError(err: unknown, from: 'client' | 'server'): void {
+    if (!(err instanceof WireError)) {
+      this.ctx.log.error({ err }, 'unexpected error in session');
+      return this.fatal(new ProxyError('protocolViolation', 'internal error'));
+    }
+    this.ctx.log.warn({ from, err: err.message }, 'protocol violation');
+    const code: ErrorCode = err instanceof MessageTooLarge ? 'messageTooLarge' : 'protocolViolation';
+    this.fatal(new ProxyError(code, `${from === 'server' ? 'from the server: ' : ''}${err.message}`));
+  }
+
+  /** Ends the session with an ERR packet the client can read (when the stream to it is between packets). */
+  private fatal(error: ProxyError): void {
+    if (this.phase === 'closed') return;
+    const before = this.phase;
+    this.phase = 'closed';
+    this.ctx.log.info({ code: error.entry.errno, reason: error.message }, 'session ended by the proxy');
+    const atBoundary = !this.fromServer || this.fromServer.atBoundary;
+    if (this.clientOpen) {
+      const seq = before === 'greeting' ? 0 : (this.clientSeq + 1) & 0xff;
+      if (atBoundary) this.client.end(enc.errPacket(seq, error.entry.errno, error.entry.sqlstate, error.message));
+      else this.client.destroy();
+    }
+    this.upstream?.destroy();
+  }
+
+  close(reason: 'shutdown'): void {
+    void reason;
+    this.fatal(new ProxyError('shuttingDown'));
+  }
+
+  private finish(): void {
+    if (this.clientOpen || (this.upstream && this.upstreamOpen)) return;
+    this.phase = 'closed';
+    this.abort.abort();
+    this.ctx.log.debug('session closed');
+    this.resolveClosed();
+  }
+}
