@@ -20,6 +20,7 @@ export const errorCatalog = {
   tlsNotConfigured: { sqlstate: '08P01', errno: 1043, message: 'sqlwarden: this listener does not accept TLS' },
   denied: { sqlstate: '42501', errno: 1227, message: 'sqlwarden: denied' },
   expired: { sqlstate: '57014', errno: 1317, message: 'sqlwarden: approval timed out' },
+  cancelled: { sqlstate: '57014', errno: 1317, message: 'sqlwarden: cancelled while held for approval' },
   shuttingDown: { sqlstate: '57P01', errno: 1053, message: 'sqlwarden: the proxy is shutting down' },
 } as const satisfies Record<string, CatalogEntry>;
 
@@ -31,8 +32,10 @@ export class ProxyError extends Error {
   constructor(
     readonly code: ErrorCode,
     readonly detail?: string,
+    /** The whole message, where a contract fixes its wording (e.g. a reviewer's denial). */
+    message?: string,
   ) {
-    super(detail ? `${errorCatalog[code].message}: ${detail}` : errorCatalog[code].message);
+    super(message ?? (detail ? `${errorCatalog[code].message}: ${detail}` : errorCatalog[code].message));
   }
   get entry(): CatalogEntry {
     return errorCatalog[this.code];

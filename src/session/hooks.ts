@@ -1,6 +1,7 @@
 // The contract between a protocol session and the protocol-neutral parts (gate, row stage). Sessions call
 // these at fixed lifecycle steps; the hooks never touch a socket.
 import type { ProxyError } from '../errors.js';
+import type { ClassifyContext } from '../classify/index.js';
 
 /** Who is asking, as far as the wire tells: the identity every hold, decision and audit line carries. */
 export interface SessionInfo {
@@ -33,15 +34,35 @@ export interface StatementRequest {
   sql: string;
   /** Prepared statement name (PostgreSQL) or id (MySQL), when there is one. */
   statement?: string;
+  /**
+   * Session settings that change how the SQL reads (PostgreSQL ParameterStatus, MySQL version and sql_mode).
+   * Absent: the dialect's defaults.
+   */
+  context?: ClassifyContext;
 }
 
 export type Verdict = { action: 'allow' } | { action: 'deny'; error: ProxyError };
 
 export const allow: Verdict = Object.freeze({ action: 'allow' });
 
-/** One call per statement. A Promise means "wait": the session stops reading from that client until it settles. */
+/** A statement held for a reviewer's decision. */
+export interface Hold {
+  readonly action: 'hold';
+  readonly requestId: string;
+  /** What the client is told while it waits (a PostgreSQL NOTICE): the request id and where to decide it. */
+  readonly notice: string;
+  /** Settles with allow (approved) or deny (denied, expired, cancelled). */
+  readonly verdict: Promise<Verdict>;
+  /** The client cancelled the statement or went away: the request ends and the verdict denies. */
+  cancel(reason: 'client-cancel' | 'disconnect'): void;
+}
+
+/**
+ * One call per statement. A Verdict is immediate; a Hold or a Promise means "wait": the session stops reading
+ * from that client until it settles (a Hold also tells the client why it waits).
+ */
 export interface Gate {
-  check(req: StatementRequest): Verdict | Promise<Verdict>;
+  check(req: StatementRequest): Verdict | Hold | Promise<Verdict>;
 }
 
 /** A result set's columns as the protocol describes them (enough to decide masking). */

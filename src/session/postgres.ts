@@ -11,7 +11,7 @@ import { PgFramer, MessageTooLarge, type FrameHandler } from '../wire/postgres/f
 import { AuthCode, Back, Front } from '../wire/postgres/messages.js';
 import * as dec from '../wire/postgres/decode.js';
 import * as enc from '../wire/postgres/encode.js';
-import { allow, passThroughRows, type ResultTransform, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
+import { passThroughRows, type Hold, type ResultTransform, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
 import type { ProxySession, SessionContext } from './listener.js';
 import { closeLike, connectTcp, readExactly, startClientTls } from './upstream.js';
 
@@ -19,10 +19,20 @@ type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
 
 /** One Query, Sync or FunctionCall sent upstream, waiting for its ReadyForQuery. */
 interface SyncPoint {
-  /** Messages to send to the client just before that ReadyForQuery. */
-  before: Buffer[];
-  /** Not sent upstream at all: a response of our own, closed by a ReadyForQuery we make. */
-  synthetic: boolean;
+  /** Our error for a refused statement, to send in place of the server's error for `refusalMarker`. */
+  refusal: Buffer | null;
+}
+
+/** A statement that cannot parse, sent in place of a refused one; no table, function or keyword has the name. */
+const refusalMarker = 'SQLWARDEN_REFUSED_STATEMENT';
+const refusalQuery = encodeFrontend(Front.Query, `${refusalMarker}\0`);
+const refusalParse = encodeFrontend(Front.Parse, `\0${refusalMarker}\0\0\0`);
+
+function encodeFrontend(type: number, body: string): Buffer {
+  const b = Buffer.from(` ----${body}`, 'latin1');
+  b[0] = type;
+  b.writeInt32BE(b.length - 1, 1);
+  return b;
 }
 
 const clientInspected = [Front.Query, Front.Parse, Front.Bind, Front.Execute, Front.Close, Front.Sync, Front.FunctionCall, Front.Terminate];
@@ -61,8 +71,12 @@ class PostgresSession implements ProxySession {
   private readonly syncPoints: SyncPoint[] = [];
   /** Extended-protocol messages went upstream since the last Sync. */
   private unsynced = false;
-  /** A statement of this extended-protocol batch was refused: drop messages until Sync, as the server does. */
+  /** Our error for a statement refused in this extended-protocol batch, answered at the batch's Sync. */
   private refusedInBatch: Buffer | null = null;
+  /** The hold the client is waiting on, if any (a CancelRequest or a disconnect ends it). */
+  private hold: Hold | null = null;
+  /** Messages of ours waiting for the server's current message to end. */
+  private deferredToClient: Buffer[] = [];
   /** Prepared statement name -> SQL, and portal -> SQL, so each Execute can name what it runs. */
   private readonly statements = new Map<string, string>();
   private readonly portals = new Map<string, string>();
@@ -114,6 +128,7 @@ class PostgresSession implements ProxySession {
     socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'client socket error'));
     socket.on('close', (hadError) => {
       this.clientOpen = false;
+      this.hold?.cancel('disconnect');
       if (this.upstream && this.upstreamOpen) closeLike(this.upstream, hadError);
       this.finish();
     });
@@ -133,6 +148,9 @@ class PostgresSession implements ProxySession {
       this.client.cork();
       try {
         framer.push(chunk);
+        if (this.deferredToClient.length > 0 && framer.atBoundary) {
+          for (const m of this.deferredToClient.splice(0)) this.writeClient(m);
+        }
       } catch (err) {
         this.protocolError(err, 'server');
       } finally {
@@ -280,7 +298,6 @@ class PostgresSession implements ProxySession {
   private readonly clientHandler: FrameHandler = {
     onFrame: (type, buf, start, end) => {
       if (this.phase === 'startup') return this.onStartupPacket(buf, start, end);
-      if (this.refusedInBatch) return this.skipUntilSync(type);
       switch (type) {
         case Front.Query:
           return this.gateThen({ session: this.info, via: 'query', sql: dec.decodeQuery(buf, start, end).sql }, buf, start, end);
@@ -307,7 +324,8 @@ class PostgresSession implements ProxySession {
         case Front.FunctionCall:
           return this.gateThen({ session: this.info, via: 'function-call', sql: '' }, buf, start, end);
         case Front.Sync:
-          this.syncPoints.push({ before: [], synthetic: false });
+          this.syncPoints.push({ refusal: this.refusedInBatch });
+          this.refusedInBatch = null;
           this.unsynced = false;
           break;
         case Front.Terminate:
@@ -318,29 +336,39 @@ class PostgresSession implements ProxySession {
       return true;
     },
     onPass: (buf, start, end) => {
-      if (this.refusedInBatch) return;
       this.unsynced = true;
       this.writeUpstream(buf.subarray(start, end));
     },
   };
 
   private forward(type: number, buf: Buffer, start: number, end: number): void {
-    if (type === Front.Query || type === Front.FunctionCall) this.syncPoints.push({ before: [], synthetic: false });
+    if (type === Front.Query || type === Front.FunctionCall) this.syncPoints.push({ refusal: null });
     else if (type !== Front.Sync && type !== Front.Terminate) this.unsynced = true;
     this.writeUpstream(buf.subarray(start, end));
   }
 
   /**
-   * Asks the gate about a statement. Allowed: the message goes upstream now. Pending: the framer stops (the
-   * client is no longer read) until the verdict, then goes on. Refused: the client gets the error in order.
+   * Asks the gate about a statement. Allowed: the message goes upstream now. Held or pending: the framer stops
+   * (the client is no longer read) until the verdict, then goes on. Refused: see `refuse`.
    */
   private gateThen(req: StatementRequest, buf: Buffer, start: number, end: number, onAllow?: () => void): boolean {
+    if (this.refusedInBatch) {
+      // The server is skipping to Sync after our refusal: what follows goes along unjudged and unexecuted.
+      this.forward(buf[start]!, buf, start, end);
+      return true;
+    }
     const verdict = this.ctx.deps.gate.check(req);
-    if (verdict === allow || !(verdict instanceof Promise)) {
+    if (!(verdict instanceof Promise) && verdict.action !== 'hold') {
       this.apply(verdict, buf, start, end, onAllow);
       return true;
     }
-    verdict.then(
+    let pending = verdict as Promise<Verdict>;
+    if (!(verdict instanceof Promise)) {
+      this.hold = verdict;
+      this.writeClientBetweenMessages(enc.encodeNoticeResponse({ severity: 'NOTICE', code: '00000', message: verdict.notice }));
+      pending = verdict.verdict;
+    }
+    pending.then(
       (v) => this.afterVerdict(v, buf, start, end, onAllow),
       (err) => {
         this.ctx.log.error({ err }, 'gate failed; refusing the statement');
@@ -351,6 +379,7 @@ class PostgresSession implements ProxySession {
   }
 
   private afterVerdict(v: Verdict, buf: Buffer, start: number, end: number, onAllow?: () => void): void {
+    this.hold = null;
     if (this.phase === 'closed') return;
     const up = this.upstream;
     up?.cork();
@@ -366,42 +395,34 @@ class PostgresSession implements ProxySession {
   }
 
   private apply(v: Verdict, buf: Buffer, start: number, end: number, onAllow?: () => void): void {
-    const type = buf[start]!;
     if (v.action === 'allow') {
       onAllow?.();
-      return this.forward(type, buf, start, end);
+      return this.forward(buf[start]!, buf, start, end);
     }
-    const error = enc.encodeErrorResponse({ severity: 'ERROR', code: v.error.entry.sqlstate, message: v.error.message });
-    if (type === Front.Query || type === Front.FunctionCall) return this.respondAfterUpstream([error]);
-    // Extended protocol: the error now, then everything up to Sync is dropped and Sync answers.
-    this.refusedInBatch = error;
+    this.refuse(buf[start]!, enc.encodeErrorResponse({ severity: 'ERROR', code: v.error.entry.sqlstate, message: v.error.message }));
   }
 
-  private skipUntilSync(type: number): boolean {
-    if (type !== Front.Sync) return true;
-    const error = this.refusedInBatch!;
-    this.refusedInBatch = null;
-    if (this.unsynced) {
-      // Messages of this batch already went upstream: let the server answer them, then our error, then its Z.
-      this.syncPoints.push({ before: [error], synthetic: false });
-      this.unsynced = false;
-      this.writeUpstream(Buffer.from([Front.Sync, 0, 0, 0, 4]));
-    } else {
-      this.respondAfterUpstream([error]);
-    }
-    return true;
-  }
-
-  /** Sends our own response plus a ReadyForQuery once the server has answered everything sent before it. */
-  private respondAfterUpstream(messages: Buffer[]): void {
-    const last = this.syncPoints.at(-1);
-    if (!last) {
-      for (const m of messages) this.writeClient(m);
-      this.writeClient(enc.encodeReadyForQuery(this.txStatus));
+  /**
+   * A refused statement must fail exactly as a failing statement does on the server: an open transaction
+   * becomes aborted, an extended-protocol batch is skipped to Sync and its implicit transaction rolled back,
+   * and ReadyForQuery reports the server's real status. So the server is sent a statement that cannot parse
+   * in its place, and its syntax error is replaced by ours on the way back.
+   */
+  private refuse(type: number, error: Buffer): void {
+    if (type === Front.Query || type === Front.FunctionCall) {
+      this.syncPoints.push({ refusal: error });
+      this.writeUpstream(refusalQuery);
       return;
     }
-    // Queued behind the last pending ReadyForQuery: delivered right after it, with the status it reports.
-    this.syncPoints.push({ before: messages, synthetic: true });
+    this.refusedInBatch = error;
+    this.unsynced = true;
+    this.writeUpstream(refusalParse);
+  }
+
+  /** Async messages (a NOTICE) may go to the client between two server messages, never inside one. */
+  private writeClientBetweenMessages(bytes: Buffer): void {
+    if (!this.fromServer || this.fromServer.atBoundary) this.writeClient(bytes);
+    else this.deferredToClient.push(bytes);
   }
 
   // ---- server -> client ----
@@ -414,7 +435,7 @@ class PostgresSession implements ProxySession {
         case Back.BackendKeyData: {
           const k = dec.decodeBackendKeyData(buf, start, end);
           this.backendKey = cancelKeyOf(k.processId, k.key);
-          this.ctx.deps.cancelKeys.set(this.backendKey, { cancel: () => void this.cancelUpstream(k.processId, k.key) });
+          this.ctx.deps.cancelKeys.set(this.backendKey, { cancel: () => this.onCancelRequest(k.processId, k.key) });
           break;
         }
         case Back.ParameterStatus: {
@@ -429,6 +450,12 @@ class PostgresSession implements ProxySession {
           const severity = fields.get('V') ?? fields.get('S');
           if (severity === 'FATAL' || severity === 'PANIC') this.serverSentFatal = true;
           this.endResult();
+          const point = this.syncPoints[0];
+          if (point?.refusal && fields.get('M')?.includes(refusalMarker)) {
+            this.writeClient(point.refusal);
+            point.refusal = null;
+            return true;
+          }
           break;
         }
         case Back.RowDescription:
@@ -472,14 +499,8 @@ class PostgresSession implements ProxySession {
       this.writeClient(buf.subarray(start, end));
       return true;
     }
-    const point = this.syncPoints.shift();
-    for (const m of point?.before ?? []) this.writeClient(m);
+    this.syncPoints.shift();
     this.writeClient(buf.subarray(start, end));
-    // Responses of our own queued behind this ReadyForQuery, each closed by a ReadyForQuery of its own.
-    while (this.syncPoints[0]?.synthetic) {
-      for (const m of this.syncPoints.shift()!.before) this.writeClient(m);
-      this.writeClient(enc.encodeReadyForQuery(this.txStatus));
-    }
     return true;
   }
 
@@ -503,6 +524,12 @@ class PostgresSession implements ProxySession {
   }
 
   // ---- cancel, errors, close ----
+
+  /** A CancelRequest for this session: it ends a hold the client waits on, else it goes to the server. */
+  private onCancelRequest(processId: number, key: Buffer): void {
+    if (this.hold) this.hold.cancel('client-cancel');
+    else void this.cancelUpstream(processId, key);
+  }
 
   /** A client's CancelRequest for this session, sent on a fresh connection to the server as the protocol wants. */
   private async cancelUpstream(processId: number, key: Buffer): Promise<void> {
