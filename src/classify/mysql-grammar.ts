@@ -78,6 +78,9 @@ function nameOf(s: string, t: Token): string | undefined {
   return undefined;
 }
 
+/** Advisory locks: session state, like PostgreSQL's pg_advisory_lock. */
+const lockFunctions = new Set(['get_lock', 'release_lock', 'release_all_locks', 'is_free_lock', 'is_used_lock']);
+
 /** Dangerous anywhere: file access, UDFs from shared libraries, tables backed by files or other servers. */
 function scanTokens(s: string, tokens: readonly Token[], kw: string[], from: number, to: number): Verdict | undefined {
   let found: Verdict | undefined;
@@ -90,6 +93,7 @@ function scanTokens(s: string, tokens: readonly Token[], kw: string[], from: num
     if (name === 'load_file') raise({ category: 'export', kind: 'load_file', reason: 'calls load_file' });
     else if (name === 'sys_exec' || name === 'sys_eval') raise(unknown(name, `calls ${name}`));
     else if ((name === 'nextval' || name === 'setval') && kw[k + 1] === '(') raise({ category: 'write', kind: name, reason: `calls ${name}` });
+    else if (lockFunctions.has(name!) && kw[k + 1] === '(') raise({ category: 'session', kind: name!, reason: `calls ${name}` });
     if (w === 'INTO' && (kw[k + 1] === 'OUTFILE' || kw[k + 1] === 'DUMPFILE')) {
       raise({ category: 'export', kind: `into ${kw[k + 1]!.toLowerCase()}`, reason: `writes a file (INTO ${kw[k + 1]})` });
     } else if (w === 'SONAME') raise(unknown('soname', 'loads a shared library'));
@@ -120,7 +124,10 @@ export function classifyKeywords(
   const kw = keywords(s, tokens, from, to);
   const base = dispatch(s, tokens, kw, from, to, mariadb, fx);
   const scan = scanTokens(s, tokens, kw, from, to);
-  if (!scan || stricter(base.category, scan.category) === base.category) return base;
+  if (!scan) return base;
+  // What the scan found for certain (a file read or written) says more than "could not parse".
+  if (base.category === 'unknown' && scan.category === 'export') return { ...base, category: 'export', reason: `${scan.reason}; ${base.reason}` };
+  if (stricter(base.category, scan.category) === base.category) return base;
   return { ...base, category: scan.category, reason: scan.reason };
 }
 

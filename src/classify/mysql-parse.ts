@@ -8,12 +8,42 @@ interface SqlParser {
 }
 const parser: SqlParser = new (nodeSqlParser as unknown as { Parser: new () => SqlParser }).Parser();
 
+const selectModifiers = new Set([
+  'HIGH_PRIORITY', 'STRAIGHT_JOIN', 'SQL_SMALL_RESULT', 'SQL_BIG_RESULT', 'SQL_BUFFER_RESULT', 'SQL_NO_CACHE',
+  'SQL_CACHE', 'SQL_CALC_FOUND_ROWS',
+]);
+
 /** The text the server sees as node-sql-parser reads it: comments gone, strings neutral, names in backticks. */
 export function render(s: string, tokens: readonly Token[], from: number, to: number): string {
   let out = '';
+  let afterSelect = false;
   for (let k = from; k < to; k++) {
     const t = tokens[k]!;
     let piece: string;
+    if (t.type === 'word') {
+      // Optimizer modifiers, index hints and charset introducers do not change what a query does, and
+      // node-sql-parser does not know them all: they are left out.
+      const w = s.slice(t.start, t.end).toUpperCase();
+      if (afterSelect && selectModifiers.has(w)) continue;
+      if (w.charCodeAt(0) === 0x5f && tokens[k + 1]?.type === 'string' && k + 1 < to) continue;
+      if ((w === 'USE' || w === 'FORCE' || w === 'IGNORE') && k + 1 < to && /^(INDEX|KEY)$/i.test(s.slice(tokens[k + 1]!.start, tokens[k + 1]!.end))) {
+        let j = k + 2;
+        while (j < to && s[tokens[j]!.start] !== '(') j++;
+        let depth = 0;
+        for (; j < to; j++) {
+          const c = s[tokens[j]!.start];
+          if (tokens[j]!.type === 'op' && c === '(') depth++;
+          else if (tokens[j]!.type === 'op' && c === ')' && --depth === 0) break;
+        }
+        k = j;
+        continue;
+      }
+      afterSelect = w === 'SELECT' || (afterSelect && w === 'DISTINCT');
+      if (w === 'STRAIGHT_JOIN') {
+        out += ' JOIN';
+        continue;
+      }
+    } else afterSelect = false;
     if (t.type === 'string') {
       const p = s.charCodeAt(t.start) | 0x20;
       piece = p === 0x78 || p === 0x62 ? s.slice(t.start, t.end) : "'s'";
@@ -40,8 +70,15 @@ export interface ParsedQuery {
 
 /** node-sql-parser on one statement's tokens; undefined when it cannot parse them. */
 export function parseTokens(s: string, tokens: readonly Token[], from: number, to: number, mariadb: boolean): ParsedQuery | undefined {
+  const text = render(s, tokens, from, to);
+  // node-sql-parser's two grammars each miss syntax both servers accept (its MariaDB one: UPDATE ...
+  // ORDER BY ... LIMIT): the server's own flavour first, then the other.
+  return parseAs(text, mariadb ? 'MariaDB' : 'MySQL') ?? parseAs(text, mariadb ? 'MySQL' : 'MariaDB');
+}
+
+function parseAs(text: string, database: string): ParsedQuery | undefined {
   try {
-    const r = parser.parse(render(s, tokens, from, to), { database: mariadb ? 'MariaDB' : 'MySQL' });
+    const r = parser.parse(text, { database });
     const ast = (Array.isArray(r.ast) ? r.ast : [r.ast]) as { type?: string }[];
     if (ast.length !== 1 || typeof ast[0]?.type !== 'string') return undefined;
     const objects: string[] = [];

@@ -7,7 +7,7 @@ export interface PgLexResult {
   tokens: Token[];
   /** A backslash inside a plain '...' string: with standard_conforming_strings off it is an escape. */
   backslashInPlainString: boolean;
-  /** A character at or above 0x80 outside comments (for client encodings that can hide a backslash). */
+  /** A character at or above 0x80 anywhere (for client encodings that can hide a backslash). */
   nonAscii: boolean;
 }
 
@@ -94,7 +94,6 @@ export function lexPostgres(s: string, standardConformingStrings = true): PgLexR
       }
       continue;
     }
-    if (c >= 0x80) nonAscii = true;
     if (c === 0x27) {
       const end = quotedEnd(s, i + 1, 0x27, !standardConformingStrings);
       const stop = end < 0 ? n : end;
@@ -189,5 +188,6 @@ export function lexPostgres(s: string, standardConformingStrings = true): PgLexR
     }
     push('op', i, i + 1);
   }
+  for (let k = 0; k < n && !nonAscii; k++) if (s.charCodeAt(k) >= 0x80) nonAscii = true;
   return { tokens, backslashInPlainString, nonAscii };
 }
