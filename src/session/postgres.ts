@@ -83,7 +83,7 @@ class PostgresSession implements ProxySession {
   private backendKey?: string;
   readonly serverParams = new Map<string, string>();
   private result: ResultTransform | null = null;
-  private sslAnswered = false;
+  private readonly negotiated = new Set<'ssl' | 'gssenc'>();
   /** The server sent a FATAL error: when it then closes, the client has its reason already. */
   private serverSentFatal = false;
 
@@ -209,11 +209,9 @@ class PostgresSession implements ProxySession {
     const packet = dec.decodeStartupPacket(buf, start, end);
     switch (packet.kind) {
       case 'ssl':
-        if (this.sslAnswered) {
-          this.fatal(new ProxyError('protocolViolation', 'SSLRequest sent twice'));
-          return false;
-        }
-        this.sslAnswered = true;
+        // As the server: each negotiation request at most once (postmaster.c, ProcessStartupPacket).
+        if (this.negotiated.has('ssl')) return this.refuseRepeat('SSLRequest');
+        this.negotiated.add('ssl');
         if (!this.ctx.tls) {
           this.writeClient(enc.sslRefused);
           return true;
@@ -226,6 +224,8 @@ class PostgresSession implements ProxySession {
         });
         return false;
       case 'gssenc':
+        if (this.negotiated.has('gssenc')) return this.refuseRepeat('GSSENCRequest');
+        this.negotiated.add('gssenc');
         this.writeClient(enc.sslRefused);
         return true;
       case 'cancel':
@@ -243,6 +243,11 @@ class PostgresSession implements ProxySession {
         void this.connectUpstream(Buffer.from(buf.subarray(start, end)));
         return false;
     }
+  }
+
+  private refuseRepeat(what: string): boolean {
+    this.fatal(new ProxyError('protocolViolation', `${what} sent twice`));
+    return false;
   }
 
   private startClientTls(): void {

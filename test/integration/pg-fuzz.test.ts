@@ -85,10 +85,14 @@ function predictTyped(bytes: Buffer, maxMessageBytes: number): Expectation {
   return framer.atBoundary ? 'relay' : 'incomplete';
 }
 
-/** Before authentication: SSLRequest/GSSENCRequest get 'N' (no TLS configured) and the next packet is read. */
+/**
+ * Before authentication: SSLRequest/GSSENCRequest get 'N' (no TLS configured) and the next packet is read;
+ * a second request of the same kind is refused, as the server does.
+ */
 function predictStartup(bytes: Buffer): { expect: Expectation; refusals: number; startupEnd?: number } {
   let pos = 0;
   let refusals = 0;
+  const seen = new Set<string>();
   for (;;) {
     if (bytes.length - pos < 4) return { expect: 'incomplete', refusals };
     const len = bytes.readInt32BE(pos);
@@ -103,6 +107,8 @@ function predictStartup(bytes: Buffer): { expect: Expectation; refusals: number;
     }
     pos += len;
     if (p.kind === 'ssl' || p.kind === 'gssenc') {
+      if (seen.has(p.kind)) return { expect: 'refuse', refusals };
+      seen.add(p.kind);
       refusals++;
       continue;
     }
