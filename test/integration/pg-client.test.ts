@@ -162,6 +162,28 @@ describe('node pg through the proxy', () => {
   });
 });
 
+describe('closing', () => {
+  it("ends the server's session when the client resets its connection", async () => {
+    const c = connect();
+    c.on('error', () => undefined);
+    await c.connect();
+    const pid = (await c.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+    (c as unknown as { connection: { stream: net.Socket } }).connection.stream.resetAndDestroy();
+    const alive = () => withClient((d) => d.query('select count(*)::int as n from pg_stat_activity where pid = $1', [pid]), pg.port);
+    for (let i = 0; i < 100 && (await alive()).rows[0].n > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await alive()).rows[0].n).toBe(0);
+  });
+
+  it("passes the server's own FATAL to the client when the server ends the session", async () => {
+    const c = connect();
+    const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve));
+    await c.connect();
+    const pid = (await c.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+    await withClient((d) => d.query('select pg_terminate_backend($1)', [pid]), pg.port);
+    expect((await ended).code).toBe('57P01');
+  });
+});
+
 describe('upstream failures', () => {
   it('answers 08001 when the database cannot be reached, and keeps serving', async () => {
     const dead = net.createServer();
