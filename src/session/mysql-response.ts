@@ -23,6 +23,11 @@ export interface ResponseSink {
   write(bytes: Buffer): void;
   /** The server asks for the LOCAL INFILE named in the packet just written; the client's file follows. */
   localInfile(): void;
+  /**
+   * A packet ended a response or part of one with these status flags: an OK packet (`ok`, whose payload is
+   * `buf[start, end)`, where session state changes are) or an EOF.
+   */
+  status(flags: number, buf: Buffer, start: number, end: number, ok: boolean): void;
   /** COM_STMT_PREPARE succeeded (or failed: id -1). */
   prepared(statementId: number): void;
   /** The response ended: the client may send its next command. */
@@ -119,6 +124,7 @@ export class ResponseReader {
         // Unsolicited: an ERR before the server closes the connection (shutdown, timeout, KILL).
         return this.sink.write(buf.subarray(start, end));
       case St.Simple:
+        if (first === Header.Ok || first === Header.Eof) this.endStatus(buf, start, end, first === Header.Ok || this.deprecateEof);
         this.write(buf, start, end);
         return this.finish();
       case St.First:
@@ -126,7 +132,7 @@ export class ResponseReader {
       case St.Columns:
         return this.onColumn(buf, start, end);
       case St.MetaEof: {
-        const status = dec.endStatusFlags(buf, start + 4, end, false);
+        const status = this.endStatus(buf, start, end, false);
         this.write(buf, start, end);
         if (this.cursor && status & Status.CursorExists) return this.endResult(0);
         this.st = St.Rows;
@@ -137,6 +143,7 @@ export class ResponseReader {
       case St.PrepareDefs:
         return this.onPrepareDef(buf, start, end);
       case St.FieldList:
+        if (first === Header.Eof) this.endStatus(buf, start, end, this.deprecateEof);
         this.write(buf, start, end);
         if (first === Header.Err || (first === Header.Eof && end - start - 4 < maxPacketPayload)) this.finish();
         return;
@@ -152,7 +159,7 @@ export class ResponseReader {
     }
     if (first === Header.Ok) {
       if (this.kind === 'prepare') return this.onPrepareOk(buf, start, end);
-      const status = dec.endStatusFlags(buf, start + 4, end, true);
+      const status = this.endStatus(buf, start, end, true);
       this.write(buf, start, end);
       if (!(status & Status.MoreResultsExist)) this.finish();
       return;
@@ -220,7 +227,7 @@ export class ResponseReader {
       return this.endResult(0);
     }
     if (first === Header.Eof && parts === 1) {
-      const status = dec.endStatusFlags(buf, start + 4, end, this.deprecateEof);
+      const status = this.endStatus(buf, start, end, this.deprecateEof);
       this.write(buf, start, end);
       return this.endResult(status);
     }
@@ -289,6 +296,13 @@ export class ResponseReader {
       throw new WireError('COM_STMT_PREPARE response: more definitions than announced');
     }
     if (this.left === 0 && this.prepareColumns === 0 && this.prepareEofs === 0) this.finish();
+  }
+
+  /** Status flags of an OK (`ok`) or EOF packet, which the session keeps track of. */
+  private endStatus(buf: Buffer, start: number, end: number, ok: boolean): number {
+    const flags = dec.endStatusFlags(buf, start + 4, end, ok);
+    this.sink.status(flags, buf, start + 4, end, ok);
+    return flags;
   }
 
   private write(buf: Buffer, start: number, end: number): void {

@@ -15,38 +15,15 @@ import { WireError } from '../wire/bytes.js';
 import * as dec from '../wire/mysql/decode.js';
 import * as enc from '../wire/mysql/encode.js';
 import { MessageTooLarge, MyFramer, framePayload, lastSequenceId, payloadOf, physicalPackets, type PacketHandler } from '../wire/mysql/frames.js';
-import { Cap, Command, Header, MariaCap, commandName } from '../wire/mysql/packets.js';
-import { allow, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
+import { Cap, Header, charsetOfCollation } from '../wire/mysql/packets.js';
+import type { SessionInfo } from './hooks.js';
 import type { ProxySession, SessionContext } from './listener.js';
 import { AuthExchange, proxyRsaKey, type AuthLinks } from './mysql-auth.js';
-import { ResponseReader, type ResponseKind, type ResponseSink } from './mysql-response.js';
+import { CommandPhase, type CommandIo } from './mysql-commands.js';
+import { agreement, contextOfGreeting, greetingForClient, responseForServer } from './mysql-handshake.js';
 import { closeLike, connectTcp, startClientTls } from './upstream.js';
 
 type Phase = 'greeting' | 'handshake' | 'auth' | 'command' | 'closed';
-
-/** Capabilities that would hide the protocol from the proxy (compression) or change packets it decodes. */
-const clearedCaps = Cap.Compress | Cap.ZstdCompression | Cap.QueryAttributes | Cap.OptionalResultsetMetadata;
-/** MariaDB: metadata caching would leave result sets without the column definitions masking needs. */
-const clearedMariaCaps = MariaCap.CacheMetadata | MariaCap.ComMulti;
-
-/** Commands with an SQL equivalent but no SQL text: the gate sees the equivalent. */
-const sqlOfCommand: Partial<Record<number, (p: Buffer, ps: number, pe: number) => string>> = {
-  [Command.CreateDb]: (p, ps, pe) => `CREATE DATABASE ${quoteName(dec.decodeCommandText(p, ps, pe))}`,
-  [Command.DropDb]: (p, ps, pe) => `DROP DATABASE ${quoteName(dec.decodeCommandText(p, ps, pe))}`,
-  [Command.ProcessKill]: (p, ps, pe) => `KILL CONNECTION ${dec.decodeStatementId(p, ps, pe)}`,
-  [Command.Shutdown]: () => 'SHUTDOWN',
-  [Command.Refresh]: () => 'FLUSH PRIVILEGES, TABLES, LOGS, STATUS',
-};
-
-function quoteName(name: string): string {
-  return `\`${name.replaceAll('`', '``')}\``;
-}
-
-/** Server-internal and replication commands: answered with an error, never relayed. */
-const refusedCommands = new Set<number>([
-  Command.Sleep, Command.Connect, Command.Time, Command.DelayedInsert, Command.BinlogDump, Command.TableDump,
-  Command.ConnectOut, Command.RegisterSlave, Command.Daemon, Command.BinlogDumpGtid, Command.Multi,
-]);
 
 export function createMysqlSession(client: net.Socket, ctx: SessionContext): ProxySession {
   return new MysqlSession(client, ctx);
@@ -72,20 +49,13 @@ class MysqlSession implements ProxySession {
   private upstreamBacklogged = false;
 
   private greeting?: dec.HandshakeV10;
-  /** Capabilities as offered to the client, and as agreed with it. */
-  private offeredCaps = 0;
-  private agreedCaps = 0;
+  /** The greeting as offered to the client. */
+  private offered?: dec.HandshakeV10;
   /** Last sequence id on each link: the proxy renumbers while authenticating (TLS and RSA steps differ). */
   private clientSeq = 0;
   private serverSeq = 0;
   private auth: AuthExchange | null = null;
-  private readonly reader: ResponseReader;
-  /** The client is sending a LOCAL INFILE: its packets are file data until an empty one. */
-  private uploading = false;
-  private readonly statements = new Map<number, string>();
-  /** MariaDB's statement id -1 means the last statement prepared. */
-  private lastPrepared: string | undefined;
-  private preparing = '';
+  private readonly commands: CommandPhase;
 
   constructor(
     client: net.Socket,
@@ -100,7 +70,7 @@ class MysqlSession implements ProxySession {
       client: `${client.remoteAddress}:${client.remotePort}`,
       signal: this.abort.signal,
     };
-    this.reader = new ResponseReader(this.sink, ctx.deps.rows, this.info);
+    this.commands = new CommandPhase(this.commandIo, this.info, ctx.deps.gate, ctx.deps.rows, ctx.log);
     this.fromClient = this.newClientFramer();
     // Nothing is expected from the client before the server's greeting has reached it.
     this.fromClient.stop();
@@ -165,7 +135,7 @@ class MysqlSession implements ProxySession {
       if (this.clientOpen) {
         // The server closing between responses (after COM_QUIT, a failed login, KILL, a timeout) closes the
         // client the same way; in the middle of one, the client gets an error.
-        const between = this.phase === 'closed' || this.terminating || (this.phase === 'command' && this.reader.idle) || (this.phase === 'auth' && !this.auth);
+        const between = this.phase === 'closed' || this.terminating || (this.phase === 'command' && !this.auth && this.commands.idle) || (this.phase === 'auth' && !this.auth);
         if (between) closeLike(this.client, hadError);
         else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
       }
@@ -253,13 +223,11 @@ class MysqlSession implements ProxySession {
     const p = payloadOf(buf, start, end, parts);
     const g = dec.decodeHandshakeV10(p, 0, p.length);
     this.greeting = g;
-    let caps = (g.capabilities & ~clearedCaps) >>> 0;
-    caps = (this.ctx.tls ? caps | Cap.Ssl : caps & ~Cap.Ssl) >>> 0;
-    const maria = dec.hasMariaCapabilities(g.capabilities) ? (g.mariaCapabilities & ~clearedMariaCaps) >>> 0 : g.mariaCapabilities;
-    this.offeredCaps = caps;
+    this.offered = greetingForClient(g, this.ctx.tls !== undefined);
+    this.commands.context = contextOfGreeting(g);
     this.clientSeq = this.serverSeq = buf[start + 3]!;
     this.ctx.log.debug({ server: g.serverVersion, connectionId: g.connectionId }, 'server greeting');
-    this.writeClient(framePayload(enc.encodeHandshakeV10({ ...g, capabilities: caps, mariaCapabilities: maria }), this.clientSeq));
+    this.writeClient(framePayload(enc.encodeHandshakeV10(this.offered), this.clientSeq));
     this.phase = 'handshake';
     this.resumeClient();
   }
@@ -288,16 +256,15 @@ class MysqlSession implements ProxySession {
     this.info.user = hr.user;
     this.info.database = hr.database || undefined;
     this.info.application = hr.attributes?.find(([k]) => k === 'program_name')?.[1];
-    this.agreedCaps = (hr.capabilities & this.offeredCaps) >>> 0;
-    this.reader.deprecateEof = (this.agreedCaps & Cap.DeprecateEof) !== 0;
+    const agreed = agreement(hr, this.offered!);
+    const commands = this.commands;
+    commands.capabilities = agreed.capabilities;
+    commands.reader.deprecateEof = agreed.deprecateEof;
+    commands.reader.extendedMetadata = agreed.extendedMetadata;
+    commands.handshakeCharset = charsetOfCollation(hr.characterSet);
+    commands.context = { ...commands.context, charset: commands.handshakeCharset };
     const g = this.greeting!;
-    const maria = dec.hasMariaCapabilities(hr.capabilities) && dec.hasMariaCapabilities(g.capabilities);
-    this.reader.extendedMetadata = maria && (hr.mariaCapabilities & g.mariaCapabilities & MariaCap.ExtendedMetadata) !== 0;
-    const forServer: dec.HandshakeResponse41 = {
-      ...hr,
-      capabilities: (hr.capabilities & ~clearedCaps & ~Cap.Ssl) >>> 0,
-      mariaCapabilities: dec.hasMariaCapabilities(hr.capabilities) ? (hr.mariaCapabilities & ~clearedMariaCaps) >>> 0 : hr.mariaCapabilities,
-    };
+    const forServer = responseForServer(hr);
     const plugin = hr.authPluginName || g.authPluginName || 'mysql_native_password';
     void this.sendHandshakeResponse(forServer, plugin).catch((err) => this.protocolError(err, 'server'));
     return false;
@@ -330,7 +297,7 @@ class MysqlSession implements ProxySession {
     this.phase = 'auth';
     this.auth = new AuthExchange(this.authLinks, plugin, dec.scrambleOf(this.greeting!.authPluginData), this.clientTls, this.upstreamTls);
     this.sendServer(enc.encodeHandshakeResponse41(hr));
-    this.ctx.log.debug({ user: hr.user, tls: this.clientTls, upstreamTls: this.upstreamTls, capabilities: this.agreedCaps.toString(16) }, 'handshake response relayed');
+    this.ctx.log.debug({ user: hr.user, tls: this.clientTls, upstreamTls: this.upstreamTls, capabilities: this.commands.capabilities.toString(16) }, 'handshake response relayed');
   }
 
   private startClientTls(): void {
@@ -379,9 +346,7 @@ class MysqlSession implements ProxySession {
     onHeader: (first, length, seq) => {
       this.clientSeq = seq;
       if (this.phase !== 'command' || this.auth) return true;
-      if (this.uploading) return length === 0;
-      // Long data can be large and has no response: it streams.
-      return first !== Command.StmtSendLongData;
+      return this.commands.onClientHeader(first, length);
     },
     onPacket: (buf, start, end, parts) => {
       switch (this.phase) {
@@ -390,14 +355,7 @@ class MysqlSession implements ProxySession {
         case 'auth':
           return this.auth ? this.onClientAuth(buf, start, end, parts) : false;
         case 'command':
-          if (this.auth) return this.onClientAuth(buf, start, end, parts);
-          if (this.uploading) {
-            // The empty packet that ends the file: the server's OK or ERR comes next.
-            this.uploading = false;
-            this.writeUpstream(buf.subarray(start, end));
-            return false;
-          }
-          return this.onCommand(buf, start, end, parts);
+          return this.auth ? this.onClientAuth(buf, start, end, parts) : this.commands.onClientPacket(buf, start, end, parts);
         default:
           return false;
       }
@@ -405,163 +363,32 @@ class MysqlSession implements ProxySession {
     onPass: (buf, start, end) => this.writeUpstream(buf.subarray(start, end)),
   };
 
-  /** One command packet. Returns false while its response (or a verdict) is pending. */
-  private onCommand(buf: Buffer, start: number, end: number, parts: number): boolean {
-    if (buf[start + 3] !== 0) throw new WireError(`${commandName(buf[start + 4] ?? -1)} with sequence id ${buf[start + 3]}, expected 0`);
-    if (end - start === 4) throw new WireError('empty command packet');
-    const p = parts === 1 ? buf : payloadOf(buf, start, end, parts);
-    const ps = parts === 1 ? start + 4 : 0;
-    const pe = parts === 1 ? end : p.length;
-    const command = p[ps]!;
-    switch (command) {
-      case Command.Query:
-        return this.gateThen({ session: this.info, via: 'query', sql: dec.decodeCommandText(p, ps, pe) }, buf, start, end, () => this.forward('query', buf, start, end));
-      case Command.StmtPrepare: {
-        const sql = dec.decodeCommandText(p, ps, pe);
-        return this.gateThen({ session: this.info, via: 'parse', sql }, buf, start, end, () => {
-          this.preparing = sql;
-          return this.forward('prepare', buf, start, end);
-        });
-      }
-      case Command.StmtExecute:
-      case Command.StmtBulkExecute: {
-        const x = dec.decodeStmtExecute(p, ps, pe);
-        const sql = x.statementId === 0xffffffff ? this.lastPrepared : this.statements.get(x.statementId);
-        const opts = { cursor: command === Command.StmtExecute && (x.flags & 0x07) !== 0, statementId: x.statementId };
-        // An id the proxy never saw prepared is unknown to the server too: it answers with its own error.
-        if (sql === undefined) return this.forward('execute', buf, start, end, opts);
-        const req: StatementRequest = { session: this.info, via: 'execute', sql, statement: String(x.statementId) };
-        return this.gateThen(req, buf, start, end, () => this.forward('execute', buf, start, end, opts));
-      }
-      case Command.StmtFetch:
-        return this.forward('fetch', buf, start, end, { statementId: dec.decodeStatementId(p, ps, pe) });
-      case Command.StmtReset:
-        this.reader.forget(dec.decodeStatementId(p, ps, pe));
-        return this.forward('simple', buf, start, end);
-      case Command.StmtClose: {
-        const id = dec.decodeStatementId(p, ps, pe);
-        this.statements.delete(id);
-        this.reader.forget(id);
-        this.writeUpstream(buf.subarray(start, end));
-        return true;
-      }
-      case Command.StmtSendLongData:
-        this.writeUpstream(buf.subarray(start, end));
-        return true;
-      case Command.Quit:
-        this.terminating = true;
-        this.writeUpstream(buf.subarray(start, end));
-        return false;
-      case Command.InitDb:
-        this.info.database = dec.decodeCommandText(p, ps, pe);
-        return this.forward('simple', buf, start, end);
-      case Command.ResetConnection:
-        this.statements.clear();
-        this.reader.forget();
-        return this.forward('simple', buf, start, end);
-      case Command.FieldList:
-        return this.forward('fieldList', buf, start, end);
-      case Command.ProcessInfo:
-        return this.forward('query', buf, start, end);
-      case Command.ChangeUser:
-        return this.onChangeUser(p, ps, pe, buf, start, end);
-    }
-    const equivalent = sqlOfCommand[command];
-    if (equivalent) {
-      const sql = equivalent(p, ps, pe);
-      return this.gateThen({ session: this.info, via: 'query', sql }, buf, start, end, () => this.forward('simple', buf, start, end));
-    }
-    if (refusedCommands.has(command) || command > Command.ResetConnection) {
-      this.refuse(new ProxyError('protocolViolation', `${commandName(command)} is not supported through sqlwarden`), buf, start, end);
-      return true;
-    }
-    // COM_PING, COM_STATISTICS, COM_DEBUG, COM_SET_OPTION: one packet answers.
-    return this.forward('simple', buf, start, end);
-  }
-
-  private forward(kind: ResponseKind, buf: Buffer, start: number, end: number, opts?: { cursor?: boolean; statementId?: number }): boolean {
-    this.reader.begin(kind, opts);
-    this.writeUpstream(buf.subarray(start, end));
-    return false;
-  }
-
-  /** COM_CHANGE_USER: a new authentication exchange, then the session continues as the new user. */
-  private onChangeUser(p: Buffer, ps: number, pe: number, buf: Buffer, start: number, end: number): boolean {
-    const cu = dec.decodeChangeUser(p, ps, pe, this.agreedCaps);
-    this.info.user = cu.user;
-    this.info.database = cu.database || undefined;
-    this.statements.clear();
-    this.reader.forget();
-    this.lastPrepared = undefined;
-    this.clientSeq = this.serverSeq = lastSequenceId(buf, start, end);
-    const plugin = cu.authPluginName || this.greeting!.authPluginName || 'mysql_native_password';
-    this.auth = new AuthExchange(this.authLinks, plugin, dec.scrambleOf(this.greeting!.authPluginData), this.clientTls, this.upstreamTls);
-    this.writeUpstream(buf.subarray(start, end));
-    return false;
-  }
-
-  /**
-   * Asks the gate about a statement. Allowed: `onAllow` sends it. Pending: the client is not read until the
-   * verdict. Refused: the client gets an ERR packet and may go on.
-   */
-  private gateThen(req: StatementRequest, buf: Buffer, start: number, end: number, onAllow: () => boolean): boolean {
-    const verdict = this.ctx.deps.gate.check(req);
-    if (verdict === allow || !(verdict instanceof Promise)) return this.apply(verdict, buf, start, end, onAllow);
-    verdict.then(
-      (v) => this.afterVerdict(v, buf, start, end, onAllow),
-      (err) => {
-        this.ctx.log.error({ err }, 'gate failed; refusing the statement');
-        this.afterVerdict({ action: 'deny', error: new ProxyError('denied', 'the gate failed') }, buf, start, end, onAllow);
-      },
-    );
-    return false;
-  }
-
-  private afterVerdict(v: Verdict, buf: Buffer, start: number, end: number, onAllow: () => boolean): void {
-    if (this.phase === 'closed') return;
-    if (this.apply(v, buf, start, end, onAllow)) this.resumeClient();
-    else this.updateFlow();
-  }
-
-  private apply(v: Verdict, buf: Buffer, start: number, end: number, onAllow: () => boolean): boolean {
-    if (v.action === 'allow') return onAllow();
-    this.refuse(v.error, buf, start, end);
-    return true;
-  }
-
-  /** Answers a command with an ERR packet of the proxy's own, as the server would have. */
-  private refuse(error: ProxyError, buf: Buffer, start: number, end: number): void {
-    const seq = (lastSequenceId(buf, start, end) + 1) & 0xff;
-    this.clientSeq = seq;
-    this.writeClient(enc.errPacket(seq, error.entry.errno, error.entry.sqlstate, error.message));
-  }
+  private readonly commandIo: CommandIo = {
+    writeClient: (bytes) => this.writeClient(bytes),
+    writeUpstream: (bytes) => this.writeUpstream(bytes),
+    resumeClient: () => this.resumeClient(),
+    sentToClient: (seq) => (this.clientSeq = seq),
+    changeUser: (plugin, buf, start, end) => {
+      // A new authentication exchange, numbered from the command's sequence id on both links.
+      this.clientSeq = this.serverSeq = lastSequenceId(buf, start, end);
+      const g = this.greeting!;
+      this.auth = new AuthExchange(this.authLinks, plugin || g.authPluginName || 'mysql_native_password', dec.scrambleOf(g.authPluginData), this.clientTls, this.upstreamTls);
+      this.writeUpstream(buf.subarray(start, end));
+    },
+    quit: () => (this.terminating = true),
+    isClosed: () => this.phase === 'closed',
+  };
 
   // ---- server -> client ----
-
-  private readonly sink: ResponseSink = {
-    write: (bytes) => this.writeClient(bytes),
-    localInfile: () => {
-      this.uploading = true;
-      this.resumeClient();
-    },
-    prepared: (id) => {
-      if (id < 0) this.lastPrepared = undefined;
-      else {
-        this.statements.set(id, this.preparing);
-        this.lastPrepared = this.preparing;
-      }
-    },
-    done: () => this.resumeClient(),
-  };
 
   private readonly serverHandler: PacketHandler = {
     onHeader: (first, length, seq) => {
       if (this.phase !== 'command' || this.auth) return true;
       this.clientSeq = seq;
-      return this.reader.onHeader(first, length);
+      return this.commands.reader.onHeader(first, length);
     },
     onPacket: (buf, start, end, parts) => {
-      if (this.phase === 'command' && !this.auth) this.reader.onPacket(buf, start, end, parts);
+      if (this.phase === 'command' && !this.auth) this.commands.reader.onPacket(buf, start, end, parts);
       else if (this.auth) this.onServerAuth(buf, start, end, parts);
       else if (this.phase === 'greeting') this.onGreeting(buf, start, end, parts);
       else if (buf[start + 4] === Header.Err) this.writeClient(buf.subarray(start, end));
@@ -606,6 +433,7 @@ class MysqlSession implements ProxySession {
   private finish(): void {
     if (this.clientOpen || (this.upstream && this.upstreamOpen)) return;
     this.phase = 'closed';
+    this.commands.end();
     this.abort.abort();
     this.ctx.log.debug('session closed');
     this.resolveClosed();

@@ -156,8 +156,8 @@ describe('mysql2 through the proxy', () => {
     const digest = async (c: Conn): Promise<{ hash: string; rows: number }> => {
       const h = createHash('sha256');
       let rows = 0;
-      const stream = c.connection.query({ sql, rowsAsArray: true }).stream();
-      for await (const row of stream as AsyncIterable<unknown[]>) {
+      const stream = (c as unknown as { connection: { query(o: object): { stream(): AsyncIterable<unknown[]> } } }).connection.query({ sql, rowsAsArray: true }).stream();
+      for await (const row of stream) {
         h.update(row.join('\u0001'));
         h.update('\n');
         rows++;
@@ -200,7 +200,7 @@ describe('mysql2 through the proxy', () => {
     const [one] = await c.execute<RowDataPacket[]>('SELECT 1 AS one');
     expect(one[0]!.one).toBe(1);
     const [ok] = await c.query('USE test');
-    expect((ok as mysql.ResultSetHeader).stateChanges?.schema).toBe('test');
+    expect((ok as mysql.ResultSetHeader & { stateChanges?: { schema?: string } }).stateChanges?.schema).toBe('test');
     await c.changeUser({ user: 'root', password: '', database: dbName });
     const [db] = await c.query<RowDataPacket[]>('SELECT DATABASE() AS db, CURRENT_USER() AS u');
     expect(db[0]).toEqual({ db: dbName, u: 'root@127.0.0.1' });
@@ -210,7 +210,7 @@ describe('mysql2 through the proxy', () => {
   it('refuses replication commands (COM_REGISTER_SLAVE) with an error and keeps the connection usable', async () => {
     const c = await connect({ via: port });
     const err = await new Promise<Error | null>((resolve) => {
-      (c.connection as unknown as { _registerSlave(o: object, cb: (err: Error | null) => void): void })._registerSlave({ serverId: 4242 }, resolve);
+      (c as unknown as { connection: { _registerSlave(o: object, cb: (err: Error | null) => void): void } }).connection._registerSlave({ serverId: 4242 }, resolve);
     });
     expect(err?.message).toMatch(/COM_REGISTER_SLAVE is not supported through sqlwarden/);
     const [rows] = await c.query<RowDataPacket[]>('SELECT 3 AS three');

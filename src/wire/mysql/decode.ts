@@ -212,11 +212,11 @@ export function decodeEof(buf: Buffer, start: number, end: number): { warnings: 
 }
 
 /**
- * Status flags of the packet that ends a response part: OK (0x00), EOF, or OK with a 0xFE header.
- * Without allocating: this runs once per result set.
+ * Status flags of the packet that ends a response or part of one: an OK packet (`ok`: header 0x00, or 0xFE
+ * under CLIENT_DEPRECATE_EOF) or an EOF packet. Without allocating: this runs once per result set.
  */
-export function endStatusFlags(buf: Buffer, start: number, end: number, deprecateEof: boolean): number {
-  if (buf[start] === Header.Eof && !deprecateEof) return end - start >= 5 ? buf.readUInt16LE(start + 3) : 0;
+export function endStatusFlags(buf: Buffer, start: number, end: number, ok: boolean): number {
+  if (!ok) return end - start >= 5 ? buf.readUInt16LE(start + 3) : 0;
   let at = start + 1;
   for (let i = 0; i < 2; i++) {
     const v = readLenenc(buf, at, end);
@@ -559,4 +559,18 @@ export function decodeChangeUser(buf: Buffer, start: number, end: number, capabi
 /** True when `mariaCapabilities` are meaningful: the peer left Cap.Mysql unset to say it speaks MariaDB. */
 export function hasMariaCapabilities(capabilities: number): boolean {
   return (capabilities & Cap.Mysql) === 0;
+}
+
+/** The entries of an OK packet's session state information (`OkPacket.sessionState`). */
+export function decodeSessionState(state: Buffer): { type: number; data: Buffer }[] {
+  const r = new PayloadReader(state, 0, state.length, 'session state');
+  const out: { type: number; data: Buffer }[] = [];
+  while (r.remaining > 0) out.push({ type: r.u8(), data: r.lenencBytes() });
+  return out;
+}
+
+/** A SESSION_TRACK_SYSTEM_VARIABLES entry: the variable's name and new value. */
+export function decodeSystemVariable(data: Buffer): [string, string] {
+  const r = new PayloadReader(data, 0, data.length, 'session state: system variable');
+  return [r.lenencString(), r.lenencString()];
 }

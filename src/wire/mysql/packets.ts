@@ -203,3 +203,39 @@ const commandNames: Record<number, string> = {
 export function commandName(code: number): string {
   return commandNames[code] ?? `command 0x${code.toString(16).padStart(2, '0')}`;
 }
+
+/** Kinds of session state change in an OK packet (SESSION_TRACK). */
+export const SessionTrack = {
+  systemVariables: 0x00,
+  schema: 0x01,
+  stateChange: 0x02,
+  gtids: 0x03,
+  transactionCharacteristics: 0x04,
+  transactionState: 0x05,
+} as const;
+
+/**
+ * Character set of a collation id as sent in the handshake (MySQL and MariaDB share ids below 256; MySQL 8's
+ * utf8mb4_0900 family fills 255 and up, MariaDB 11's UCA 14 collations start at 2048). Null for the rest:
+ * unknown is not guessed, because multibyte charsets such as gbk can hide a quote from a UTF-8 reading.
+ */
+export function charsetOfCollation(id: number): string | null {
+  if (id === 45 || id === 46 || (id >= 224 && id <= 247) || (id >= 255 && id <= 323)) return 'utf8mb4';
+  if (id === 33 || id === 83 || (id >= 192 && id <= 215) || id === 76) return 'utf8mb3';
+  if ([5, 8, 15, 31, 47, 48, 49, 94].includes(id)) return 'latin1';
+  if (id === 11 || id === 65) return 'ascii';
+  if (id === 63) return 'binary';
+  if (id === 28 || id === 87) return 'gbk';
+  if (id === 1 || id === 84) return 'big5';
+  if (id === 13 || id === 88) return 'sjis';
+  if (id === 95 || id === 96) return 'cp932';
+  if (id >= 248 && id <= 250) return 'gb18030';
+  return null;
+}
+
+/** Server version as executable comments count it: "8.0.36" -> 80036, "5.5.5-10.11.6-MariaDB" -> 101106. */
+export function versionNumber(serverVersion: string): number {
+  const v = serverVersion.startsWith('5.5.5-') ? serverVersion.slice(6) : serverVersion;
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v);
+  return m ? Number(m[1]) * 10000 + Number(m[2]) * 100 + Number(m[3]) : 0;
+}
