@@ -88,7 +88,6 @@ function collapseLists(parts: string[]): string[] {
         if (e < 0 || e - (j + 1) !== end - (i + 1) || !sameRange(parts, i + 1, j + 1, end - i)) break;
         j = e + 1;
       }
-      if (j !== end + 1) out.push(',', '...');
       i = j - 1;
     }
   }
