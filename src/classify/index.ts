@@ -1,5 +1,26 @@
 // The classifier's public face: classify (uncached), Classifier (with the LRU), masking, the context
 // helpers sessions use, and the CLI's printable form. Pure: no I/O beyond loading the WASM parser once.
+//
+// Choices (DESIGN.md "Classification" leaves them open):
+// - NUL byte: classify throws SqlRefusedError('nul-byte'); the gate denies.
+// - ddl: CREATE/ALTER/DROP/TRUNCATE/RENAME/COMMENT, SELECT INTO, CREATE TABLE AS, and maintenance
+//   (VACUUM, ANALYZE, REINDEX, CLUSTER, REFRESH MATERIALIZED VIEW, OPTIMIZE/REPAIR/ANALYZE TABLE).
+// - grant: GRANT/REVOKE, roles and users, SET ROLE / RESET ROLE / SET SESSION AUTHORIZATION,
+//   set_config('role'|'session_authorization'), SET PASSWORD, default privileges, ownership changes.
+// - session: SET/RESET/SHOW, transactions, savepoints, LISTEN/UNLISTEN/NOTIFY, DISCARD, DEALLOCATE,
+//   CLOSE, advisory locks, USE, SET NAMES, KILL QUERY. RESET ALL and DISCARD ALL return to the login
+//   role the proxy knows: session.
+// - write: DML, data-modifying WITH, locking reads (FOR UPDATE/SHARE, LOCK TABLE beyond ACCESS SHARE,
+//   LOCK TABLES ... WRITE), nextval/setval, COMMIT/ROLLBACK PREPARED: what a read-only transaction refuses.
+// - read: also EXPLAIN without ANALYZE, DESCRIBE, FETCH/MOVE, LOCK ... ACCESS SHARE / LOCK TABLES ... READ.
+// - export: COPY (any direction, PROGRAM too), file, large-object and dblink functions anywhere in the
+//   tree, LOAD_FILE, INTO OUTFILE/DUMPFILE, LOAD DATA/XML, CONNECT/FEDERATED engines, DATA DIRECTORY.
+// - unknown: parse failures, DO, CALL, PREPARE, EXECUTE, HANDLER, CHECKPOINT, ALTER SYSTEM, LOAD,
+//   SET GLOBAL/PERSIST, variables that hide statements from logs (sql_log_bin...), KILL [CONNECTION],
+//   FLUSH, server-admin functions (pg_terminate_backend, pg_cancel_backend, pg_reload_conf, replication
+//   slots...), functions that run SQL given as text (query_to_xml, ts_stat), UDFs from shared libraries,
+//   text a mode or charset could make the server read otherwise. User-defined functions called from a
+//   SELECT are not known without the catalog: read.
 import { LruCache, type LruOptions } from './cache.js';
 import { classifyMysql, maskMysql } from './mysql.js';
 import { parseSqlMode } from './mysql-grammar.js';
