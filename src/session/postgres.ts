@@ -13,6 +13,7 @@ import * as dec from '../wire/postgres/decode.js';
 import * as enc from '../wire/postgres/encode.js';
 import { passThroughRows, type Hold, type ResultTransform, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
 import type { ProxySession, SessionContext } from './listener.js';
+import type { PostgresContext } from '../classify/index.js';
 import { closeLike, connectTcp, readExactly, startClientTls } from './upstream.js';
 
 type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
@@ -82,6 +83,8 @@ class PostgresSession implements ProxySession {
   private readonly portals = new Map<string, string>();
   private backendKey?: string;
   readonly serverParams = new Map<string, string>();
+  /** How the server reads SQL text right now, for the classifier. */
+  private context: PostgresContext = { dialect: 'postgres' };
   private result: ResultTransform | null = null;
   private readonly negotiated = new Set<'ssl' | 'gssenc'>();
   /** The server sent a FATAL error: when it then closes, the client has its reason already. */
@@ -305,10 +308,10 @@ class PostgresSession implements ProxySession {
       if (this.phase === 'startup') return this.onStartupPacket(buf, start, end);
       switch (type) {
         case Front.Query:
-          return this.gateThen({ session: this.info, via: 'query', sql: dec.decodeQuery(buf, start, end).sql }, buf, start, end);
+          return this.gateThen({ session: this.info, via: 'query', sql: dec.decodeQuery(buf, start, end).sql, context: this.context }, buf, start, end);
         case Front.Parse: {
           const p = dec.decodeParse(buf, start, end);
-          return this.gateThen({ session: this.info, via: 'parse', sql: p.sql, statement: p.statement }, buf, start, end, () =>
+          return this.gateThen({ session: this.info, via: 'parse', sql: p.sql, statement: p.statement, context: this.context }, buf, start, end, () =>
             this.statements.set(p.statement, p.sql),
           );
         }
@@ -319,7 +322,7 @@ class PostgresSession implements ProxySession {
         }
         case Front.Execute: {
           const portal = dec.decodeExecute(buf, start, end).portal;
-          return this.gateThen({ session: this.info, via: 'execute', sql: this.portals.get(portal) ?? '', statement: portal }, buf, start, end);
+          return this.gateThen({ session: this.info, via: 'execute', sql: this.portals.get(portal) ?? '', statement: portal, context: this.context }, buf, start, end);
         }
         case Front.Close: {
           const c = dec.decodeTarget(buf, start, end);
@@ -327,7 +330,7 @@ class PostgresSession implements ProxySession {
           break;
         }
         case Front.FunctionCall:
-          return this.gateThen({ session: this.info, via: 'function-call', sql: '' }, buf, start, end);
+          return this.gateThen({ session: this.info, via: 'function-call', sql: '', context: this.context }, buf, start, end);
         case Front.Sync:
           this.syncPoints.push({ refusal: this.refusedInBatch });
           this.refusedInBatch = null;
@@ -446,6 +449,9 @@ class PostgresSession implements ProxySession {
         case Back.ParameterStatus: {
           const p = dec.decodeParameterStatus(buf, start, end);
           this.serverParams.set(p.name, p.value);
+          // Both are reported by the server (GUC_REPORT) and change how SQL text reads.
+          if (p.name === 'standard_conforming_strings') this.context = { ...this.context, standardConformingStrings: p.value === 'on' };
+          else if (p.name === 'client_encoding') this.context = { ...this.context, clientEncoding: p.value };
           break;
         }
         case Back.ReadyForQuery:
