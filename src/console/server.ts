@@ -1,0 +1,272 @@
+// The reviewer console's HTTP server (DESIGN.md "Console (contract)"): node:http, a small route table, JSON.
+//
+// API:
+//   const console = createConsoleServer({ broker, reviewers, log? })   routes: GET /healthz, the JSON API below
+//   console.route(method, '/path/:param', handler, { auth? })          more routes (the page, /metrics)
+//   console.server                                                     the http.Server: attach ws to 'upgrade'
+//   console.authenticate(req)                                          Bearer token -> Reviewer | undefined
+//   await console.listen({ host, port })  -> bound address;  await console.close()
+//
+// JSON API (every error is `{ "error": "what was wrong" }`):
+//   GET  /api/requests?status=pending|all      -> RequestView[] (oldest first)
+//   GET  /api/requests/:id                     -> RequestView
+//   POST /api/requests/:id/approve {reason?, for?}  -> RequestView (decided)
+//   POST /api/requests/:id/deny    {reason}         -> RequestView (decided)
+//   401 no or unknown token, 403 self-approval, 404 unknown id or route, 405 wrong method, 409 no longer
+//   pending, 400 bad body or query, 413 body over 16 KiB, 415 body not application/json, 500 decision not recorded.
+// POST bodies must say Content-Type: application/json (even when empty): a browser cannot send that across
+// origins without a preflight, so a cookie login added later does not open the API to cross-site forms.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApprovalError, type Broker } from '../approval/broker.js';
+import type { Reviewer, Reviewers } from '../approval/identity.js';
+
+export interface ConsoleLog {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface ConsoleOptions {
+  broker: Broker;
+  reviewers: Reviewers;
+  log?: ConsoleLog;
+  /** Largest request body accepted (default 16 KiB). */
+  maxBodyBytes?: number;
+}
+
+export interface RouteContext {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  url: URL;
+  /** `:name` segments of the route's path, decoded. */
+  params: Record<string, string>;
+  /** Set on routes registered with `auth: true`. */
+  reviewer: Reviewer | undefined;
+}
+
+export type Handler = (ctx: RouteContext) => void | Promise<void>;
+
+/** An error a handler throws to answer with `status` and `{ error: message }`. */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+interface Route {
+  method: string;
+  /** Literal segments, or ':name' for a parameter. */
+  segments: string[];
+  auth: boolean;
+  handler: Handler;
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(data), 'cache-control': 'no-store', ...headers });
+  res.end(data);
+}
+
+export function sendText(res: http.ServerResponse, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+/** The body of a JSON request as an object ({} when empty); HttpError 400/413/415 otherwise. */
+export async function readJsonBody(req: http.IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') throw new HttpError(415, `expected Content-Type: application/json, got ${JSON.stringify(req.headers['content-type'] ?? '(none)')}`);
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) throw new HttpError(413, `request body over ${maxBytes} bytes`, { connection: 'close' });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw new HttpError(413, `request body over ${maxBytes} bytes`, { connection: 'close' });
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'body: expected a JSON object');
+  return body as Record<string, unknown>;
+}
+
+/** Picks the known string fields of a body; unknown keys and non-strings are 400s. */
+function stringFields<K extends string>(body: Record<string, unknown>, keys: readonly K[]): Partial<Record<K, string>> {
+  const out: Partial<Record<K, string>> = {};
+  for (const [k, v] of Object.entries(body)) {
+    if (!(keys as readonly string[]).includes(k)) throw new HttpError(400, `${k}: unknown key; expected ${keys.join(' or ')}`);
+    if (v === null || v === undefined) continue;
+    if (typeof v !== 'string') throw new HttpError(400, `${k}: expected a string, got ${JSON.stringify(v)}`);
+    out[k as K] = v;
+  }
+  return out;
+}
+
+export class ConsoleServer {
+  readonly server: http.Server;
+  private readonly routes: Route[] = [];
+  private readonly maxBodyBytes: number;
+
+  constructor(private readonly opts: ConsoleOptions) {
+    this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024;
+    this.server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.handle(req, res));
+  }
+
+  route(method: string, path: string, handler: Handler, opts: { auth?: boolean } = {}): this {
+    this.routes.push({ method: method.toUpperCase(), segments: path.split('/').filter(Boolean), auth: opts.auth ?? false, handler });
+    return this;
+  }
+
+  authenticate(req: http.IncomingMessage): Reviewer | undefined {
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+    return m ? this.opts.reviewers.authenticate(m[1]) : undefined;
+  }
+
+  listen(at: { host: string; port: number }): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(at.port, at.host, () => {
+        this.server.off('error', onError);
+        const a = this.server.address() as AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private match(method: string, path: string): { route: Route; params: Record<string, string> } | { allowed: string[] } {
+    const parts = path.split('/').filter(Boolean);
+    const allowed: string[] = [];
+    for (const route of this.routes) {
+      if (route.segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let i = 0; i < parts.length && ok; i++) {
+        const seg = route.segments[i]!;
+        if (seg.startsWith(':')) {
+          try {
+            params[seg.slice(1)] = decodeURIComponent(parts[i]!);
+          } catch {
+            ok = false;
+          }
+        } else ok = seg === parts[i];
+      }
+      if (!ok) continue;
+      if (route.method === method) return { route, params };
+      allowed.push(route.method);
+    }
+    return { allowed };
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://console');
+    } catch {
+      return sendJson(res, 400, { error: `bad request target ${JSON.stringify(req.url)}` });
+    }
+    try {
+      const found = this.match(method, url.pathname);
+      if (!('route' in found)) {
+        if (found.allowed.length) throw new HttpError(405, `${method} is not allowed on ${url.pathname}; use ${found.allowed.join(', ')}`, { allow: found.allowed.join(', ') });
+        throw new HttpError(404, `no such route: ${method} ${url.pathname}`);
+      }
+      let reviewer: Reviewer | undefined;
+      if (found.route.auth) {
+        reviewer = this.authenticate(req);
+        if (!reviewer) {
+          const why = req.headers.authorization ? 'the token is not a reviewer\'s' : 'missing Authorization: Bearer <token>';
+          throw new HttpError(401, why, { 'www-authenticate': 'Bearer' });
+        }
+      }
+      await found.route.handler({ req, res, url, params: found.params, reviewer });
+    } catch (err) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message }, err.headers);
+      if (err instanceof ApprovalError) return sendJson(res, err.status, { error: err.message });
+      this.opts.log?.error({ err: (err as Error).message, method, path: url.pathname }, 'console request failed');
+      sendJson(res, 500, { error: 'internal error' });
+    }
+  }
+}
+
+/** The console with its health check and JSON API. */
+export function createConsoleServer(opts: ConsoleOptions): ConsoleServer {
+  const c = new ConsoleServer(opts);
+  const { broker, log } = opts;
+  const maxBody = opts.maxBodyBytes ?? 16 * 1024;
+
+  c.route('GET', '/healthz', ({ res }) => sendText(res, 200, 'ok'));
+
+  c.route(
+    'GET',
+    '/api/requests',
+    ({ res, url }) => {
+      const status = url.searchParams.get('status') ?? 'pending';
+      if (status !== 'pending' && status !== 'all') throw new HttpError(400, `status: expected pending or all, got ${JSON.stringify(status)}`);
+      sendJson(res, 200, broker.list(status));
+    },
+    { auth: true },
+  );
+
+  c.route(
+    'GET',
+    '/api/requests/:id',
+    ({ res, params }) => {
+      const view = broker.get(params.id!);
+      if (!view) throw new HttpError(404, `no request ${params.id}`);
+      sendJson(res, 200, view);
+    },
+    { auth: true },
+  );
+
+  c.route(
+    'POST',
+    '/api/requests/:id/approve',
+    async ({ req, res, params, reviewer }) => {
+      const body = stringFields(await readJsonBody(req, maxBody), ['reason', 'for'] as const);
+      const view = await broker.approve(params.id!, reviewer!, body);
+      log?.info({ request: view.id, reviewer: reviewer!.name, window: view.windowUntil }, 'request approved');
+      sendJson(res, 200, view);
+    },
+    { auth: true },
+  );
+
+  c.route(
+    'POST',
+    '/api/requests/:id/deny',
+    async ({ req, res, params, reviewer }) => {
+      const body = stringFields(await readJsonBody(req, maxBody), ['reason'] as const);
+      const view = await broker.deny(params.id!, reviewer!, body);
+      log?.info({ request: view.id, reviewer: reviewer!.name }, 'request denied');
+      sendJson(res, 200, view);
+    },
+    { auth: true },
+  );
+
+  return c;
+}
