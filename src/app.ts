@@ -1,7 +1,14 @@
 // Composition root: builds the parts from a Config and wires them. No logic of its own.
 import type { Config, ListenerConfig } from './config.js';
+import { formatHostPort } from './config.js';
 import { createLogger, type Logger } from './log.js';
-import { AllowAllGate } from './session/gate.js';
+import { Classifier, loadClassifier } from './classify/index.js';
+import { loadPolicy } from './policy/load.js';
+import type { Policy } from './policy/policy.js';
+import { Broker } from './approval/broker.js';
+import { Reviewers } from './approval/identity.js';
+import { ConsoleServer } from './console/server.js';
+import { PolicyGate } from './session/gate.js';
 import { passThroughRows, type Gate, type RowStage } from './session/hooks.js';
 import { Listener, type SessionDeps, type SessionFactory } from './session/listener.js';
 import { createPostgresSession } from './session/postgres.js';
@@ -14,7 +21,7 @@ const sessionFactories: Record<ListenerConfig['protocol'], SessionFactory | unde
 
 export interface AppOptions {
   log?: Logger;
-  /** Replaces the gate (tests, and the policy engine to come). */
+  /** Replaces the policy gate (tests of pure transparency use an allow-all gate). */
   gate?: Gate;
   rows?: RowStage;
 }
@@ -23,16 +30,36 @@ export interface App {
   readonly config: Config;
   readonly log: Logger;
   readonly listeners: Listener[];
+  readonly broker: Broker;
+  readonly console: ConsoleServer;
+  /** Where reviewers reach the console. */
+  readonly consoleUrl: string;
   /** The address a listener is bound to, by name (useful with port 0). */
   address(name: string): { host: string; port: number };
+  /** Re-reads the rules (SIGHUP); keeps the old ones when the new ones are invalid. */
+  reload(): void;
   /** Stops accepting, gives sessions `drainMs` to finish, then closes them. */
   close(drainMs?: number): Promise<void>;
 }
 
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.log.level);
-  const deps: SessionDeps = { gate: opts.gate ?? new AllowAllGate(), rows: opts.rows ?? passThroughRows, cancelKeys: new Map() };
+  await loadClassifier();
+  let policy: Policy = loadPolicy(config.rules);
+  const broker = new Broker({ timeoutMs: config.approvals.timeout, log });
+  const consoleServer = new ConsoleServer({ broker, reviewers: new Reviewers(config.console.reviewers), log });
+  const consoleAddress = await consoleServer.listen(config.console.listen);
+  const consoleUrl = config.console.publicUrl ?? `http://${formatHostPort(consoleAddress)}`;
+  log.info({ url: consoleUrl, reviewers: config.console.reviewers.length }, 'console listening');
+
+  const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl });
+  const deps: SessionDeps = { gate, rows: opts.rows ?? passThroughRows, cancelKeys: new Map() };
   const listeners: Listener[] = [];
+  const closeAll = async (drainMs = 0) => {
+    await Promise.all(listeners.map((l) => l.close(drainMs)));
+    await broker.close();
+    await consoleServer.close();
+  };
   try {
     for (const l of config.listeners) {
       const factory = sessionFactories[l.protocol];
@@ -42,20 +69,29 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       listeners.push(listener);
     }
   } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()));
+    await closeAll();
     throw err;
   }
   return {
     config,
     log,
     listeners,
+    broker,
+    console: consoleServer,
+    consoleUrl,
     address(name) {
       const l = listeners.find((x) => x.config.name === name);
       if (!l) throw new Error(`no listener named ${name}`);
       return l.address;
     },
-    async close(drainMs = 0) {
-      await Promise.all(listeners.map((l) => l.close(drainMs)));
+    reload() {
+      try {
+        policy = loadPolicy(config.rules);
+        log.info({ rules: config.rules }, 'rules reloaded');
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'rules not reloaded: the new rules are invalid, the old ones stay');
+      }
     },
+    close: closeAll,
   };
 }

@@ -18,6 +18,7 @@ export const errorCatalog = {
   messageTooLarge: { sqlstate: '08P01', errno: 1153, message: 'sqlwarden: message exceeds maxMessageBytes' },
   unsupportedProtocol: { sqlstate: '08P01', errno: 1043, message: 'sqlwarden: unsupported protocol version' },
   tlsNotConfigured: { sqlstate: '08P01', errno: 1043, message: 'sqlwarden: this listener does not accept TLS' },
+  sqlRefused: { sqlstate: '22021', errno: 1300, message: 'sqlwarden: SQL text with a NUL byte is refused' },
   denied: { sqlstate: '42501', errno: 1227, message: 'sqlwarden: denied' },
   expired: { sqlstate: '57014', errno: 1317, message: 'sqlwarden: approval timed out' },
   cancelled: { sqlstate: '57014', errno: 1317, message: 'sqlwarden: cancelled while held for approval' },

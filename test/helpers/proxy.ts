@@ -1,7 +1,8 @@
-// Starts sqlwarden in-process in front of the test databases, on free ports.
+// Starts sqlwarden in-process in front of the test databases, on free ports (listeners and console).
 import { buildConfig } from '../../src/config.js';
 import { startApp, type App, type AppOptions } from '../../src/app.js';
 import { createLogger } from '../../src/log.js';
+import { AllowAllGate } from '../../src/session/gate.js';
 import { pg, mysql } from './databases.js';
 
 export interface StartedProxy {
@@ -11,17 +12,33 @@ export interface StartedProxy {
   close(): Promise<void>;
 }
 
+export interface ProxyOverrides {
+  pg?: Record<string, unknown>;
+  mysql?: Record<string, unknown> | false;
+  /** Other top-level config keys (console, rules, approvals ...). */
+  extra?: Record<string, unknown>;
+  /**
+   * Judge statements with the real policy gate (the shipped or given rules). Off by default: tests of
+   * protocol transparency run DDL and COPY freely.
+   */
+  policy?: boolean;
+}
+
 /** `listeners` entries are merged over a default postgres listener named "pg" (and "my" for mysql). */
 export async function startProxy(
-  overrides: { pg?: Record<string, unknown>; mysql?: Record<string, unknown> | false; extra?: Record<string, unknown> } = {},
+  overrides: ProxyOverrides = {},
   opts: AppOptions = {},
 ): Promise<StartedProxy & { mysql?: { host: string; port: number } }> {
   const listeners: Record<string, unknown>[] = [
     { name: 'pg', protocol: 'postgres', listen: '127.0.0.1:0', upstream: `${pg.host}:${pg.port}`, ...overrides.pg },
   ];
   if (overrides.mysql) listeners.push({ name: 'my', protocol: 'mysql', listen: '127.0.0.1:0', upstream: `${mysql.host}:${mysql.port}`, ...overrides.mysql });
-  const config = buildConfig({ listeners, log: { level: process.env.SQLWARDEN_TEST_LOG ?? 'warn' }, ...overrides.extra }, { baseDir: process.cwd(), source: 'test' });
-  const app = await startApp(config, { log: opts.log ?? createLogger(config.log.level), ...opts });
+  const config = buildConfig(
+    { listeners, log: { level: process.env.SQLWARDEN_TEST_LOG ?? 'warn' }, console: { listen: '127.0.0.1:0' }, ...overrides.extra },
+    { baseDir: process.cwd(), source: 'test' },
+  );
+  const gate = opts.gate ?? (overrides.policy ? undefined : new AllowAllGate());
+  const app = await startApp(config, { log: opts.log ?? createLogger(config.log.level), ...opts, gate });
   return {
     app,
     pg: app.address('pg'),
