@@ -1,25 +1,29 @@
 #!/usr/bin/env node
-// CLI (DESIGN.md, "CLI (contract)"): `sqlwarden [start] [--config FILE]`.
+// CLI (DESIGN.md, "CLI (contract)"): `sqlwarden [start] [--config FILE]` runs the proxy; every other command
+// (requests, approve, deny, classify, rules check) is in cli/commands.ts.
 import { parseArgs } from 'node:util';
-import { loadConfig, ConfigError, formatHostPort } from './config.js';
+import { loadConfig, formatHostPort } from './config.js';
 import { startApp } from './app.js';
 import { createLogger } from './log.js';
+import { commandsUsage, runCommand } from './cli/commands.js';
 
-const usage = `usage: sqlwarden [start] [--config FILE]
+const usage = `usage: sqlwarden [command] [options]
 
-  start            run every listener (default command)
-  --config FILE    config file (default: ./sqlwarden.yaml if present, else built-in defaults)
-  --help           this text`;
+  start [--config FILE]                    run every listener and the console (default command);
+                                           FILE defaults to ./sqlwarden.yaml if present, else built-in defaults
+${commandsUsage}
+  --help                                   this text`;
 
-async function start(configFile?: string): Promise<void> {
-  const config = loadConfig(configFile);
+async function start(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, strict: true });
+  const config = loadConfig(values.config);
   const log = createLogger(config.log.level);
   const app = await startApp(config, { log });
   for (const l of app.listeners) {
-    process.stderr.write(
-      `sqlwarden: ${l.config.protocol} listener "${l.config.name}" on ${formatHostPort(l.address)} -> ${formatHostPort(l.config.upstream)}\n`,
-    );
+    process.stderr.write(`sqlwarden: ${l.config.protocol} listener "${l.config.name}" on ${formatHostPort(l.address)} -> ${formatHostPort(l.config.upstream)}\n`);
   }
+  process.stderr.write(`sqlwarden: console on ${app.consoleUrl}\n`);
+  process.on('SIGHUP', () => app.reload());
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -34,33 +38,25 @@ async function start(configFile?: string): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) {
+async function main(argv: string[]): Promise<number | undefined> {
+  const [first] = argv;
+  if (first === '--help' || first === '-h' || first === 'help') {
     process.stdout.write(usage + '\n');
     return 0;
   }
-  const command = positionals[0] ?? 'start';
-  switch (command) {
-    case 'start':
-      await start(values.config);
-      return -1; // keeps running
-    default:
-      process.stderr.write(`sqlwarden: unknown command ${JSON.stringify(command)}\n${usage}\n`);
-      return 2;
+  if (first === undefined || first === 'start' || first.startsWith('-')) {
+    await start(first === 'start' ? argv.slice(1) : argv);
+    return undefined; // keeps running
   }
+  return runCommand(argv);
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exitCode = code;
+    if (code !== undefined) process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`sqlwarden: ${err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`sqlwarden: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   },
 );

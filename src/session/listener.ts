@@ -16,6 +16,8 @@ export interface SessionDeps {
 
 export interface SessionContext {
   id: string;
+  /** The client's address as host:port ([v6]:port). */
+  client: string;
   log: Logger;
   listener: ListenerConfig;
   deps: SessionDeps;
@@ -82,10 +84,10 @@ export class Listener {
 
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
-    const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    const client = formatHostPort({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
     const { id, log } = sessionLogger(this.log, this.config.name, client);
     try {
-      const session = this.factory(socket, { id, log, listener: this.config, deps: this.deps, tls: this.secureContext });
+      const session = this.factory(socket, { id, client, log, listener: this.config, deps: this.deps, tls: this.secureContext });
       this.sessions.add(session);
       void session.closed.then(() => this.sessions.delete(session));
     } catch (err) {

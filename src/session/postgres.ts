@@ -100,7 +100,7 @@ class PostgresSession implements ProxySession {
       id: ctx.id,
       listener: ctx.listener.name,
       protocol: 'postgres',
-      client: `${client.remoteAddress}:${client.remotePort}`,
+      client: ctx.client,
       signal: this.abort.signal,
     };
     this.fromClient = this.newClientFramer();
