@@ -7,7 +7,7 @@ import { loadPolicy } from './policy/load.js';
 import type { Policy } from './policy/policy.js';
 import { Broker } from './approval/broker.js';
 import { Reviewers } from './approval/identity.js';
-import { ConsoleServer } from './console/server.js';
+import { createConsoleServer, type ConsoleServer } from './console/server.js';
 import { PolicyGate } from './session/gate.js';
 import { passThroughRows, type Gate, type RowStage } from './session/hooks.js';
 import { Listener, type SessionDeps, type SessionFactory } from './session/listener.js';
@@ -47,7 +47,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   await loadClassifier();
   let policy: Policy = loadPolicy(config.rules);
   const broker = new Broker({ timeoutMs: config.approvals.timeout, log });
-  const consoleServer = new ConsoleServer({ broker, reviewers: new Reviewers(config.console.reviewers), log });
+  const consoleServer = createConsoleServer({ broker, reviewers: new Reviewers(config.console.reviewers), log });
   const consoleAddress = await consoleServer.listen(config.console.listen);
   const consoleUrl = config.console.publicUrl ?? `http://${formatHostPort(consoleAddress)}`;
   log.info({ url: consoleUrl, reviewers: config.console.reviewers.length }, 'console listening');
