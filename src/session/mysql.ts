@@ -419,8 +419,10 @@ class MysqlSession implements ProxySession {
     const atBoundary = !this.fromServer || this.fromServer.atBoundary;
     if (this.clientOpen) {
       const seq = before === 'greeting' ? 0 : (this.clientSeq + 1) & 0xff;
-      if (atBoundary) this.client.end(enc.errPacket(seq, error.entry.errno, error.entry.sqlstate, error.message));
-      else this.client.destroy();
+      const client = this.client;
+      // Closed once the error is out, without waiting for the client to close its side: it may never read again.
+      if (atBoundary) client.end(enc.errPacket(seq, error.entry.errno, error.entry.sqlstate, error.message), () => client.destroy());
+      else client.destroy();
     }
     this.upstream?.destroy();
   }
