@@ -65,10 +65,15 @@ it('keeps its memory bounded while a client reads 1,000,000 rows slowly', async 
   };
   socket.write(serialize.startup({ user: pg.user, database: pg.database }));
   await until(() => readyCount === 1);
+  // A first small query warms up what a first statement touches (the classifier's WASM heap, caches).
+  socket.write(serialize.query("select g, repeat('x', 400) from generate_series(1, 1000) g"));
+  await until(() => readyCount === 2);
+  rows = 0;
+  bytes = 0;
   const baseline = rssBytes(child.pid!);
 
-  // ~230 MB of rows: buffering them would show at once in the proxy's RSS.
-  socket.write(serialize.query("select g, repeat('x', 200) from generate_series(1, 1000000) g"));
+  // ~420 MB of rows: buffering them would show at once in the proxy's RSS.
+  socket.write(serialize.query("select g, repeat('x', 400) from generate_series(1, 1000000) g"));
   let peak = baseline;
   const sample = () => (peak = Math.max(peak, rssBytes(child.pid!)));
   // 1. The client does not read at all for 2 s.
@@ -77,6 +82,7 @@ it('keeps its memory bounded while a client reads 1,000,000 rows slowly', async 
     await new Promise((r) => setTimeout(r, 200));
     sample();
   }
+  const peakStalled = peak;
   // 2. Then it reads in small sips for 2 s.
   for (let i = 0; i < 20; i++) {
     socket.resume();
@@ -86,22 +92,22 @@ it('keeps its memory bounded while a client reads 1,000,000 rows slowly', async 
     sample();
   }
   const readWhileSlow = bytes;
-  const peakWhileSlow = peak;
   // 3. Then it drinks the rest.
   socket.resume();
   const sampler = setInterval(sample, 100);
-  await until(() => readyCount === 2);
+  await until(() => readyCount === 3);
   clearInterval(sampler);
   socket.destroy();
 
   expect(rows).toBe(1_000_000);
-  expect(bytes).toBeGreaterThan(220_000_000);
+  expect(bytes).toBeGreaterThan(420_000_000);
   expect(readWhileSlow).toBeLessThan(bytes / 4);
   const growth = peak - baseline;
   const mib = (n: number) => (n / 2 ** 20).toFixed(1);
-  console.log(`proxy RSS: baseline ${mib(baseline)} MiB, peak while the client was slow ${mib(peakWhileSlow)} MiB, peak ${mib(peak)} MiB; result ${mib(bytes)} MiB`);
-  // While the client stalls, the server's output waits in the kernel's socket buffers, not in the proxy; what
-  // growth there is comes from V8's young generation filling up (up to ~48 MiB), not from retained rows.
-  expect(peakWhileSlow - baseline).toBeLessThan(48 * 2 ** 20);
-  expect(growth).toBeLessThan(64 * 2 ** 20);
+  console.log(`proxy RSS: baseline ${mib(baseline)} MiB, peak while the client stalled ${mib(peakStalled)} MiB, peak overall ${mib(peak)} MiB; result ${mib(bytes)} MiB`);
+  // Stalled, the server's output waits in the kernel's socket buffers, not in the proxy.
+  expect(peakStalled - baseline).toBeLessThan(32 * 2 ** 20);
+  // Reading, the proxy holds a chunk or two at a time; what growth there is comes from buffers not yet
+  // garbage-collected (V8 collects external memory in steps of tens of MiB), never from the result's size.
+  expect(growth).toBeLessThan(128 * 2 ** 20);
 });
