@@ -1,0 +1,188 @@
+// What the audit trail records (DESIGN.md "Audit (contract)"): six event types, and how one becomes the
+// canonical JSON of its line.
+//
+// A line is `{"ts":…,"seq":…,"type":…,<fields in a fixed order>,"prev":…,"hash":…}`: the key order is fixed
+// here (not the caller's), undefined fields are left out, nested objects have sorted keys. seq, prev and hash
+// are assigned when the line is written (log.ts), so serializeEvent returns the text around seq.
+import type { Category } from '../classify/types.js';
+import type { Action, RuleRef } from '../policy/policy.js';
+
+/** Who is asking, as the wire tells it (a Requester from approval/identity fits). */
+export interface AuditIdentity {
+  user?: string;
+  database?: string;
+  application?: string;
+  /** Client address, host:port. */
+  client: string;
+  /** Common name of the client's TLS certificate. */
+  tlsCommonName?: string;
+}
+
+interface SessionRef {
+  /** Session id (`s12`): joins every line of one connection. */
+  session: string;
+  listener: string;
+}
+
+export interface SessionOpenEvent extends SessionRef {
+  type: 'session.open';
+  protocol: 'postgres' | 'mysql';
+  identity: AuditIdentity;
+  /** The client connected with TLS. */
+  tls?: boolean;
+}
+
+/** One statement through the gate (a multi-statement query is one line per statement, same action). */
+export interface StatementEvent extends SessionRef {
+  type: 'statement';
+  via?: 'query' | 'parse' | 'execute' | 'function-call';
+  /** Prepared statement name (PostgreSQL) or id (MySQL). */
+  statement?: string;
+  fingerprint: string;
+  category: Category;
+  /** `select`, `drop table`, ... */
+  kind?: string;
+  /** The statement with its literals masked (Statement.masked); redacted again by `opts.redact`. */
+  sql: string;
+  /** Tables the statement names. */
+  objects?: string[];
+  action: Action;
+  /** The policy rule that decided; null: the policy's default. */
+  rule?: RuleRef | null;
+  /** Set when action is hold. */
+  requestId?: string;
+  identity?: AuditIdentity;
+}
+
+/** A held query: a request for a reviewer. */
+export interface HoldEvent extends SessionRef {
+  type: 'hold';
+  requestId: string;
+  identity: AuditIdentity;
+  /** The strictest category of the query's statements. */
+  category: Category;
+  /** Fingerprints of the query's statements, in order. */
+  fingerprints: string[];
+  /** The whole query, literals masked. */
+  sql: string;
+  rule?: RuleRef | null;
+  /** ISO 8601: when the request expires unless decided. */
+  expiresAt?: string;
+}
+
+/** How a request ended. Written and flushed (writeAndFlush) before an approved statement is sent. */
+export interface DecisionEvent {
+  type: 'decision';
+  requestId: string;
+  session?: string;
+  listener?: string;
+  status: 'approved' | 'denied' | 'expired' | 'cancelled';
+  reviewer?: string;
+  reason?: string;
+  /** ISO 8601 end of the approval window the approval opened. */
+  windowUntil?: string;
+}
+
+/** A statement ran: what came back. */
+export interface ExecuteEvent extends SessionRef {
+  type: 'execute';
+  requestId?: string;
+  fingerprint?: string;
+  /** Rows returned or affected. */
+  rows: number;
+  /** Masked cells by masking rule (or detector kind): `{ "columns[0]": 12, "detect:email": 3 }`. */
+  maskedCells?: Record<string, number>;
+  durationMs: number;
+  /** Command tag (PostgreSQL CommandComplete), e.g. `SELECT 5`. */
+  command?: string;
+  /** The statement failed: SQLSTATE or MySQL errno, and the message. */
+  error?: string;
+}
+
+export interface SessionCloseEvent extends SessionRef {
+  type: 'session.close';
+  durationMs?: number;
+  /** Statements the session sent. */
+  statements?: number;
+  /** `client closed`, `server closed`, `error: ...`, `shutdown`. */
+  reason?: string;
+}
+
+export type AuditEvent = SessionOpenEvent | StatementEvent | HoldEvent | DecisionEvent | ExecuteEvent | SessionCloseEvent;
+export type AuditEventType = AuditEvent['type'];
+
+/**
+ * Written by the log itself, never by callers: `count` events could not be kept while the disk failed
+ * (each was logged in full at error level instead), between `since` and `until` (ISO 8601).
+ */
+export interface DroppedEvent {
+  type: 'audit.dropped';
+  count: number;
+  since: string;
+  until: string;
+}
+
+/** A line as verify and readers see it. */
+export type AuditLine = (AuditEvent | DroppedEvent) & { ts: string; seq: number; prev: string; hash: string };
+
+/** Top-level keys in line order; keys not listed follow in sorted order, then prev and hash. */
+const keyOrder = [
+  'session', 'listener', 'protocol', 'tls', 'identity', 'requestId', 'via', 'statement', 'status', 'reviewer',
+  'fingerprint', 'fingerprints', 'category', 'kind', 'objects', 'action', 'rule', 'reason', 'expiresAt',
+  'windowUntil', 'sql', 'rows', 'maskedCells', 'durationMs', 'statements', 'command', 'error', 'count', 'since', 'until',
+] as const;
+const known = new Set<string>([...keyOrder, 'type', 'ts', 'seq', 'prev', 'hash']);
+
+/** JSON with object keys sorted at every depth; undefined members left out. */
+function canonicalValue(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'bigint') return value.toString();
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + canonicalValue(value[i]);
+    return out + ']';
+  }
+  const obj = value as Record<string, unknown>;
+  let out = '{';
+  for (const k of Object.keys(obj).sort()) {
+    if (obj[k] === undefined) continue;
+    out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + canonicalValue(obj[k]);
+  }
+  return out + '}';
+}
+
+export interface SerializeOptions {
+  redact?: (text: string) => string;
+  /** Longer `sql` is cut, saying how much was cut. */
+  maxSqlChars: number;
+}
+
+/** The text of a line before and after its seq number: `{"ts":"…","seq":` and `,"type":"…",…` (no prev, no `}`). */
+export interface SerializedEvent {
+  pre: string;
+  post: string;
+}
+
+/** Throws only for values JSON cannot hold (cycles). */
+export function serializeEvent(event: AuditEvent | DroppedEvent, ts: string, opts: SerializeOptions): SerializedEvent {
+  const fields = event as unknown as Record<string, unknown>;
+  let post = ',"type":' + JSON.stringify(event.type);
+  for (const k of keyOrder) {
+    let v = fields[k];
+    if (v === undefined) continue;
+    if (k === 'sql') v = sqlText(String(v), opts);
+    post += ',"' + k + '":' + canonicalValue(v);
+  }
+  let extra: string[] | undefined;
+  for (const k in fields) if (!known.has(k) && fields[k] !== undefined) (extra ??= []).push(k);
+  if (extra) for (const k of extra.sort()) post += ',' + JSON.stringify(k) + ':' + canonicalValue(fields[k]);
+  return { pre: '{"ts":"' + ts + '","seq":', post };
+}
+
+function sqlText(sql: string, opts: SerializeOptions): string {
+  let text = opts.redact ? opts.redact(sql) : sql;
+  if (text.length > opts.maxSqlChars) text = text.slice(0, opts.maxSqlChars) + `…[${text.length - opts.maxSqlChars} more chars]`;
+  return text;
+}
