@@ -237,7 +237,7 @@ export class CommandPhase {
   /** Answers a command with an ERR packet of the proxy's own, as the server would have. */
   private refuse(error: ProxyError, buf: Buffer, start: number, end: number): void {
     const seq = (lastSequenceId(buf, start, end) + 1) & 0xff;
-    this.io.writeClient(enc.errPacket(seq, error.entry.errno, error.entry.sqlstate, error.message));
+    this.io.writeClient(enc.errPacket(seq, error.entry.errno, error.entry.mysqlState, error.message));
     this.io.sentToClient(seq);
   }
 

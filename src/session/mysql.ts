@@ -421,7 +421,7 @@ class MysqlSession implements ProxySession {
       const seq = before === 'greeting' ? 0 : (this.clientSeq + 1) & 0xff;
       const client = this.client;
       // Closed once the error is out, without waiting for the client to close its side: it may never read again.
-      if (atBoundary) client.end(enc.errPacket(seq, error.entry.errno, error.entry.sqlstate, error.message), () => client.destroy());
+      if (atBoundary) client.end(enc.errPacket(seq, error.entry.errno, error.entry.mysqlState, error.message), () => client.destroy());
       else client.destroy();
     }
     this.upstream?.destroy();
