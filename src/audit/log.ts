@@ -78,6 +78,9 @@ interface Batch {
   /** Bytes of buf already written. */
   offset: number;
   count: number;
+  /** seq and hash of the line before the batch: where the chain stands in the file before it. */
+  afterSeq: number;
+  afterHash: string;
 }
 
 const newline = Buffer.from('\n');
@@ -333,6 +336,8 @@ export class AuditLog {
   private buildBatch(): Batch {
     let text = '';
     let count = 0;
+    const afterSeq = this.seq;
+    const afterHash = this.hash;
     while (this.head < this.queue.length && count < this.batchLines) {
       const ev = this.queue[this.head]!;
       this.queue[this.head++] = undefined;
@@ -352,7 +357,7 @@ export class AuditLog {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    return { buf: Buffer.from(text, 'utf8'), offset: 0, count };
+    return { buf: Buffer.from(text, 'utf8'), offset: 0, count, afterSeq, afterHash };
   }
 
   private async writeBatch(batch: Batch): Promise<void> {
@@ -449,7 +454,8 @@ export class AuditLog {
     }
     this.fh = null;
     await fh.close().catch(() => {});
-    this.log.info({ file: target, seq: this.seq - this.inflight!.count, hash: this.hash }, 'audit: file rotated');
+    // The last seq and hash of the rotated file, in the process log: an anchor outside the files themselves.
+    this.log.info({ file: target, seq: this.inflight!.afterSeq, hash: this.inflight!.afterHash }, 'audit: file rotated');
     await this.openFile();
   }
 

@@ -167,7 +167,10 @@ describe('AuditLog rotation', () => {
     }
     expect(files.flatMap((f) => linesOf(f).map((l) => l.obj.seq))).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(verifyAudit(file)).toMatchObject({ ok: true, lines: 40, continues: false });
-    expect(log.entries.filter((e) => e.msg === 'audit: file rotated')).toHaveLength(files.length - 1);
+    const rotated = log.entries.filter((e) => e.msg === 'audit: file rotated');
+    expect(rotated.map((e) => e.obj)).toEqual(
+      files.slice(0, -1).map((f) => ({ file: f, seq: linesOf(f).at(-1)!.obj.seq, hash: linesOf(f).at(-1)!.obj.hash })),
+    );
   });
 
   it('never overwrites an existing rotated file: numbering goes on after the highest', async () => {
@@ -318,6 +321,16 @@ describe('AuditLog on a failing disk', () => {
     expect(lines[pending]).toMatchObject({ type: 'audit.dropped', count: dropped });
     expect(lines[pending + 1]).toMatchObject({ session: 's99' });
     expect(verifyAudit(file)).toMatchObject({ ok: true });
+  });
+
+  it('keeps a burst larger than maxPendingBytes when the disk is healthy, only behind', async () => {
+    const file = path.join(tempDir(), 'audit.jsonl');
+    const { audit, log } = await openLog(file, { maxPendingBytes: 3000 });
+    for (let i = 0; i < 20; i++) audit.write(decision(`reason ${i}`));
+    expect(audit.status()).toMatchObject({ pending: 20, dropped: 0 });
+    await audit.close();
+    expect(linesOf(file)).toHaveLength(20);
+    expect(log.errors()).toEqual([]);
   });
 
   it('at close with the disk still failing, logs every record it could not write, in order, and resolves', async () => {
