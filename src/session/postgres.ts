@@ -36,7 +36,9 @@ function encodeFrontend(type: number, body: string): Buffer {
   return b;
 }
 
-const clientInspected = [Front.Query, Front.Parse, Front.Bind, Front.Execute, Front.Close, Front.Sync, Front.FunctionCall, Front.Terminate];
+const clientInspected = [Front.Query, Front.Parse, Front.Bind, Front.Execute, Front.Close, Front.Sync, Front.Flush, Front.FunctionCall, Front.Terminate];
+/** Largest extended-protocol pipeline held back whole until its Sync (see `pipeline`). */
+const maxPipelineBytes = 1024 * 1024;
 const serverInspected = [Back.Authentication, Back.BackendKeyData, Back.ParameterStatus, Back.ReadyForQuery, Back.ErrorResponse];
 /** Only while a row transform is active: the row messages and what ends a result. */
 const resultMessages = [Back.DataRow, Back.CommandComplete, Back.PortalSuspended];
@@ -70,8 +72,13 @@ class PostgresSession implements ProxySession {
 
   private txStatus: dec.TransactionStatus = 'I';
   private readonly syncPoints: SyncPoint[] = [];
-  /** Extended-protocol messages went upstream since the last Sync. */
-  private unsynced = false;
+  /**
+   * Extended-protocol messages since the last Sync or Flush, held back until it: a held statement holds its
+   * whole pipeline, so nothing of the pipeline reaches the server before the verdict.
+   */
+  private pipeline: Buffer[] = [];
+  private pipelineBytes = 0;
+  private pipelineOpen = false;
   /** Our error for a statement refused in this extended-protocol batch, answered at the batch's Sync. */
   private refusedInBatch: Buffer | null = null;
   /** The hold the client is waiting on, if any (a CancelRequest or a disconnect ends it). */
@@ -118,6 +125,7 @@ class PostgresSession implements ProxySession {
       up?.cork();
       try {
         this.fromClient.push(chunk);
+        this.endOfInput();
       } catch (err) {
         this.protocolError(err, 'client');
       } finally {
@@ -334,7 +342,6 @@ class PostgresSession implements ProxySession {
         case Front.Sync:
           this.syncPoints.push({ refusal: this.refusedInBatch });
           this.refusedInBatch = null;
-          this.unsynced = false;
           break;
         case Front.Terminate:
           this.terminating = true;
@@ -343,16 +350,54 @@ class PostgresSession implements ProxySession {
       this.forward(type, buf, start, end);
       return true;
     },
-    onPass: (buf, start, end) => {
-      this.unsynced = true;
-      this.writeUpstream(buf.subarray(start, end));
-    },
+    onPass: (buf, start, end) => this.send(buf.subarray(start, end)),
   };
 
   private forward(type: number, buf: Buffer, start: number, end: number): void {
-    if (type === Front.Query || type === Front.FunctionCall) this.syncPoints.push({ refusal: null });
-    else if (type !== Front.Sync && type !== Front.Terminate) this.unsynced = true;
-    this.writeUpstream(buf.subarray(start, end));
+    const bytes = buf.subarray(start, end);
+    switch (type) {
+      case Front.Query:
+      case Front.FunctionCall:
+        this.syncPoints.push({ refusal: null });
+        this.flushPipeline();
+        return this.writeUpstream(bytes);
+      case Front.Terminate:
+        this.flushPipeline();
+        return this.writeUpstream(bytes);
+      case Front.Sync:
+      case Front.Flush:
+        // The client now waits for answers: the pipeline goes.
+        this.send(bytes);
+        return this.flushPipeline();
+      default:
+        this.pipelineOpen = true;
+        return this.send(bytes);
+    }
+  }
+
+  /**
+   * All the client sent so far is processed. A pipeline still open goes upstream too, unless a verdict is
+   * pending: a client may wait for an answer without Sync (COPY FROM STDIN sent with Execute), and a pipeline
+   * is held whole only while it arrived in one piece with its held statement.
+   */
+  private endOfInput(): void {
+    if (this.pipelineOpen && !this.fromClient.isStopped) this.flushPipeline();
+  }
+
+  /** Client bytes go upstream now, or join the open pipeline. */
+  private send(bytes: Buffer): void {
+    if (!this.pipelineOpen) return this.writeUpstream(bytes);
+    this.pipeline.push(bytes);
+    this.pipelineBytes += bytes.length;
+    // A pipeline larger than this goes on in parts: memory stays bounded, the unit is then only as large.
+    if (this.pipelineBytes > maxPipelineBytes) this.flushPipeline(true);
+  }
+
+  private flushPipeline(stillOpen = false): void {
+    for (const b of this.pipeline) this.writeUpstream(b);
+    this.pipeline = [];
+    this.pipelineBytes = 0;
+    this.pipelineOpen = stillOpen;
   }
 
   /**
@@ -394,6 +439,7 @@ class PostgresSession implements ProxySession {
     try {
       this.apply(v, buf, start, end, onAllow);
       this.fromClient.resume();
+      this.endOfInput();
     } catch (err) {
       this.protocolError(err, 'client');
     } finally {
@@ -423,8 +469,8 @@ class PostgresSession implements ProxySession {
       return;
     }
     this.refusedInBatch = error;
-    this.unsynced = true;
-    this.writeUpstream(refusalParse);
+    this.pipelineOpen = true;
+    this.send(refusalParse);
   }
 
   /** Async messages (a NOTICE) may go to the client between two server messages, never inside one. */

@@ -189,11 +189,14 @@ describe('a held extended-protocol batch', () => {
       serialize.sync(),
     ]);
 
-  it('runs the whole batch after approval, in order', async () => {
+  it('holds the whole pipeline up to Sync, then runs it in order once approved', async () => {
     const { socket, got, until } = await rawSession();
     socket.write(batch("select 'hold_me' as v"));
     const hold = await gate.nextHold();
     expect(hold.req.via).toBe('execute');
+    // The pipeline is held as a unit: not even the INSERT before the held statement reached the server.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await serverSees('values (7)')).toBe(0);
     hold.decide({ action: 'allow' });
     await until(2);
     // Notice; ParseComplete, BindComplete, INSERT; ParseComplete, BindComplete, RowDescription, DataRow, SELECT; Ready.
