@@ -101,7 +101,7 @@ export function decodeHandshakeResponse41(buf: Buffer, start: number, end: numbe
   let authResponse: Buffer;
   if (capabilities & Cap.PluginAuthLenencData) authResponse = Buffer.from(r.lenencBytes());
   else if (capabilities & Cap.SecureConnection) authResponse = Buffer.from(r.bytes(r.u8()));
-  else authResponse = Buffer.from(r.cstring(), 'latin1');
+  else authResponse = Buffer.from(r.cstringBytes());
   const out: HandshakeResponse41 = { capabilities, maxPacketSize, characterSet, filler, mariaCapabilities, user, authResponse, extra: Buffer.alloc(0) };
   if (capabilities & Cap.ConnectWithDb && r.remaining > 0) out.database = r.cstring();
   if (capabilities & Cap.PluginAuth && r.remaining > 0) out.authPluginName = r.cstringOrRest();
@@ -547,7 +547,7 @@ export interface ChangeUser {
 export function decodeChangeUser(buf: Buffer, start: number, end: number, capabilities: number): ChangeUser {
   const r = new PayloadReader(buf, start + 1, end, 'COM_CHANGE_USER');
   const user = r.cstring();
-  const authResponse = capabilities & Cap.SecureConnection ? Buffer.from(r.bytes(r.u8())) : Buffer.from(r.cstring(), 'latin1');
+  const authResponse = Buffer.from(capabilities & Cap.SecureConnection ? r.bytes(r.u8()) : r.cstringBytes());
   const database = r.cstring();
   const out: ChangeUser = { user, authResponse, database };
   if (r.remaining >= 2) out.characterSet = r.u16();

@@ -96,6 +96,14 @@ export class PayloadReader {
     this.pos = nul + 1;
     return s;
   }
+  /** string<NUL> as bytes (a view). */
+  cstringBytes(): Buffer {
+    const nul = this.buf.indexOf(0, this.pos);
+    if (nul < 0 || nul >= this.end) throw new WireError(`${this.what}: unterminated string`);
+    const b = this.buf.subarray(this.pos, nul);
+    this.pos = nul + 1;
+    return b;
+  }
   /** string<NUL> that may also run to the end of the packet (older servers omit the NUL of the last field). */
   cstringOrRest(): string {
     const nul = this.buf.indexOf(0, this.pos);
