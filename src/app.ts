@@ -6,6 +6,9 @@ import { Classifier, loadClassifier } from './classify/index.js';
 import { loadPolicy } from './policy/load.js';
 import type { Policy } from './policy/policy.js';
 import { Broker } from './approval/broker.js';
+import { AuditLog } from './audit/log.js';
+import { AuditRecorder } from './audit/recorder.js';
+import { redactSql } from './audit/sql-redact.js';
 import { Reviewers } from './approval/identity.js';
 import { createConsoleServer, type ConsoleServer } from './console/server.js';
 import { PolicyGate } from './session/gate.js';
@@ -31,6 +34,7 @@ export interface App {
   readonly log: Logger;
   readonly listeners: Listener[];
   readonly broker: Broker;
+  readonly audit: AuditLog;
   readonly console: ConsoleServer;
   /** Where reviewers reach the console. */
   readonly consoleUrl: string;
@@ -46,19 +50,27 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const log = opts.log ?? createLogger(config.log.level);
   await loadClassifier();
   let policy: Policy = loadPolicy(config.rules);
-  const broker = new Broker({ timeoutMs: config.approvals.timeout, log });
+  const audit = await AuditLog.open(config.audit.file, {
+    log: log.child({ part: 'audit' }),
+    redact: redactSql,
+    maxBytes: config.audit.maxBytes,
+    maxSqlChars: config.audit.maxSqlChars,
+  });
+  const recorder = new AuditRecorder(audit);
+  const broker = new Broker({ timeoutMs: config.approvals.timeout, log, beforeDecisionApplied: recorder.decided });
   const consoleServer = createConsoleServer({ broker, reviewers: new Reviewers(config.console.reviewers), log });
   const consoleAddress = await consoleServer.listen(config.console.listen);
   const consoleUrl = config.console.publicUrl ?? `http://${formatHostPort(consoleAddress)}`;
   log.info({ url: consoleUrl, reviewers: config.console.reviewers.length }, 'console listening');
 
-  const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl });
-  const deps: SessionDeps = { gate, rows: opts.rows ?? passThroughRows, cancelKeys: new Map() };
+  const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl, observer: recorder });
+  const deps: SessionDeps = { gate, rows: opts.rows ?? passThroughRows, events: recorder, cancelKeys: new Map() };
   const listeners: Listener[] = [];
   const closeAll = async (drainMs = 0) => {
     await Promise.all(listeners.map((l) => l.close(drainMs)));
     await broker.close();
     await consoleServer.close();
+    await audit.close();
   };
   try {
     for (const l of config.listeners) {
@@ -77,6 +89,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     log,
     listeners,
     broker,
+    audit,
     console: consoleServer,
     consoleUrl,
     address(name) {

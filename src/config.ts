@@ -96,7 +96,15 @@ const schema = z.strictObject({
     .default({ listen: { host: '127.0.0.1', port: 8080 }, reviewers: [], webhooks: [] }),
   rules: z.string().min(1).optional(),
   approvals: z.strictObject({ timeout: duration.default(600_000) }).default({ timeout: 600_000 }),
-  audit: z.strictObject({ file: z.string().min(1).default('./audit.jsonl') }).default({ file: './audit.jsonl' }),
+  audit: z
+    .strictObject({
+      file: z.string().min(1).default('./audit.jsonl'),
+      /** Rotate past this size; the hash chain continues in the next file. */
+      maxBytes: z.number().int().min(4096).default(64 * 1024 * 1024),
+      /** Longer SQL text is cut in the audit (and says so). */
+      maxSqlChars: z.number().int().min(256).default(65536),
+    })
+    .default({ file: './audit.jsonl', maxBytes: 64 * 1024 * 1024, maxSqlChars: 65536 }),
   masking: z
     .strictObject({ key: z.string().min(1).optional(), workers: z.number().int().min(0).max(64).default(2) })
     .default({ workers: 2 }),

@@ -6,12 +6,15 @@ import { loadConfig, formatHostPort } from './config.js';
 import { startApp } from './app.js';
 import { createLogger } from './log.js';
 import { commandsUsage, runCommand } from './cli/commands.js';
+import { runAuditVerify } from './audit/index.js';
 
 const usage = `usage: sqlwarden [command] [options]
 
   start [--config FILE]                    run every listener and the console (default command);
                                            FILE defaults to ./sqlwarden.yaml if present, else built-in defaults
 ${commandsUsage}
+  audit verify FILE                        check the audit trail's hash chain (rotated files too); exit 1 at
+                                           the first edited, dropped or reordered line
   --help                                   this text`;
 
 async function start(argv: string[]): Promise<void> {
@@ -47,6 +50,13 @@ async function main(argv: string[]): Promise<number | undefined> {
   if (first === undefined || first === 'start' || first.startsWith('-')) {
     await start(first === 'start' ? argv.slice(1) : argv);
     return undefined; // keeps running
+  }
+  if (first === 'audit') {
+    if (argv[1] !== 'verify' || !argv[2]) {
+      process.stderr.write('usage: sqlwarden audit verify FILE\n');
+      return 2;
+    }
+    return runAuditVerify(argv[2]);
   }
   return runCommand(argv);
 }

@@ -5,7 +5,7 @@ import { Classifier, SqlRefusedError, type ClassifyContext, type Statement } fro
 import { ProxyError } from '../errors.js';
 import type { Policy, PolicyDecision } from '../policy/policy.js';
 import { describeRule } from '../policy/policy.js';
-import type { Broker, Decision } from '../approval/broker.js';
+import type { Broker, Decision, RequestView } from '../approval/broker.js';
 import { requesterOf } from '../approval/identity.js';
 import { allow, type Gate, type Hold, type StatementRequest, type Verdict } from './hooks.js';
 
@@ -15,9 +15,9 @@ export class AllowAllGate implements Gate {
   }
 }
 
-/** What the gate reports to the audit, per statement it judged. */
+/** What the gate reports to the audit: every query it judged, and the request when it held it. */
 export interface GateObserver {
-  statement(req: StatementRequest, statements: readonly Statement[], decision: PolicyDecision): void;
+  judged(req: StatementRequest, statements: readonly Statement[], decision: PolicyDecision, held?: RequestView): void;
 }
 
 export interface PolicyGateOptions {
@@ -43,7 +43,7 @@ export class PolicyGate implements Gate {
     const statements = this.classify(req);
     if (statements === null) return { action: 'deny', error: new ProxyError('sqlRefused') };
     const decision = this.opts.policy().decide(statements, req.session);
-    this.opts.observer?.statement(req, statements, decision);
+    if (decision.action !== 'hold' || req.via === 'parse') this.opts.observer?.judged(req, statements, decision);
     switch (decision.action) {
       case 'allow':
         return allow;
@@ -73,8 +73,12 @@ export class PolicyGate implements Gate {
   private hold(req: StatementRequest, statements: readonly Statement[], decision: PolicyDecision): Verdict | Hold {
     const requester = requesterOf(req.session);
     const { broker } = this.opts;
-    if (broker.coveredByWindow(statements.map((s) => s.fingerprint), requester)) return allow;
+    if (broker.coveredByWindow(statements.map((s) => s.fingerprint), requester)) {
+      this.opts.observer?.judged(req, statements, { ...decision, action: 'allow' });
+      return allow;
+    }
     const held = broker.create({ requester, sql: req.sql, statements, rule: decision.rule, signal: req.session.signal });
+    this.opts.observer?.judged(req, statements, decision, held.view);
     const id = held.id;
     return {
       action: 'hold',

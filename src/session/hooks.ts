@@ -102,3 +102,18 @@ export interface RowStage {
 }
 
 export const passThroughRows: RowStage = Object.freeze({ begin: () => null });
+
+/** What a session reports for the audit: its identity once authenticated, each statement's outcome, its end. */
+export interface SessionEvents {
+  sessionOpened(session: SessionInfo, tls: boolean): void;
+  /** A statement finished: rows returned or affected, or the error it ended with. */
+  executed(session: SessionInfo, e: { command?: string; rows: number; durationMs: number; error?: string }): void;
+  sessionClosed(session: SessionInfo, reason: string): void;
+}
+
+export const noSessionEvents: SessionEvents = Object.freeze({
+  sessionOpened: () => undefined,
+  executed: () => undefined,
+  sessionClosed: () => undefined,
+});
+

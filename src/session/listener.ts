@@ -5,11 +5,12 @@ import { readFileSync } from 'node:fs';
 import type { ListenerConfig } from '../config.js';
 import { formatHostPort } from '../config.js';
 import { sessionLogger, type Logger } from '../log.js';
-import type { Gate, RowStage } from './hooks.js';
+import type { Gate, RowStage, SessionEvents } from './hooks.js';
 
 export interface SessionDeps {
   gate: Gate;
   rows: RowStage;
+  events: SessionEvents;
   /** Sessions by the cancel key the client knows, so a cancel on a new connection finds its session. */
   cancelKeys: Map<string, { cancel(): void }>;
 }

@@ -39,9 +39,9 @@ function encodeFrontend(type: number, body: string): Buffer {
 const clientInspected = [Front.Query, Front.Parse, Front.Bind, Front.Execute, Front.Close, Front.Sync, Front.Flush, Front.FunctionCall, Front.Terminate];
 /** Largest extended-protocol pipeline held back whole until its Sync (see `pipeline`). */
 const maxPipelineBytes = 1024 * 1024;
-const serverInspected = [Back.Authentication, Back.BackendKeyData, Back.ParameterStatus, Back.ReadyForQuery, Back.ErrorResponse];
+const serverInspected = [Back.Authentication, Back.BackendKeyData, Back.ParameterStatus, Back.ReadyForQuery, Back.ErrorResponse, Back.CommandComplete];
 /** Only while a row transform is active: the row messages and what ends a result. */
-const resultMessages = [Back.DataRow, Back.CommandComplete, Back.PortalSuspended];
+const resultMessages = [Back.DataRow, Back.PortalSuspended];
 
 export function cancelKeyOf(processId: number, key: Buffer): string {
   return `${processId}:${key.toString('hex')}`;
@@ -94,6 +94,11 @@ class PostgresSession implements ProxySession {
   private context: PostgresContext = { dialect: 'postgres' };
   private result: ResultTransform | null = null;
   private readonly negotiated = new Set<'ssl' | 'gssenc'>();
+  /** Authenticated: the audit has its session.open line. */
+  private opened = false;
+  private closeReason = 'client closed';
+  /** When the statement now running was sent (for the audit's durations). */
+  private statementStartedAt = 0;
   /** The server sent a FATAL error: when it then closes, the client has its reason already. */
   private serverSentFatal = false;
 
@@ -355,6 +360,7 @@ class PostgresSession implements ProxySession {
 
   private forward(type: number, buf: Buffer, start: number, end: number): void {
     const bytes = buf.subarray(start, end);
+    if (type === Front.Query || type === Front.Execute || type === Front.FunctionCall) this.statementStartedAt = Date.now();
     switch (type) {
       case Front.Query:
       case Front.FunctionCall:
@@ -513,6 +519,7 @@ class PostgresSession implements ProxySession {
             point.refusal = null;
             return true;
           }
+          this.statementEnded({ rows: 0, error: `${fields.get('C')}: ${fields.get('M')}` });
           break;
         }
         case Back.RowDescription:
@@ -520,7 +527,12 @@ class PostgresSession implements ProxySession {
         case Back.DataRow:
           this.writeClient(this.result ? this.result.row(buf, start, end) : buf.subarray(start, end));
           return true;
-        case Back.CommandComplete:
+        case Back.CommandComplete: {
+          this.endResult();
+          const tag = dec.decodeCommandComplete(buf, start, end).tag;
+          this.statementEnded({ command: tag, rows: rowsOfTag(tag) });
+          break;
+        }
         case Back.PortalSuspended:
           this.endResult();
           break;
@@ -543,6 +555,8 @@ class PostgresSession implements ProxySession {
       }
     } else if (auth.code === AuthCode.ok) {
       this.ctx.log.info({ user: this.info.user, database: this.info.database, application: this.info.application }, 'authenticated');
+      this.ctx.deps.events.sessionOpened(this.info, this.client instanceof tls.TLSSocket);
+      this.opened = true;
     }
     this.writeClient(buf.subarray(start, end));
     return true;
@@ -578,6 +592,14 @@ class PostgresSession implements ProxySession {
     this.result.end();
     this.result = null;
     for (const t of resultMessages) this.fromServer!.inspect[t] = 0;
+  }
+
+  /** A statement finished (CommandComplete or an error): the audit gets its outcome. */
+  private statementEnded(e: { command?: string; rows: number; error?: string }): void {
+    const now = Date.now();
+    this.ctx.deps.events.executed(this.info, { ...e, durationMs: this.statementStartedAt ? now - this.statementStartedAt : 0 });
+    // The next statement of a multi-statement query starts now.
+    this.statementStartedAt = now;
   }
 
   // ---- cancel, errors, close ----
@@ -621,6 +643,7 @@ class PostgresSession implements ProxySession {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.ctx.log.info({ code: error.entry.sqlstate, reason: error.message }, 'session ended by the proxy');
+    this.closeReason = `error: ${error.message}`;
     const atBoundary = !this.fromServer || this.fromServer.atBoundary;
     if (this.clientOpen) {
       if (atBoundary) this.client.end(enc.encodeErrorResponse({ severity: 'FATAL', code: error.entry.sqlstate, message: error.message }));
@@ -638,9 +661,16 @@ class PostgresSession implements ProxySession {
     if (this.clientOpen || (this.upstream && this.upstreamOpen)) return;
     if (this.phase !== 'closed') this.phase = 'closed';
     if (this.backendKey) this.ctx.deps.cancelKeys.delete(this.backendKey);
+    if (this.opened) this.ctx.deps.events.sessionClosed(this.info, this.closeReason);
     this.abort.abort();
     this.ctx.log.debug('session closed');
     this.resolveClosed();
   }
 }
 
+/** Rows a CommandComplete tag reports: the last number of `SELECT 5`, `INSERT 0 3`, `COPY 7`; 0 for `CREATE TABLE`. */
+function rowsOfTag(tag: string): number {
+  const space = tag.lastIndexOf(' ');
+  const n = space < 0 ? NaN : Number(tag.slice(space + 1));
+  return Number.isInteger(n) ? n : 0;
+}

@@ -1,4 +1,7 @@
 // Starts sqlwarden in-process in front of the test databases, on free ports (listeners and console).
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { buildConfig } from '../../src/config.js';
 import { startApp, type App, type AppOptions } from '../../src/app.js';
 import { createLogger } from '../../src/log.js';
@@ -33,8 +36,10 @@ export async function startProxy(
     { name: 'pg', protocol: 'postgres', listen: '127.0.0.1:0', upstream: `${pg.host}:${pg.port}`, ...overrides.pg },
   ];
   if (overrides.mysql) listeners.push({ name: 'my', protocol: 'mysql', listen: '127.0.0.1:0', upstream: `${mysql.host}:${mysql.port}`, ...overrides.mysql });
+  // Each proxy its own audit file: one writer per file.
+  const audit = { file: path.join(mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-audit-')), 'audit.jsonl') };
   const config = buildConfig(
-    { listeners, log: { level: process.env.SQLWARDEN_TEST_LOG ?? 'warn' }, console: { listen: '127.0.0.1:0' }, ...overrides.extra },
+    { listeners, log: { level: process.env.SQLWARDEN_TEST_LOG ?? 'warn' }, console: { listen: '127.0.0.1:0' }, audit, ...overrides.extra },
     { baseDir: process.cwd(), source: 'test' },
   );
   const gate = opts.gate ?? (overrides.policy ? undefined : new AllowAllGate());
