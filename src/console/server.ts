@@ -4,22 +4,33 @@
 //   const console = createConsoleServer({ broker, reviewers, log? })   routes: GET /healthz, the JSON API below
 //   console.route(method, '/path/:param', handler, { auth? })          more routes (the page, /metrics)
 //   console.server                                                     the http.Server: attach ws to 'upgrade'
-//   console.authenticate(req)                                          Bearer token -> Reviewer | undefined
+//   console.authenticate(req)                                          Bearer token or session cookie -> Reviewer
+//   console.sessionOf(req)                                             the cookie's ConsoleSession, if any
+//   console.sessions                                                   browser sessions (sessions.ts)
+//   console.onClose(async () => ...)                                   runs first on close (ws closes its sockets)
 //   await console.listen({ host, port })  -> bound address;  await console.close()
+//   attach.ts adds the page, the WebSocket, /metrics and webhooks.
 //
 // JSON API (every error is `{ "error": "what was wrong" }`):
+//   POST /api/login  {token}                   -> {reviewer: {name, databaseUsers}} and a session cookie
+//   POST /api/logout                           -> {ok: true}; ends the cookie's session, clears the cookie
+//   GET  /api/session                          -> {reviewer: {name, databaseUsers}} of the token or cookie
 //   GET  /api/requests?status=pending|all      -> RequestView[] (oldest first)
 //   GET  /api/requests/:id                     -> RequestView
 //   POST /api/requests/:id/approve {reason?, for?}  -> RequestView (decided)
 //   POST /api/requests/:id/deny    {reason}         -> RequestView (decided)
-//   401 no or unknown token, 403 self-approval, 404 unknown id or route, 405 wrong method, 409 no longer
-//   pending, 400 bad body or query, 413 body over 16 KiB, 415 body not application/json, 500 decision not recorded.
+//   401 no or unknown token or session, 403 self-approval, 404 unknown id or route, 405 wrong method, 409 no
+//   longer pending, 400 bad body or query, 413 body over 16 KiB, 415 body not application/json, 500 decision
+//   not recorded.
+// Every API route takes `Authorization: Bearer <token>` (CLI, scripts) or the session cookie (the page).
 // POST bodies must say Content-Type: application/json (even when empty): a browser cannot send that across
-// origins without a preflight, so a cookie login added later does not open the API to cross-site forms.
+// origins without a preflight (which gets no CORS answer), so the cookie does not open the API to cross-site
+// forms; the cookie is SameSite=Strict besides.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApprovalError, type Broker } from '../approval/broker.js';
 import type { Reviewer, Reviewers } from '../approval/identity.js';
+import { Sessions, sessionIdOf, type ConsoleSession, type SessionsOptions } from './sessions.js';
 
 export interface ConsoleLog {
   info(obj: object, msg: string): void;
@@ -32,6 +43,8 @@ export interface ConsoleOptions {
   log?: ConsoleLog;
   /** Largest request body accepted (default 16 KiB). */
   maxBodyBytes?: number;
+  /** Browser sessions (login lifetime, cookie flags). */
+  sessions?: SessionsOptions;
 }
 
 export interface RouteContext {
@@ -43,6 +56,9 @@ export interface RouteContext {
   /** Set on routes registered with `auth: true`. */
   reviewer: Reviewer | undefined;
 }
+
+/** What the API says about a reviewer (never the token). */
+export const reviewerInfo = (r: Reviewer) => ({ name: r.name, databaseUsers: [...r.databaseUsers] });
 
 export type Handler = (ctx: RouteContext) => void | Promise<void>;
 
@@ -116,11 +132,12 @@ function stringFields<K extends string>(body: Record<string, unknown>, keys: rea
 
 export class ConsoleServer {
   readonly server: http.Server;
+  readonly sessions: Sessions;
   private readonly routes: Route[] = [];
-  private readonly maxBodyBytes: number;
+  private readonly closeHooks: (() => void | Promise<void>)[] = [];
 
   constructor(private readonly opts: ConsoleOptions) {
-    this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024;
+    this.sessions = new Sessions(opts.sessions);
     this.server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.handle(req, res));
   }
 
@@ -129,9 +146,30 @@ export class ConsoleServer {
     return this;
   }
 
+  /** The reviewer of a Bearer token, or else of the session cookie. */
   authenticate(req: http.IncomingMessage): Reviewer | undefined {
-    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+    if (req.headers.authorization !== undefined) return this.bearer(req.headers.authorization);
+    return this.sessionOf(req)?.reviewer;
+  }
+
+  bearer(authorization: string): Reviewer | undefined {
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
     return m ? this.opts.reviewers.authenticate(m[1]) : undefined;
+  }
+
+  sessionOf(req: http.IncomingMessage): ConsoleSession | undefined {
+    return this.sessions.get(sessionIdOf(req.headers.cookie));
+  }
+
+  /** The reviewer a login token names (constant time, see identity.ts). */
+  login(token: string): Reviewer | undefined {
+    return this.opts.reviewers.authenticate(token);
+  }
+
+  /** `hook` runs when the console closes, before the HTTP server stops (upgraded sockets are not its own). */
+  onClose(hook: () => void | Promise<void>): this {
+    this.closeHooks.push(hook);
+    return this;
   }
 
   listen(at: { host: string; port: number }): Promise<{ host: string; port: number }> {
@@ -146,7 +184,15 @@ export class ConsoleServer {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    const hooks = this.closeHooks.splice(0);
+    for (const hook of hooks) {
+      try {
+        await hook();
+      } catch (err) {
+        this.opts.log?.error({ err: (err as Error).message }, 'console close hook failed');
+      }
+    }
     return new Promise((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
@@ -196,7 +242,11 @@ export class ConsoleServer {
       if (found.route.auth) {
         reviewer = this.authenticate(req);
         if (!reviewer) {
-          const why = req.headers.authorization ? 'the token is not a reviewer\'s' : 'missing Authorization: Bearer <token>';
+          const why = req.headers.authorization
+            ? 'the token is not a reviewer\'s'
+            : sessionIdOf(req.headers.cookie)
+              ? 'the session has ended: log in again'
+              : 'missing Authorization: Bearer <token>';
           throw new HttpError(401, why, { 'www-authenticate': 'Bearer' });
         }
       }
@@ -221,6 +271,32 @@ export function createConsoleServer(opts: ConsoleOptions): ConsoleServer {
   const maxBody = opts.maxBodyBytes ?? 16 * 1024;
 
   c.route('GET', '/healthz', ({ res }) => sendText(res, 200, 'ok'));
+
+  c.route('POST', '/api/login', async ({ req, res }) => {
+    const { token } = stringFields(await readJsonBody(req, maxBody), ['token'] as const);
+    if (!token) throw new HttpError(400, 'token: expected the reviewer token');
+    const reviewer = c.login(token);
+    if (!reviewer) {
+      log?.info({ client: req.socket.remoteAddress }, 'console login refused');
+      throw new HttpError(401, "the token is not a reviewer's");
+    }
+    const old = sessionIdOf(req.headers.cookie);
+    if (old) c.sessions.end(old);
+    const id = c.sessions.create(reviewer);
+    log?.info({ reviewer: reviewer.name, client: req.socket.remoteAddress }, 'console login');
+    sendJson(res, 200, { reviewer: reviewerInfo(reviewer) }, { 'set-cookie': c.sessions.cookie(id) });
+  });
+
+  // No auth: ending a session that already ended is still a logout. The JSON Content-Type rule still holds,
+  // so another site cannot log a reviewer out either.
+  c.route('POST', '/api/logout', async ({ req, res }) => {
+    await readJsonBody(req, maxBody);
+    const id = sessionIdOf(req.headers.cookie);
+    if (id) c.sessions.end(id);
+    sendJson(res, 200, { ok: true }, { 'set-cookie': c.sessions.clearCookie() });
+  });
+
+  c.route('GET', '/api/session', ({ res, reviewer }) => sendJson(res, 200, { reviewer: reviewerInfo(reviewer!) }), { auth: true });
 
   c.route(
     'GET',

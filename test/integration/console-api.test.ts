@@ -179,6 +179,58 @@ describe('HTTP API', () => {
   });
 });
 
+describe('browser login', () => {
+  beforeEach(async () => {
+    await broker.close('test reset');
+  });
+
+  const login = (body: string | object, type?: string | null) => api('POST', '/api/login', { token: null, body, type });
+
+  it('sets an HttpOnly, SameSite=Strict session cookie that the API accepts instead of a token', async () => {
+    const r = await login({ token: CAROL });
+    expect([r.status, r.json]).toEqual([200, { reviewer: { name: 'carol', databaseUsers: ['carol'] } }]);
+    const setCookie = r.headers.get('set-cookie')!;
+    expect(setCookie).toMatch(/^sqlwarden_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
+    const cookie = setCookie.split(';')[0]!;
+    const h = hold();
+    const list = await fetch(`${base}/api/requests`, { headers: { cookie } });
+    expect([list.status, ((await list.json()) as RequestView[]).map((v) => v.id)]).toEqual([200, [h.id]]);
+    expect(await (await fetch(`${base}/api/session`, { headers: { cookie } })).json()).toEqual({ reviewer: { name: 'carol', databaseUsers: ['carol'] } });
+    // The cookie is carol: the same self-approval check as her token.
+    const self = await fetch(`${base}/api/requests/${h.id}/approve`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: '{}' });
+    expect(self.status).toBe(403);
+    // A POST with the cookie still needs the JSON content type: a cross-site form cannot send it.
+    const form = await fetch(`${base}/api/requests/${h.id}/deny`, { method: 'POST', headers: { cookie, 'content-type': 'text/plain' }, body: '{"reason":"x"}' });
+    expect(form.status).toBe(415);
+    expect(broker.get(h.id)?.status).toBe('pending');
+  });
+
+  it('refuses a wrong token (401), a missing one (400) and a form post (415)', async () => {
+    const wrong = await login({ token: 'wrong-token-0123456789' });
+    expect([wrong.status, wrong.json, wrong.headers.get('set-cookie')]).toEqual([401, { error: "the token is not a reviewer's" }, null]);
+    expect([(await login({})).status, (await login({})).json]).toEqual([400, { error: 'token: expected the reviewer token' }]);
+    expect((await login({ token: ALICE, name: 'alice' })).status).toBe(400);
+    expect((await login(`token=${ALICE}`, 'application/x-www-form-urlencoded')).status).toBe(415);
+  });
+
+  it('logout ends the session: the cookie then gets 401', async () => {
+    const cookie = (await login({ token: ALICE })).headers.get('set-cookie')!.split(';')[0]!;
+    expect((await fetch(`${base}/api/requests`, { headers: { cookie } })).status).toBe(200);
+    const out = await fetch(`${base}/api/logout`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' } });
+    expect([out.status, await out.json()]).toEqual([200, { ok: true }]);
+    expect(out.headers.get('set-cookie')).toBe('sqlwarden_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0');
+    const after = await fetch(`${base}/api/requests`, { headers: { cookie } });
+    expect([after.status, await after.json()]).toEqual([401, { error: 'the session has ended: log in again' }]);
+    expect((await fetch(`${base}/api/session`)).status).toBe(401);
+  });
+
+  it('a Bearer header wins over a cookie, so a wrong token is not rescued by one', async () => {
+    const cookie = (await login({ token: ALICE })).headers.get('set-cookie')!.split(';')[0]!;
+    const r = await fetch(`${base}/api/requests`, { headers: { cookie, authorization: 'Bearer wrong-token-0123456789' } });
+    expect(r.status).toBe(401);
+  });
+});
+
 /** Runs the CLI as main.ts will, capturing what it prints. */
 async function cli(argv: string[], env: NodeJS.ProcessEnv = { SQLWARDEN_CONSOLE: base, SQLWARDEN_TOKEN: ALICE }) {
   let stdout = '';
