@@ -1,0 +1,175 @@
+// Summaries of the samples, the printed table, and the SVG chart of the ratios (hand-written, no dependency).
+import type { Read } from './bulk.js';
+import type { Small } from './small.js';
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export function spread(values: number[]): Spread {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length === 0 ? NaN : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN };
+}
+
+export interface BulkRow {
+  client: string;
+  target: string;
+  rowsPerSec: Spread;
+  mbPerSec: Spread;
+  /** The proxy process's CPU time per read (ms), median; absent for direct. */
+  proxyCpuMs?: number;
+  vsDirect?: number;
+  vsRelay?: number;
+  masking?: string;
+}
+
+export interface SmallRow {
+  test: string;
+  target: string;
+  tps: Spread;
+  p50Ms: number;
+  p99Ms: number;
+  proxyCpuMs?: number;
+  vsDirect?: number;
+  vsRelay?: number;
+}
+
+export interface ProcessRow {
+  target: string;
+  cpuSeconds: number;
+  peakRssMb: number;
+}
+
+export function summarizeBulk(client: string, target: string, reads: Read[], cpu: number[]): BulkRow {
+  return {
+    client,
+    target,
+    rowsPerSec: spread(reads.map((r) => (r.rows * 1000) / r.ms)),
+    mbPerSec: spread(reads.map((r) => r.bytes / 1e6 / (r.ms / 1000))),
+    ...(cpu.length ? { proxyCpuMs: spread(cpu).median } : {}),
+  };
+}
+
+export function summarizeSmall(test: string, target: string, runs: Small[], cpu: number[]): SmallRow {
+  return {
+    test,
+    target,
+    tps: spread(runs.map((r) => r.tps)),
+    p50Ms: spread(runs.map((r) => r.p50Ms)).median,
+    p99Ms: spread(runs.map((r) => r.p99Ms)).median,
+    ...(cpu.length ? { proxyCpuMs: spread(cpu).median } : {}),
+  };
+}
+
+/** Fills vsDirect / vsRelay within each group (same client or test). */
+export function addRatios<T extends { target: string; vsDirect?: number; vsRelay?: number }>(rows: T[], group: (r: T) => string, value: (r: T) => number): void {
+  for (const r of rows) {
+    const direct = rows.find((x) => group(x) === group(r) && x.target === 'direct');
+    const relay = rows.find((x) => group(x) === group(r) && x.target === 'relay');
+    if (direct && r.target !== 'direct') r.vsDirect = value(r) / value(direct);
+    if (relay && r.target !== 'relay' && r.target !== 'direct') r.vsRelay = value(r) / value(relay);
+  }
+}
+
+// ---- text table ----
+
+const fmt = (n: number | undefined, digits = 0) =>
+  n === undefined || !Number.isFinite(n) ? '' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+function table(head: string[], rows: string[][], rightFrom: number): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function bulkTable(rows: BulkRow[]): string {
+  const head = ['client', 'target', 'rows/s', 'MB/s', 'MB/s min-max', 'vs direct', 'vs relay', 'proxy CPU ms', 'masking'];
+  const body = rows.map((r) => [
+    r.client,
+    r.target,
+    fmt(r.rowsPerSec.median),
+    fmt(r.mbPerSec.median, 1),
+    `${fmt(r.mbPerSec.min, 1)}-${fmt(r.mbPerSec.max, 1)}`,
+    fmt(r.vsDirect, 2),
+    fmt(r.vsRelay, 2),
+    fmt(r.proxyCpuMs),
+    r.masking ?? '',
+  ]);
+  return table(head, body, 2);
+}
+
+export function smallTable(rows: SmallRow[]): string {
+  const head = ['test', 'target', 'TPS', 'TPS min-max', 'p50 ms', 'p99 ms', 'vs direct', 'vs relay', 'proxy CPU ms'];
+  const body = rows.map((r) => [
+    r.test,
+    r.target,
+    fmt(r.tps.median),
+    `${fmt(r.tps.min)}-${fmt(r.tps.max)}`,
+    fmt(r.p50Ms, 3),
+    fmt(r.p99Ms, 3),
+    fmt(r.vsDirect, 2),
+    fmt(r.vsRelay, 2),
+    fmt(r.proxyCpuMs),
+  ]);
+  return table(head, body, 2);
+}
+
+export function processTable(rows: ProcessRow[]): string {
+  return table(['process', 'CPU s (whole run)', 'peak RSS MB'], rows.map((r) => [r.target, fmt(r.cpuSeconds, 1), fmt(r.peakRssMb)]), 1);
+}
+
+// ---- SVG chart: one bar per (measurement, target), its ratio to direct ----
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+const palette: Record<string, string> = {
+  relay: '#8c8c8c',
+  passthrough: '#1f77b4',
+  'columns-inline': '#2ca02c',
+  'columns-workers': '#98df8a',
+  'detect-inline': '#d62728',
+  'detect-workers': '#ff9896',
+};
+
+export function ratioChart(title: string, groups: { name: string; bars: { target: string; ratio: number }[] }[]): string {
+  const barH = 14;
+  const gap = 10;
+  const left = 230;
+  const plotW = 520;
+  const maxRatio = Math.max(1.2, ...groups.flatMap((g) => g.bars.map((b) => b.ratio)).filter(Number.isFinite));
+  const x = (r: number) => left + (Math.min(r, maxRatio) / maxRatio) * plotW;
+  const parts: string[] = [];
+  let y = 40;
+  for (const g of groups) {
+    parts.push(`<text x="8" y="${y + 11}" font-weight="bold">${esc(g.name)}</text>`);
+    y += 16;
+    for (const b of g.bars) {
+      const w = Number.isFinite(b.ratio) ? x(b.ratio) - left : 0;
+      parts.push(
+        `<text x="${left - 6}" y="${y + 11}" text-anchor="end">${esc(b.target)}</text>`,
+        `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${palette[b.target] ?? '#555'}"/>`,
+        `<text x="${(left + w + 4).toFixed(1)}" y="${y + 11}">${Number.isFinite(b.ratio) ? b.ratio.toFixed(2) : 'n/a'}</text>`,
+      );
+      y += barH + 3;
+    }
+    y += gap;
+  }
+  const height = y + 20;
+  const width = left + plotW + 60;
+  const one = x(1).toFixed(1);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="8" y="20" font-size="14" font-weight="bold">${esc(title)}</text>`,
+    ...parts,
+    `<line x1="${one}" y1="30" x2="${one}" y2="${y}" stroke="#000" stroke-dasharray="4 3"/>`,
+    `<text x="${one}" y="${y + 14}" text-anchor="middle">1.0 = direct</text>`,
+    '</svg>',
+    '',
+  ].join('\n');
+}
