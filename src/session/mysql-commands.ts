@@ -10,7 +10,7 @@ import { lastSequenceId, payloadOf } from '../wire/mysql/frames.js';
 import { Command, SessionTrack, Status, charsetOfCollation, commandName, cursorTypeMask } from '../wire/mysql/packets.js';
 import { parseSqlMode, type MysqlContext } from '../classify/index.js';
 import type { Logger } from '../log.js';
-import { allow, type Gate, type Hold, type RowStage, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
+import { allow, type Gate, type Hold, type RowStage, type SessionEvents, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
 import { ResponseReader, type ResponseKind, type ResponseSink } from './mysql-response.js';
 
 /** What the command phase needs from the session. */
@@ -64,12 +64,16 @@ export class CommandPhase {
   private preparing = '';
   /** A statement held for a reviewer. */
   private held: Hold | null = null;
+  /** The command whose response is under way, and when it (or its last statement's outcome) was sent. */
+  private command = '';
+  private startedAt = 0;
 
   constructor(
     private readonly io: CommandIo,
     private readonly info: SessionInfo,
     private readonly gate: Gate,
     rows: RowStage,
+    private readonly events: SessionEvents,
     private readonly log: Logger,
   ) {
     this.reader = new ResponseReader(this.sink, rows, info);
@@ -171,7 +175,7 @@ export class CommandPhase {
     const equivalent = sqlOfCommand[command];
     if (equivalent) {
       const sql = equivalent(p, ps, pe);
-      return this.gateThen({ session: this.info, via: 'query', sql }, buf, start, end, () => this.forward('simple', buf, start, end));
+      return this.gateThen({ session: this.info, via: 'query', sql }, buf, start, end, () => this.forward('simple', buf, start, end, { statement: true }));
     }
     if (refusedCommands.has(command) || command > Command.ResetConnection) {
       this.refuse(new ProxyError('protocolViolation', `${commandName(command)} is not supported through sqlwarden`), buf, start, end);
@@ -181,8 +185,10 @@ export class CommandPhase {
     return this.forward('simple', buf, start, end);
   }
 
-  private forward(kind: ResponseKind, buf: Buffer, start: number, end: number, opts?: { cursor?: boolean; statementId?: number }): boolean {
+  private forward(kind: ResponseKind, buf: Buffer, start: number, end: number, opts?: { cursor?: boolean; statementId?: number; statement?: boolean }): boolean {
     this.reader.begin(kind, opts);
+    this.command = commandName(buf[start + 4]!);
+    this.startedAt = Date.now();
     this.io.writeUpstream(buf.subarray(start, end));
     return false;
   }
@@ -249,6 +255,12 @@ export class CommandPhase {
       const noBackslashEscapes = (flags & Status.NoBackslashEscapes) !== 0;
       if (noBackslashEscapes !== this.context.noBackslashEscapes) this.context = { ...this.context, noBackslashEscapes };
       if (ok && flags & Status.SessionStateChanged) this.onSessionState(buf, start, end);
+    },
+    outcome: (rows, error) => {
+      const now = Date.now();
+      this.events.executed(this.info, { command: this.command, rows, durationMs: now - this.startedAt, ...(error ? { error } : {}) });
+      // The next statement of a multi-statement query starts now.
+      this.startedAt = now;
     },
     localInfile: () => {
       this.uploading = true;

@@ -5,6 +5,7 @@
 // other packet is small and taken whole. Writes go through the sink in protocol order.
 import { WireError } from '../wire/bytes.js';
 import * as dec from '../wire/mysql/decode.js';
+import { readLenenc } from '../wire/mysql/reader.js';
 import { framePayload, payloadLength, payloadOf, physicalPackets, setSequenceIds } from '../wire/mysql/frames.js';
 import { Header, Status, maxPacketPayload } from '../wire/mysql/packets.js';
 import { passThroughRows, type ResultColumn, type ResultTransform, type RowStage, type SessionInfo } from './hooks.js';
@@ -28,6 +29,11 @@ export interface ResponseSink {
    * `buf[start, end)`, where session state changes are) or an EOF.
    */
   status(flags: number, buf: Buffer, start: number, end: number, ok: boolean): void;
+  /**
+   * A statement's outcome (for the audit): a result set ended (`rows` read), an OK (`rows` affected), or an
+   * ERR (`error`). One per statement of a multi-statement query.
+   */
+  outcome(rows: number, error?: string): void;
   /** COM_STMT_PREPARE succeeded (or failed: id -1). */
   prepared(statementId: number): void;
   /** The response ended: the client may send its next command. */
@@ -67,6 +73,9 @@ export class ResponseReader {
   /** Sequence ids to add to the server's, after a transform changed how many packets something took. */
   private seqShift = 0;
   private readonly cursorColumns = new Map<number, ResultColumn[]>();
+  /** Rows of the result under way, and whether this response's outcomes are statements' (not a ping's). */
+  private rowCount = 0;
+  private outcomes = false;
 
   constructor(
     private readonly sink: ResponseSink,
@@ -80,8 +89,11 @@ export class ResponseReader {
     return this.st === St.Idle;
   }
 
-  begin(kind: ResponseKind, opts: { cursor?: boolean; statementId?: number } = {}): void {
+  /** A command went upstream; `statement`: its one-packet answer is a statement's outcome (COM_DROP_DB...). */
+  begin(kind: ResponseKind, opts: { cursor?: boolean; statementId?: number; statement?: boolean } = {}): void {
     this.kind = kind;
+    this.rowCount = 0;
+    this.outcomes = kind === 'query' || kind === 'execute' || kind === 'fetch' || (opts.statement ?? false);
     this.cursor = opts.cursor ?? false;
     this.statementId = opts.statementId ?? 0;
     this.seqShift = 0;
@@ -114,6 +126,7 @@ export class ResponseReader {
   onHeader(first: number, length: number): boolean {
     if (this.st !== St.Rows) return true;
     if ((first === Header.Eof && length < maxPacketPayload) || first === Header.Err) return true;
+    this.rowCount++;
     return this.transform !== null || this.seqShift !== 0;
   }
 
@@ -125,6 +138,8 @@ export class ResponseReader {
         return this.sink.write(buf.subarray(start, end));
       case St.Simple:
         if (first === Header.Ok || first === Header.Eof) this.endStatus(buf, start, end, first === Header.Ok || this.deprecateEof);
+        if (first === Header.Err) this.errorOutcome(buf, start, end);
+        else if (first === Header.Ok && this.outcomes) this.sink.outcome(affectedRows(buf, start, end));
         this.write(buf, start, end);
         return this.finish();
       case St.First:
@@ -134,7 +149,7 @@ export class ResponseReader {
       case St.MetaEof: {
         const status = this.endStatus(buf, start, end, false);
         this.write(buf, start, end);
-        if (this.cursor && status & Status.CursorExists) return this.endResult(0);
+        if (this.cursor && status & Status.CursorExists) return this.endResult(status);
         this.st = St.Rows;
         return;
       }
@@ -155,11 +170,13 @@ export class ResponseReader {
       this.write(buf, start, end);
       if (dec.isProgressReport(buf, start + 4, end)) return;
       if (this.kind === 'prepare') this.sink.prepared(-1);
+      this.errorOutcome(buf, start, end);
       return this.finish();
     }
     if (first === Header.Ok) {
       if (this.kind === 'prepare') return this.onPrepareOk(buf, start, end);
       const status = this.endStatus(buf, start, end, true);
+      if (this.outcomes) this.sink.outcome(affectedRows(buf, start, end));
       this.write(buf, start, end);
       if (!(status & Status.MoreResultsExist)) this.finish();
       return;
@@ -175,6 +192,7 @@ export class ResponseReader {
     }
     const n = dec.decodeColumnCount(buf, start + 4, end);
     this.left = n;
+    this.rowCount = 0;
     this.st = St.Columns;
     if (this.inspect) {
       this.meta = [buf.subarray(start, end)];
@@ -224,7 +242,8 @@ export class ResponseReader {
     if (first === Header.Err) {
       this.write(buf, start, end);
       if (dec.isProgressReport(buf, start + 4, end)) return;
-      return this.endResult(0);
+      this.errorOutcome(buf, start, end);
+      return this.endResult(0, true);
     }
     if (first === Header.Eof && parts === 1) {
       const status = this.endStatus(buf, start, end, this.deprecateEof);
@@ -256,10 +275,13 @@ export class ResponseReader {
     this.seqShift += physicalPackets(payload.length) - parts;
   }
 
-  /** A result set ended with these status flags (0 after an ERR). */
-  private endResult(status: number): void {
+  /** A result set ended with these status flags (0 after an ERR, whose outcome is reported already). */
+  private endResult(status: number, failed = false): void {
     this.transform?.end();
     this.transform = null;
+    // A cursor's rows come with the fetches: its execute has no outcome of its own.
+    if (!failed && this.outcomes && !(status & Status.CursorExists && this.kind === 'execute')) this.sink.outcome(this.rowCount);
+    this.rowCount = 0;
     if (status & Status.MoreResultsExist) {
       this.st = St.First;
       return;
@@ -305,6 +327,12 @@ export class ResponseReader {
     return flags;
   }
 
+  private errorOutcome(buf: Buffer, start: number, end: number): void {
+    if (!this.outcomes) return;
+    const e = dec.decodeErr(buf, start + 4, end);
+    this.sink.outcome(0, `${e.code} (${e.sqlState}): ${e.message}`);
+  }
+
   private write(buf: Buffer, start: number, end: number): void {
     if (this.seqShift !== 0) setSequenceIds(buf, start, end, (buf[start + 3]! + this.seqShift) & 0xff);
     this.sink.write(buf.subarray(start, end));
@@ -315,4 +343,9 @@ export class ResponseReader {
     this.transform = null;
     this.sink.done();
   }
+}
+
+/** Affected rows of an OK packet, read in place. */
+function affectedRows(buf: Buffer, start: number, end: number): number {
+  return Math.max(0, readLenenc(buf, start + 5, end));
 }

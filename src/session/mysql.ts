@@ -56,6 +56,9 @@ class MysqlSession implements ProxySession {
   private serverSeq = 0;
   private auth: AuthExchange | null = null;
   private readonly commands: CommandPhase;
+  /** Authenticated: the audit has its session.open line. */
+  private opened = false;
+  private closeReason = 'client closed';
 
   constructor(
     client: net.Socket,
@@ -70,7 +73,7 @@ class MysqlSession implements ProxySession {
       client: `${client.remoteAddress}:${client.remotePort}`,
       signal: this.abort.signal,
     };
-    this.commands = new CommandPhase(this.commandIo, this.info, ctx.deps.gate, ctx.deps.rows, ctx.log);
+    this.commands = new CommandPhase(this.commandIo, this.info, ctx.deps.gate, ctx.deps.rows, ctx.deps.events, ctx.log);
     this.fromClient = this.newClientFramer();
     // Nothing is expected from the client before the server's greeting has reached it.
     this.fromClient.stop();
@@ -136,6 +139,7 @@ class MysqlSession implements ProxySession {
         // The server closing between responses (after COM_QUIT, a failed login, KILL, a timeout) closes the
         // client the same way; in the middle of one, the client gets an error.
         const between = this.phase === 'closed' || this.terminating || (this.phase === 'command' && !this.auth && this.commands.idle) || (this.phase === 'auth' && !this.auth);
+        if (!this.terminating && this.phase !== 'closed') this.closeReason = 'server closed';
         if (between) closeLike(this.client, hadError);
         else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
       }
@@ -323,7 +327,10 @@ class MysqlSession implements ProxySession {
     finished: (ok) => {
       this.auth = null;
       if (!ok) return; // the server closes the connection after a failed login
-      if (this.phase === 'auth') this.ctx.log.info({ user: this.info.user, database: this.info.database, application: this.info.application }, 'authenticated');
+      this.ctx.log.info({ user: this.info.user, database: this.info.database, application: this.info.application }, 'authenticated');
+      // After COM_CHANGE_USER too: the session goes on as someone else.
+      this.ctx.deps.events.sessionOpened(this.info, this.clientTls);
+      this.opened = true;
       this.phase = 'command';
       this.resumeClient();
     },
@@ -416,6 +423,7 @@ class MysqlSession implements ProxySession {
     const before = this.phase;
     this.phase = 'closed';
     this.ctx.log.info({ code: error.entry.errno, reason: error.message }, 'session ended by the proxy');
+    this.closeReason = `error: ${error.message}`;
     const atBoundary = !this.fromServer || this.fromServer.atBoundary;
     if (this.clientOpen) {
       const seq = before === 'greeting' ? 0 : (this.clientSeq + 1) & 0xff;
@@ -436,6 +444,7 @@ class MysqlSession implements ProxySession {
     if (this.clientOpen || (this.upstream && this.upstreamOpen)) return;
     this.phase = 'closed';
     this.commands.end();
+    if (this.opened) this.ctx.deps.events.sessionClosed(this.info, this.closeReason);
     this.abort.abort();
     this.ctx.log.debug('session closed');
     this.resolveClosed();

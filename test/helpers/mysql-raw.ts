@@ -65,7 +65,7 @@ export class RawClient {
   }
 
   /** Connects and logs in (mysql_native_password) with these capabilities. */
-  static async login(port: number, opts: { capabilities?: number; user?: string; password?: string; database?: string } = {}): Promise<RawClient> {
+  static async login(port: number, opts: { capabilities?: number; mariaCapabilities?: number; user?: string; password?: string; database?: string } = {}): Promise<RawClient> {
     const c = await RawClient.open(port);
     const g = await c.next();
     c.greeting = dec.decodeHandshakeV10(g.payload, 0, g.payload.length);
@@ -73,7 +73,7 @@ export class RawClient {
     const password = opts.password ?? db.password;
     c.send(
       enc.encodeHandshakeResponse41({
-        capabilities: c.capabilities, maxPacketSize: 1 << 30, characterSet: 45, filler: Buffer.alloc(19), mariaCapabilities: 0,
+        capabilities: c.capabilities, maxPacketSize: 1 << 30, characterSet: 45, filler: Buffer.alloc(19), mariaCapabilities: opts.mariaCapabilities ?? 0,
         user: opts.user ?? db.user, authResponse: nativeToken(password, dec.scrambleOf(c.greeting.authPluginData)),
         database: opts.database ?? db.database, authPluginName: 'mysql_native_password', extra: Buffer.alloc(0),
       }),
