@@ -4,6 +4,7 @@
 //   const attached = attachConsole({ server, broker, config: config.console, consoleUrl, log })
 //   attached.metrics       sessionOpened/sessionClosed/bytes/maskedCells for the sessions and masking
 //   await attached.close() stops the webhooks and closes the sockets (the console's close() does it too)
+// Attaching twice to one server returns the first attachment (one WebSocket handler per 'upgrade').
 import type { Broker } from '../approval/broker.js';
 import type { Config } from '../config.js';
 import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
@@ -32,7 +33,11 @@ export interface AttachedConsole {
   close(): Promise<void>;
 }
 
+const attachedTo = new WeakMap<ConsoleServer, AttachedConsole>();
+
 export function attachConsole(opts: AttachOptions): AttachedConsole {
+  const done = attachedTo.get(opts.server);
+  if (done) return done;
   const { server, broker, log, consoleUrl } = opts;
   const metrics = opts.metrics ?? new Metrics();
   const stopMetrics = metrics.watchBroker(broker);
@@ -55,5 +60,7 @@ export function attachConsole(opts: AttachOptions): AttachedConsole {
       await Promise.all([live.close(), webhooks.close()]);
     })());
   server.onClose(close);
-  return { metrics, live, webhooks, close };
+  const attached = { metrics, live, webhooks, close };
+  attachedTo.set(server, attached);
+  return attached;
 }
