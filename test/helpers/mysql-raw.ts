@@ -234,6 +234,13 @@ export class RawClient {
   end(): void {
     this.socket.end();
   }
+
+  /** Hands the logged-in socket over to the caller, who reads it from now on. */
+  takeSocket(): net.Socket {
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('close');
+    return this.socket;
+  }
 }
 
 /** Packets as hex lines, for readable failures when comparing streams. */
