@@ -2,12 +2,15 @@
 // YAML and held against the sqlwarden config it mounts (validated by the real buildConfig), the Dockerfile's
 // instructions parsed line by line, and .dockerignore held against what the Dockerfile copies.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { buildConfig, type Config } from '../../src/config.js';
 import { loadMaskingRules } from '../../src/masking/rules.js';
 import { loadPolicy } from '../../src/policy/load.js';
+import { databasesToStart, dockerEndpoint, dockerEngineAnswers, startContainersIfNeeded } from '../helpers/containers.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dockerDir = path.join(root, 'docker');
@@ -243,5 +246,65 @@ describe('docker/Dockerfile', () => {
     }
     // What must never reach the image.
     for (const secret of ['.git', 'node_modules', '.env', 'audit.jsonl']) expect(ignored).toContain(secret);
+  });
+});
+
+describe('test/helpers/containers.ts', () => {
+  /** A port nothing listens on: bound, then closed. */
+  async function closedPort(): Promise<number> {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+
+  it('finds the engine where DOCKER_HOST says, unix or tcp', () => {
+    expect(dockerEndpoint({ DOCKER_HOST: 'unix:///tmp/d.sock' })).toEqual({ socketPath: '/tmp/d.sock' });
+    expect(dockerEndpoint({ DOCKER_HOST: 'tcp://10.0.0.5:2376' })).toEqual({ host: '10.0.0.5', port: 2376 });
+  });
+
+  it('sees no engine when nothing answers at DOCKER_HOST', async () => {
+    expect(await dockerEngineAnswers({ DOCKER_HOST: `tcp://127.0.0.1:${await closedPort()}` })).toBe(false);
+  });
+
+  it('sees an engine that answers /_ping with OK, and not a server that answers otherwise', async () => {
+    let reply = 'OK';
+    const server = http.createServer((req, res) => res.end(req.url === '/_ping' ? reply : 'no'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const env = { DOCKER_HOST: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}` };
+    try {
+      expect(await dockerEngineAnswers(env)).toBe(true);
+      reply = 'not docker';
+      expect(await dockerEngineAnswers(env)).toBe(false);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('wants a container for each database with no URL and nothing listening on its local port', async () => {
+    const closed = { postgres: await closedPort(), mysql: await closedPort() };
+    expect(await databasesToStart({}, closed)).toEqual(['postgres', 'mysql']);
+    expect(await databasesToStart({ MYSQL_URL: 'mysql://u@db/x' }, closed)).toEqual(['postgres']);
+    const listening = http.createServer();
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    try {
+      expect(await databasesToStart({}, { ...closed, postgres: (listening.address() as AddressInfo).port })).toEqual(['mysql']);
+    } finally {
+      await new Promise((resolve) => listening.close(resolve));
+    }
+  });
+
+  it('starts nothing and sets no URL when both databases are missing but no engine answers', async () => {
+    const env: NodeJS.ProcessEnv = { DOCKER_HOST: `tcp://127.0.0.1:${await closedPort()}` };
+    expect(await startContainersIfNeeded(env, { postgres: await closedPort(), mysql: await closedPort() })).toBeUndefined();
+    expect(env.PG_URL).toBeUndefined();
+    expect(env.MYSQL_URL).toBeUndefined();
+  });
+
+  it('starts nothing when PG_URL and MYSQL_URL are set, whatever the engine', async () => {
+    const env: NodeJS.ProcessEnv = { PG_URL: 'postgres://u@db:5432/x', MYSQL_URL: 'mysql://u@db:3306/x' };
+    expect(await startContainersIfNeeded(env)).toBeUndefined();
+    expect(env).toEqual({ PG_URL: 'postgres://u@db:5432/x', MYSQL_URL: 'mysql://u@db:3306/x' });
   });
 });
