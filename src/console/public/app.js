@@ -3,11 +3,12 @@
 // Every piece of request data reaches the DOM through textContent or attributes, never as markup.
 
 const HISTORY_LIMIT = 200;
+// An approval window lets the same statements of the same requester through without asking again.
 const WINDOWS = [
-  ['', 'once'],
-  ['5m', 'for 5 minutes'],
-  ['15m', 'for 15 minutes'],
-  ['1h', 'for 1 hour'],
+  ['', 'this time only'],
+  ['5m', '5 minutes'],
+  ['15m', '15 minutes'],
+  ['1h', '1 hour'],
 ];
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -41,8 +42,9 @@ const state = {
 
 const now = () => Date.now() + state.skew;
 
-function duration(ms) {
-  const s = Math.max(0, Math.floor(ms / 1000));
+/** `round` is floor for time gone by, ceil for time left (a countdown shows 1s until it is over). */
+function duration(ms, round = Math.floor) {
+  const s = Math.max(0, round(ms / 1000));
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
@@ -57,7 +59,7 @@ function tick() {
   for (const { view, timers } of state.pending.values()) {
     timers.waited.textContent = duration(t - Date.parse(view.createdAt));
     const left = Date.parse(view.expiresAt) - t;
-    timers.expires.textContent = left > 0 ? `in ${duration(left)}` : 'now';
+    timers.expires.textContent = left > 0 ? `in ${duration(left, Math.ceil)}` : 'now';
     timers.expiresBox.classList.toggle('soon', left < 60_000);
   }
 }
@@ -77,8 +79,8 @@ function badge(category) {
   return h('span', { className: `badge cat-${category}` }, category);
 }
 
-function field(label, value, extra) {
-  return h('div', {}, h('dt', {}, label), h('dd', {}, value ?? '—', extra));
+function field(label, value, extra, className) {
+  return h('div', { className }, h('dt', {}, label), h('dd', {}, value ?? '—', extra));
 }
 
 function isMine(view) {
@@ -99,7 +101,7 @@ function pendingCard(view) {
     'form',
     { className: 'decide', noValidate: true, 'aria-label': `Decide ${view.id}` },
     h('div', { className: 'reason' }, h('label', { htmlFor: reason.id }, 'Reason'), reason),
-    h('div', { className: 'window' }, h('label', { htmlFor: windowSelect.id }, 'Approve'), windowSelect),
+    h('div', { className: 'window' }, h('label', { htmlFor: windowSelect.id }, 'Approve for'), windowSelect),
     h('div', { className: 'buttons' }, approve, deny),
     error,
   );
@@ -130,7 +132,7 @@ function pendingCard(view) {
       field('Application', view.application || '—'),
       field('Client', view.client + (view.tlsCommonName ? ` (TLS ${view.tlsCommonName})` : '')),
       field('Listener', `${view.listener} (${view.protocol})`),
-      field('Held by', describeRule(view.rule)),
+      field('Held by', describeRule(view.rule), null, 'wide'),
     ),
     h('pre', { className: 'sql', 'aria-label': 'Statement' }, h('code', {}, view.sql)),
     statements,
