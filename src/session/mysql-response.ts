@@ -3,12 +3,18 @@
 // knows where it ends, when the server asks for a LOCAL INFILE, which statement id a prepare got, and
 // which packets are rows. Rows stream through untouched unless the row stage transforms the result; every
 // other packet is small and taken whole. Writes go through the sink in protocol order.
+//
+// The row stage, for MySQL: `begin` gets a MysqlResultInfo (each column's definition as sent, and whether
+// it carries MariaDB's extended metadata); `description`, when not null, is the column count packet and the
+// column definition packets, whole, with any sequence ids (they are renumbered as the server numbered the
+// originals); `row(buf, start, end)` gets one row's payload, without its 4-byte header, and returns the
+// payload to send (the same view when unchanged); the session frames it, across 16 MiB when it has to.
 import { WireError } from '../wire/bytes.js';
 import * as dec from '../wire/mysql/decode.js';
 import { readLenenc } from '../wire/mysql/reader.js';
 import { framePayload, payloadLength, payloadOf, physicalPackets, setSequenceIds } from '../wire/mysql/frames.js';
 import { Header, Status, maxPacketPayload } from '../wire/mysql/packets.js';
-import { passThroughRows, type ResultColumn, type ResultTransform, type RowStage, type SessionInfo } from './hooks.js';
+import { passThroughRows, type ResultColumn, type ResultInfo, type ResultTransform, type RowStage, type SessionInfo } from './hooks.js';
 
 /** What a command's response looks like. */
 export type ResponseKind =
@@ -18,6 +24,21 @@ export type ResponseKind =
   | 'prepare' // COM_STMT_PREPARE: PREPARE_OK with parameter and column definitions, or ERR
   | 'fieldList' // COM_FIELD_LIST: column definitions then EOF, or ERR
   | 'simple'; // one packet: OK, ERR, EOF or COM_STATISTICS's text
+
+/** A result column as the MySQL session describes it to the row stage. */
+export interface MysqlResultColumn extends ResultColumn {
+  characterSet: number;
+  flags: number;
+  decimals: number;
+  /** The column definition payload as the server sent it (a copy). */
+  definition: Buffer;
+}
+
+export interface MysqlResultInfo extends ResultInfo {
+  columns: MysqlResultColumn[];
+  /** Column definitions carry MariaDB extended metadata (both sides agreed on MARIADB_CLIENT_EXTENDED_METADATA). */
+  extendedMetadata: boolean;
+}
 
 export interface ResponseSink {
   /** Bytes for the client, in order. */
@@ -68,11 +89,11 @@ export class ResponseReader {
   /** Only when the row stage is not the passthrough: column metadata is held until the columns are known. */
   private readonly inspect: boolean;
   private meta: Buffer[] = [];
-  private columns: ResultColumn[] = [];
+  private columns: MysqlResultColumn[] = [];
   private transform: ResultTransform | null = null;
   /** Sequence ids to add to the server's, after a transform changed how many packets something took. */
   private seqShift = 0;
-  private readonly cursorColumns = new Map<number, ResultColumn[]>();
+  private readonly cursorColumns = new Map<number, MysqlResultColumn[]>();
   /** Rows of the result under way, and whether this response's outcomes are statements' (not a ping's). */
   private rowCount = 0;
   private outcomes = false;
@@ -108,7 +129,7 @@ export class ResponseReader {
         this.st = St.Rows;
         const columns = this.cursorColumns.get(this.statementId);
         // The rewritten metadata went out with the execute; this transform only masks the rows.
-        if (columns) this.transform = this.rows.begin({ session: this.session, columns });
+        if (columns) this.transform = this.rows.begin(this.resultInfo(columns));
         break;
       }
       default:
@@ -204,14 +225,19 @@ export class ResponseReader {
     if (this.inspect) {
       this.meta.push(buf.subarray(start, end));
       const d = dec.decodeColumnDefinition(buf, start + 4, end, this.extendedMetadata);
-      this.columns.push({
+      const column: MysqlResultColumn = {
         name: d.name,
         schema: d.schema,
         table: d.orgTable,
         originalName: d.orgName,
         type: d.type,
         format: this.kind === 'execute' ? 1 : 0,
-      });
+        characterSet: d.characterSet,
+        flags: d.flags,
+        decimals: d.decimals,
+        definition: Buffer.from(buf.subarray(start + 4, end)),
+      };
+      this.columns.push(column);
     } else this.write(buf, start, end);
     if (--this.left > 0) return;
     this.st = this.deprecateEof ? St.Rows : St.MetaEof;
@@ -222,7 +248,7 @@ export class ResponseReader {
   private beginResult(): void {
     const meta = this.meta;
     this.meta = [];
-    this.transform = this.rows.begin({ session: this.session, columns: this.columns });
+    this.transform = this.rows.begin(this.resultInfo(this.columns));
     if (this.kind === 'execute' && this.cursor) this.cursorColumns.set(this.statementId, this.columns);
     const description = this.transform?.description ?? null;
     if (!description) {
@@ -318,6 +344,10 @@ export class ResponseReader {
       throw new WireError('COM_STMT_PREPARE response: more definitions than announced');
     }
     if (this.left === 0 && this.prepareColumns === 0 && this.prepareEofs === 0) this.finish();
+  }
+
+  private resultInfo(columns: MysqlResultColumn[]): MysqlResultInfo {
+    return { session: this.session, columns, extendedMetadata: this.extendedMetadata };
   }
 
   /** Status flags of an OK (`ok`) or EOF packet, which the session keeps track of. */

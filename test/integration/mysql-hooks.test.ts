@@ -13,6 +13,7 @@ import { framePayload, physicalPackets } from '../../src/wire/mysql/frames.js';
 import { ColumnType, Command, Header, MariaCap } from '../../src/wire/mysql/packets.js';
 import { allow, type Gate, type Hold, type ResultInfo, type ResultTransform, type RowStage, type StatementRequest, type Verdict } from '../../src/session/hooks.js';
 import { startProxy } from '../helpers/proxy.js';
+import type { MysqlResultColumn, MysqlResultInfo } from '../../src/session/mysql-response.js';
 import { admin, caught, connect, dropDatabase, freshDatabase } from '../helpers/mysql-clients.js';
 import { RawClient, type Packet } from '../helpers/mysql-raw.js';
 
@@ -225,16 +226,18 @@ describe('the row stage', () => {
   });
   afterAll(() => proxy.close());
 
-  it('describes each result set by its columns (alias, schema, org_table, org_name, type, text or binary)', async () => {
+  it('describes each result set by its columns (alias, schema, org_table, org_name, type, format, the definition as sent)', async () => {
     const c = await connect({ via: port, database: dbName });
     stage.results.length = 0;
     await c.query('SELECT p.name AS who, 1 + 1 AS two FROM people p WHERE id = 1');
     await c.execute('SELECT name FROM people WHERE id = ?', [1]);
     await c.end();
-    expect(stage.results[0]!.columns).toEqual([
-      { name: 'who', schema: dbName, table: 'people', originalName: 'name', type: ColumnType.VarString, format: 0 },
-      { name: 'two', schema: '', table: '', originalName: '', type: ColumnType.Long, format: 0 },
-    ]);
+    const [who, two] = stage.results[0]!.columns as MysqlResultColumn[];
+    expect(who).toMatchObject({ name: 'who', schema: dbName, table: 'people', originalName: 'name', type: ColumnType.VarString, format: 0, characterSet: 224 }); // mysql2's utf8mb4_unicode_ci
+    expect(two).toMatchObject({ name: 'two', schema: '', table: '', originalName: '', type: ColumnType.Long, format: 0, characterSet: 63 });
+    // The definition as sent, with what binary rows and rewritten definitions need: flags, decimals, extended metadata.
+    expect(dec.decodeColumnDefinition(who!.definition, 0, who!.definition.length, true)).toMatchObject({ name: 'who', orgName: 'name', flags: who!.flags, decimals: who!.decimals });
+    expect((stage.results[0] as MysqlResultInfo).extendedMetadata).toBe(true);
     expect(stage.results[1]!.columns[0]).toMatchObject({ name: 'name', originalName: 'name', format: 1 });
   });
 
