@@ -80,7 +80,7 @@ export class Sessions {
   }
 
   cookie(id: string): string {
-    return `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(this.ttlMs / 1000)}${this.secure ? '; Secure' : ''}`;
+    return `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.ceil(this.ttlMs / 1000)}${this.secure ? '; Secure' : ''}`;
   }
 
   clearCookie(): string {

@@ -224,6 +224,27 @@ describe('browser login', () => {
     expect((await fetch(`${base}/api/session`)).status).toBe(401);
   });
 
+  it('ends a session after its lifetime, and the oldest beyond the session cap', async () => {
+    const short = createConsoleServer({ broker, reviewers: new Reviewers([{ name: 'alice', token: ALICE, databaseUsers: [] }]), sessions: { ttlMs: 300, max: 2 } });
+    const at = await short.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${at.port}`;
+    try {
+      const loginTo = async () => {
+        const r = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: ALICE }) });
+        expect(r.headers.get('set-cookie')).toMatch(/; Max-Age=1$/);
+        return r.headers.get('set-cookie')!.split(';')[0]!;
+      };
+      const status = async (cookie: string) => (await fetch(`${url}/api/session`, { headers: { cookie } })).status;
+      const [a, b, c] = [await loginTo(), await loginTo(), await loginTo()];
+      expect([await status(a), await status(b), await status(c)]).toEqual([401, 200, 200]);
+      await new Promise((r) => setTimeout(r, 350));
+      expect([await status(b), await status(c)]).toEqual([401, 401]);
+      expect(short.sessions.size).toBe(0);
+    } finally {
+      await short.close();
+    }
+  });
+
   it('a Bearer header wins over a cookie, so a wrong token is not rescued by one', async () => {
     const cookie = (await login({ token: ALICE })).headers.get('set-cookie')!.split(';')[0]!;
     const r = await fetch(`${base}/api/requests`, { headers: { cookie, authorization: 'Bearer wrong-token-0123456789' } });

@@ -135,6 +135,30 @@ describe('WebSocket upgrade', () => {
   });
 });
 
+describe('attachConsole', () => {
+  it('behind an https public URL: Secure cookie, the public origin accepted; attaching twice is one attachment', async () => {
+    const b = new Broker({ timeoutMs: 600_000 });
+    const c = createConsoleServer({ broker: b, reviewers: new Reviewers([{ name: 'alice', token: ALICE, databaseUsers: [] }]) });
+    const at = await c.listen({ host: '127.0.0.1', port: 0 });
+    const own = `http://127.0.0.1:${at.port}`;
+    try {
+      const first = attachConsole({ server: c, broker: b, config: { webhooks: [], publicUrl: 'https://review.example.com/' }, consoleUrl: 'https://review.example.com' });
+      expect(attachConsole({ server: c, broker: b, config: { webhooks: [] }, consoleUrl: own })).toBe(first);
+      const res = await fetch(`${own}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: ALICE }) });
+      expect(res.headers.get('set-cookie')).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=43200; Secure$/);
+      const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+      const url = `ws://127.0.0.1:${at.port}/ws`;
+      const live = await open({ url, cookie, origin: 'https://review.example.com' });
+      expect((await live.next()).type).toBe('snapshot');
+      live.ws.close();
+      expect((await refusal(open({ url, cookie, origin: 'https://review.example.com.evil.example' }))).status).toBe(403);
+    } finally {
+      await b.close();
+      await c.close();
+    }
+  });
+});
+
 describe('WebSocket events', () => {
   it('sends a snapshot of pending and decided requests, then every change', async () => {
     const decided = hold('DROP TABLE old');
