@@ -2,7 +2,7 @@
 // proxy that drops or cuts rows cannot look fast.
 //
 // What each measures:
-//   pg        a minimal PostgreSQL client written here: a simple Query, and a scan of the reply that only
+//   pg-raw    a minimal PostgreSQL client written here: a simple Query, and a scan of the reply that only
 //             reads message headers and counts DataRows. The node-postgres driver spends more CPU decoding a
 //             row than a relay spends forwarding it, so with it the client would be what is measured; this
 //             reader leaves the CPU to the proxy, as a C client would. Bytes: the wire bytes of the reply.
@@ -23,13 +23,13 @@ export interface Read {
   ms: number;
 }
 
-export const bulkClients = ['pg', 'mysql2', 'psql', 'mariadb'] as const;
+export const bulkClients = ['pg-raw', 'mysql2', 'psql', 'mariadb'] as const;
 export type BulkClient = (typeof bulkClients)[number];
-export const bulkProtocol: Record<BulkClient, 'postgres' | 'mysql'> = { pg: 'postgres', mysql2: 'mysql', psql: 'postgres', mariadb: 'mysql' };
+export const bulkProtocol: Record<BulkClient, 'postgres' | 'mysql'> = { 'pg-raw': 'postgres', mysql2: 'mysql', psql: 'postgres', mariadb: 'mysql' };
 
 export function readTable(client: BulkClient, db: Db, table: string): Promise<Read> {
   switch (client) {
-    case 'pg':
+    case 'pg-raw':
       return pgRawRead(db, `SELECT * FROM ${table}`);
     case 'mysql2':
       return mysql2Read(db, `SELECT * FROM ${table}`);

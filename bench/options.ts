@@ -20,8 +20,8 @@ export interface Options {
 export const usage = `usage: npm run bench -- [options]
 
   --rows N          rows in bench_pii (default 1000000); reseeded when the count differs
-  --rounds N        rounds per measurement, targets interleaved within a round (default 3)
-  --seconds S       duration of each small-query measurement (default 3)
+  --rounds N        rounds per measurement, targets interleaved within a round (default 4)
+  --seconds S       duration of each small-query measurement (default 2)
   --only LIST       workloads to run, comma-separated: bulk,small (default both)
   --json            print the results as JSON on stdout instead of the table
   --pg URL          PostgreSQL to bench against (default $PG_URL or postgres://postgres@127.0.0.1:5432/test)
@@ -60,8 +60,8 @@ export function parseOptions(argv: string[]): Options | undefined {
   }
   return {
     rows: positiveInt('rows', values.rows, 1_000_000),
-    rounds: positiveInt('rounds', values.rounds, 3),
-    seconds: positiveInt('seconds', values.seconds, 3),
+    rounds: positiveInt('rounds', values.rounds, 4),
+    seconds: positiveInt('seconds', values.seconds, 2),
     only,
     json: values.json,
     pgUrl: new URL(values.pg ?? process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'),

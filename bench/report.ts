@@ -141,7 +141,8 @@ export function ratioChart(title: string, groups: { name: string; bars: { target
   const gap = 10;
   const left = 230;
   const plotW = 520;
-  const maxRatio = Math.max(1.2, ...groups.flatMap((g) => g.bars.map((b) => b.ratio)).filter(Number.isFinite));
+  // Past 2x the bar is cut (its label still says the ratio): one outlier should not squash the rest.
+  const maxRatio = Math.min(2, Math.max(1.2, ...groups.flatMap((g) => g.bars.map((b) => b.ratio)).filter(Number.isFinite)));
   const x = (r: number) => left + (Math.min(r, maxRatio) / maxRatio) * plotW;
   const parts: string[] = [];
   let y = 40;
@@ -172,4 +173,41 @@ export function ratioChart(title: string, groups: { name: string; bars: { target
     '</svg>',
     '',
   ].join('\n');
+}
+
+// ---- the issue's targets ----
+
+export interface Goal {
+  what: string;
+  target: number;
+  /** "client or test: ratio" for each measurement the goal covers. */
+  ratios: { on: string; ratio: number; met: boolean }[];
+  note?: string;
+}
+
+/** Ratios the project holds itself to (issue 7): each measurement listed, met or not. */
+export function goals(bulk: BulkRow[], small: SmallRow[]): Goal[] {
+  const pick = <T extends { target: string }>(rows: T[], targets: string[], on: (r: T) => string, ratio: (r: T) => number | undefined, target: number) =>
+    rows
+      .filter((r) => targets.includes(r.target) && ratio(r) !== undefined)
+      .map((r) => ({ on: `${on(r)} ${r.target}`, ratio: ratio(r)!, met: ratio(r)! >= target }));
+  const inactive = (targets: string[]) =>
+    bulk.some((r) => targets.includes(r.target) && r.masking !== 'active') ? 'masking not active in sessions yet: these rows were not masked' : undefined;
+  const out: Goal[] = [
+    { what: 'passthrough vs relay (bulk rows/s)', target: 0, ratios: pick(bulk, ['passthrough'], (r) => r.client, (r) => r.vsRelay, 0) },
+    { what: '3 masked columns vs direct (bulk rows/s)', target: 0.85, ratios: pick(bulk, ['columns-inline', 'columns-workers'], (r) => r.client, (r) => r.vsDirect, 0.85), note: inactive(['columns-inline', 'columns-workers']) },
+    { what: 'detectors vs direct (bulk rows/s)', target: 0.7, ratios: pick(bulk, ['detect-inline', 'detect-workers'], (r) => r.client, (r) => r.vsDirect, 0.7), note: inactive(['detect-inline', 'detect-workers']) },
+    { what: 'small queries vs relay (TPS)', target: 1.0, ratios: pick(small, ['passthrough'], (r) => r.test, (r) => r.vsRelay, 1.0) },
+  ];
+  return out.filter((g) => g.ratios.length > 0);
+}
+
+export function goalsText(list: Goal[]): string {
+  const lines: string[] = [];
+  for (const g of list) {
+    const met = g.ratios.filter((r) => r.met).length;
+    lines.push(`${g.what}${g.target ? `, target >= ${g.target}: met by ${met} of ${g.ratios.length}` : ''}${g.note ? ` (${g.note})` : ''}`);
+    lines.push(`  ${g.ratios.map((r) => `${r.on} ${fmt(r.ratio, 2)}${g.target && !r.met ? ' (below)' : ''}`).join(', ')}`);
+  }
+  return lines.join('\n');
 }

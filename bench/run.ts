@@ -11,6 +11,8 @@ import { parseOptions, usage, type Options } from './options.js';
 import {
   addRatios,
   bulkTable,
+  goals,
+  goalsText,
   processTable,
   ratioChart,
   smallTable,
@@ -217,6 +219,7 @@ async function main(opts: Options): Promise<void> {
     bulk,
     small,
     processes,
+    goals: goals(bulk, small),
     durationSeconds: Math.round((Date.now() - began) / 1000),
   };
   mkdirSync(opts.outDir, { recursive: true });
@@ -246,6 +249,7 @@ async function main(opts: Options): Promise<void> {
     out.push(smallTable(small));
   }
   out.push('', 'proxy processes (CPU over the whole run, peak RSS)', processTable(processes));
+  out.push('', 'ratios the project aims at (issue 7)', goalsText(result.goals));
   out.push('', `written: ${jsonFile}, ${svgFile}`);
   process.stdout.write(out.join('\n') + '\n');
 }
