@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import mysqlLib, { type Connection } from 'mysql2/promise';
 import { startProxy, type StartedProxy } from '../helpers/proxy.js';
+import { consoleApi, pendingRequest as pendingFor } from '../helpers/console.js';
 import { mysql } from '../helpers/databases.js';
-import type { RequestView } from '../../src/approval/broker.js';
 
 const alice = { name: 'alice', token: 'alice-token-0123456789', databaseUsers: ['alice'] };
 const me = { name: 'rooty', token: 'rooty-token-0123456789', databaseUsers: [mysql.user] };
@@ -30,23 +30,8 @@ beforeEach(async () => {
   await direct.query('CREATE TABLE sw_mh_keep (id int)');
 });
 
-async function api(p: StartedProxy, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${p.app.consoleUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, json: await res.json() };
-}
-
-async function pendingRequest(p: StartedProxy, marker: string): Promise<RequestView> {
-  for (let i = 0; i < 200; i++) {
-    const found = ((await api(p, 'GET', '/api/requests?status=pending', alice.token)).json as RequestView[]).find((r) => r.sql.includes(marker));
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no pending request for ${marker}`);
-}
+const api = consoleApi;
+const pendingRequest = (p: StartedProxy, marker: string) => pendingFor(p, marker, alice.token);
 
 /** A statement's promise that will be checked later: rejections before then are not "unhandled". */
 function later<T>(p: Promise<T>): Promise<T> {

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import pgLib from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { startProxy, type StartedProxy } from '../helpers/proxy.js';
+import { consoleApi, pendingRequest as pendingFor } from '../helpers/console.js';
 import { pg } from '../helpers/databases.js';
 import { encodeCancelRequest } from '../../src/wire/postgres/encode.js';
 import type { RequestView } from '../../src/approval/broker.js';
@@ -37,24 +38,8 @@ beforeEach(async () => {
   await direct.query('CREATE TABLE sw_h_drop (id int); CREATE TABLE sw_h_keep (id int); CREATE TABLE sw_h_win (id int)');
 });
 
-async function api(p: StartedProxy, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${p.app.consoleUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, json: await res.json() };
-}
-
-async function pendingRequest(p: StartedProxy, marker: string): Promise<RequestView> {
-  for (let i = 0; i < 200; i++) {
-    const { json } = await api(p, 'GET', '/api/requests?status=pending', alice.token);
-    const found = (json as RequestView[]).find((r) => r.sql.includes(marker));
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no pending request for ${marker}`);
-}
+const api = consoleApi;
+const pendingRequest = (p: StartedProxy, marker: string) => pendingFor(p, marker, alice.token);
 
 async function client(p = proxy): Promise<pgLib.Client & { notices: string[] }> {
   const c = new pgLib.Client({ host: '127.0.0.1', port: p.pg.port, user: pg.user, database: pg.database, application_name: 'holds-test' }) as pgLib.Client & { notices: string[] };
