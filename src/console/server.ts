@@ -14,7 +14,7 @@
 // JSON API (every error is `{ "error": "what was wrong" }`):
 //   POST /api/login  {token}                   -> {reviewer: {name, databaseUsers}} and a session cookie
 //   POST /api/logout                           -> {ok: true}; ends the cookie's session, clears the cookie
-//   GET  /api/session                          -> {reviewer: {name, databaseUsers}} of the token or cookie
+//   GET  /api/session                          -> {reviewer: {name, databaseUsers} | null} of the token or cookie
 //   GET  /api/requests?status=pending|all      -> RequestView[] (oldest first)
 //   GET  /api/requests/:id                     -> RequestView
 //   POST /api/requests/:id/approve {reason?, for?}  -> RequestView (decided)
@@ -296,7 +296,11 @@ export function createConsoleServer(opts: ConsoleOptions): ConsoleServer {
     sendJson(res, 200, { ok: true }, { 'set-cookie': c.sessions.clearCookie() });
   });
 
-  c.route('GET', '/api/session', ({ res, reviewer }) => sendJson(res, 200, { reviewer: reviewerInfo(reviewer!) }), { auth: true });
+  // Who the token or cookie is; `{reviewer: null}` rather than a 401, so the page asks without an error.
+  c.route('GET', '/api/session', ({ req, res }) => {
+    const reviewer = c.authenticate(req);
+    sendJson(res, 200, { reviewer: reviewer ? reviewerInfo(reviewer) : null });
+  });
 
   c.route(
     'GET',

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import pgLib from 'pg';
 import { startProxy, type StartedProxy } from '../helpers/proxy.js';
@@ -21,6 +21,8 @@ const TABLES = ['sw_ui_t', 'sw_ui_keep'];
 let proxy: StartedProxy;
 let direct: pgLib.Client;
 let browser: Browser;
+/** Script errors and console errors of every page: a test fails on any. */
+const pageErrors: string[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`the browser test needs chromium at ${CHROMIUM}: apt-get install -y chromium (as .ci/run does), or set CHROMIUM_PATH`);
@@ -44,6 +46,10 @@ afterAll(async () => {
     await direct.query(`DROP TABLE IF EXISTS ${TABLES.join(', ')}`);
     await direct.end();
   }
+});
+
+afterEach(() => {
+  expect(pageErrors.splice(0)).toEqual([]);
 });
 
 interface PsqlRun {
@@ -71,8 +77,9 @@ function psql(sql: string): PsqlRun {
 async function loggedIn(token: string): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
   const page = await context.newPage();
-  page.on('pageerror', (err) => {
-    throw err;
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') pageErrors.push(msg.text());
   });
   await page.goto(proxy.app.consoleUrl);
   const field = page.getByLabel('Reviewer token');

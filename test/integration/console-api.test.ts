@@ -221,7 +221,8 @@ describe('browser login', () => {
     expect(out.headers.get('set-cookie')).toBe('sqlwarden_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0');
     const after = await fetch(`${base}/api/requests`, { headers: { cookie } });
     expect([after.status, await after.json()]).toEqual([401, { error: 'the session has ended: log in again' }]);
-    expect((await fetch(`${base}/api/session`)).status).toBe(401);
+    expect(await (await fetch(`${base}/api/session`, { headers: { cookie } })).json()).toEqual({ reviewer: null });
+    expect(await (await fetch(`${base}/api/session`, { headers: { authorization: `Bearer ${ALICE}` } })).json()).toEqual({ reviewer: { name: 'alice', databaseUsers: ['alice'] } });
   });
 
   it('ends a session after its lifetime, and the oldest beyond the session cap', async () => {
@@ -234,7 +235,7 @@ describe('browser login', () => {
         expect(r.headers.get('set-cookie')).toMatch(/; Max-Age=1$/);
         return r.headers.get('set-cookie')!.split(';')[0]!;
       };
-      const status = async (cookie: string) => (await fetch(`${url}/api/session`, { headers: { cookie } })).status;
+      const status = async (cookie: string) => (await fetch(`${url}/api/requests`, { headers: { cookie } })).status;
       const [a, b, c] = [await loginTo(), await loginTo(), await loginTo()];
       expect([await status(a), await status(b), await status(c)]).toEqual([401, 200, 200]);
       await new Promise((r) => setTimeout(r, 350));

@@ -316,8 +316,7 @@ function connect() {
     state.ws = null;
     if (e.code === 4401) return showLogin('Your session has ended. Log in again.');
     // A refused upgrade looks like any other failure (1006): ask the API whether the session still holds.
-    const res = await fetch('/api/session', { cache: 'no-store' }).catch(() => null);
-    if (res && res.status === 401) return showLogin('Your session has ended. Log in again.');
+    if ((await currentReviewer()) === null) return showLogin('Your session has ended. Log in again.');
     const delay = Math.min(15_000, 1000 * 2 ** state.retry++);
     setConnection(`Disconnected: retrying in ${Math.round(delay / 1000)}s`, 'down');
     state.reconnectTimer = setTimeout(connect, delay);
@@ -353,6 +352,16 @@ function start(reviewer) {
   $('app').hidden = false;
   refreshCounts();
   connect();
+}
+
+/** The reviewer of this browser's session; null when logged out; undefined when the console cannot be reached. */
+async function currentReviewer() {
+  try {
+    const res = await fetch('/api/session', { cache: 'no-store' });
+    return res.ok ? (await res.json()).reviewer : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function postJson(path, body) {
@@ -395,7 +404,7 @@ window.addEventListener('hashchange', showTarget);
 setInterval(tick, 1000);
 
 (async () => {
-  const res = await fetch('/api/session', { cache: 'no-store' }).catch(() => null);
-  if (res && res.ok) start((await res.json()).reviewer);
+  const reviewer = await currentReviewer();
+  if (reviewer) start(reviewer);
   else showLogin();
 })();
