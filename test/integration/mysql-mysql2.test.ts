@@ -177,12 +177,12 @@ describe('mysql2 through the proxy', () => {
     // Connection ids are the server's: the greeting is relayed as it is.
     const [ids] = await victim.query<RowDataPacket[]>('SELECT CONNECTION_ID() AS id');
     expect(ids[0]!.id).toBe(victim.threadId);
-    const started = Date.now();
     const sleeping = caught(victim.query('SELECT SLEEP(10) AS s'));
     await new Promise((r) => setTimeout(r, 300));
+    const killedAt = Date.now();
     await killer.query(`KILL QUERY ${victim.threadId}`);
     expect(await sleeping).toMatchObject({ errno: 1317, sqlMessage: 'Query execution was interrupted' });
-    expect(Date.now() - started).toBeLessThan(1300);
+    expect(Date.now() - killedAt).toBeLessThan(1000);
     const [again] = await victim.query<RowDataPacket[]>('SELECT 2 AS two');
     expect(again[0]!.two).toBe(2);
     await closeAll(victim, killer);
