@@ -1,0 +1,233 @@
+// COPY TO STDOUT rows through a MaskPlan (PostgreSQL documentation, "COPY": text and CSV formats). The
+// server sends one row per CopyData message; columns are the plan's by position.
+import { WireError } from '../wire/bytes.js';
+import type { MaskPlan } from './plan.js';
+import { copyBytes } from './strategies.js';
+import type { MaskCounters } from './stage.js';
+
+/** COPY's text or CSV syntax (COPY options DELIMITER, NULL, QUOTE, ESCAPE); the defaults for 'text'/'csv'. */
+export interface CopySyntax {
+  csv: boolean;
+  delimiter: number;
+  /** The NULL string (text: \N, CSV: the empty unquoted string). */
+  null: Buffer;
+  quote: number;
+  escape: number;
+}
+
+export const copyText: CopySyntax = Object.freeze({ csv: false, delimiter: 0x09, null: Buffer.from('\\N'), quote: 0x22, escape: 0x22 });
+export const copyCsv: CopySyntax = Object.freeze({ csv: true, delimiter: 0x2c, null: Buffer.alloc(0), quote: 0x22, escape: 0x22 });
+
+const NL = 0x0a;
+const CR = 0x0d;
+const BACKSLASH = 0x5c;
+
+/**
+ * Masks one COPY TO STDOUT row: a CopyData frame buf[start, end) holding one whole row, as the server sends
+ * them (one row per CopyData, ended by a newline). Columns are the plan's by position. Returns the same view
+ * when nothing changed. Binary COPY is not handled here: its values carry no type (see the report).
+ */
+export function maskCopyRow(buf: Buffer, start: number, end: number, plan: MaskPlan, format: 'text' | 'csv' | CopySyntax, counters: MaskCounters): Buffer {
+  const syntax = format === 'text' ? copyText : format === 'csv' ? copyCsv : format;
+  if (end - start < 5 || buf[start] !== 0x64) throw new WireError('COPY row: expected a CopyData message');
+  const dataStart = start + 5;
+  const lineEnd = end > dataStart && buf[end - 1] === NL ? end - 1 : end;
+  const pieces: (Buffer | number)[] = []; // changed fields as [fieldStart, fieldEnd, replacement]
+  let field = 0;
+  let pos = dataStart;
+  let size = end - start;
+  for (;;) {
+    const fieldEnd = syntax.csv ? csvFieldEnd(buf, pos, lineEnd, syntax) : textFieldEnd(buf, pos, lineEnd, syntax.delimiter);
+    if (plan.masks(field)) {
+      const replacement = maskCopyField(buf, pos, fieldEnd, plan, field, syntax);
+      if (replacement !== undefined) {
+        counters.cell(field, plan.lastDetected);
+        pieces.push(pos, fieldEnd, replacement);
+        size += replacement.length - (fieldEnd - pos);
+      }
+    }
+    field++;
+    if (fieldEnd >= lineEnd) break;
+    pos = fieldEnd + 1;
+  }
+  counters.endRow();
+  if (plan.spec.columns.length > 0 && field !== plan.spec.columns.length) {
+    throw new WireError(`COPY row: ${field} columns, expected ${plan.spec.columns.length}`);
+  }
+  if (pieces.length === 0) return buf.subarray(start, end);
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 0x64;
+  out.writeInt32BE(size - 1, 1);
+  let o = 5;
+  let from = dataStart;
+  for (let k = 0; k < pieces.length; k += 3) {
+    const r = pieces[k + 2] as Buffer;
+    o = copyBytes(buf, from, pieces[k] as number, out, o);
+    o = copyBytes(r, 0, r.length, out, o);
+    from = pieces[k + 1] as number;
+  }
+  copyBytes(buf, from, end, out, o);
+  return out;
+}
+
+/** End of a text-format field: the next delimiter not escaped by a backslash, or the line end. */
+function textFieldEnd(buf: Buffer, pos: number, lineEnd: number, delimiter: number): number {
+  for (let i = pos; i < lineEnd; i++) {
+    const b = buf[i]!;
+    if (b === BACKSLASH) i++;
+    else if (b === delimiter) return i;
+  }
+  return lineEnd;
+}
+
+function hasByte(buf: Buffer, s: number, e: number, b: number): boolean {
+  for (let i = s; i < e; i++) if (buf[i] === b) return true;
+  return false;
+}
+
+/** End of a CSV field: the delimiter after it, outside quotes. */
+function csvFieldEnd(buf: Buffer, pos: number, lineEnd: number, syntax: CopySyntax): number {
+  let inQuotes = false;
+  for (let i = pos; i < lineEnd; i++) {
+    const b = buf[i]!;
+    if (inQuotes) {
+      if (b === syntax.escape && i + 1 < lineEnd && (buf[i + 1] === syntax.quote || buf[i + 1] === syntax.escape) && syntax.escape !== syntax.quote) i++;
+      else if (b === syntax.quote) {
+        if (syntax.escape === syntax.quote && i + 1 < lineEnd && buf[i + 1] === syntax.quote) i++;
+        else inQuotes = false;
+      }
+    } else if (b === syntax.quote) inQuotes = true;
+    else if (b === syntax.delimiter) return i;
+  }
+  return lineEnd;
+}
+
+/** The replacement bytes of one field as COPY writes them, or undefined to keep it. */
+function maskCopyField(buf: Buffer, s: number, e: number, plan: MaskPlan, i: number, syntax: CopySyntax): Buffer | undefined {
+  const quoted = syntax.csv && e > s && buf[s] === syntax.quote;
+  if (!quoted && e - s === syntax.null.length && buf.compare(syntax.null, 0, syntax.null.length, s, e) === 0) return undefined; // NULL
+  let value: Buffer;
+  let vs: number;
+  let ve: number;
+  if (syntax.csv ? quoted : hasByte(buf, s, e, BACKSLASH)) {
+    value = syntax.csv ? csvUnquote(buf, s, e, syntax) : textUnescape(buf, s, e);
+    vs = 0;
+    ve = value.length;
+  } else {
+    value = buf;
+    vs = s;
+    ve = e;
+  }
+  const r = plan.maskCell(i, value, vs, ve);
+  if (r === undefined) return undefined;
+  if (r === null) return syntax.null;
+  return syntax.csv ? csvQuote(r, syntax) : textEscape(r, syntax.delimiter);
+}
+
+const escapeLetter = new Map<number, number>([
+  [0x08, 0x62], // \b
+  [0x0c, 0x66], // \f
+  [0x0a, 0x6e], // \n
+  [0x0d, 0x72], // \r
+  [0x09, 0x74], // \t
+  [0x0b, 0x76], // \v
+]);
+const unescapeLetter = new Map<number, number>([...escapeLetter].map(([a, b]) => [b, a]));
+
+const isOctal = (b: number) => b >= 0x30 && b <= 0x37;
+const hexValue = (b: number) => (b >= 0x30 && b <= 0x39 ? b - 0x30 : b >= 0x61 && b <= 0x66 ? b - 0x57 : b >= 0x41 && b <= 0x46 ? b - 0x37 : -1);
+
+/** COPY text de-escaping (CopyReadAttributesText): \b \f \n \r \t \v, \ooo octal, \xhh hex, \c -> c. */
+function textUnescape(buf: Buffer, s: number, e: number): Buffer {
+  const out = Buffer.allocUnsafe(e - s);
+  let o = 0;
+  for (let i = s; i < e; i++) {
+    const b = buf[i]!;
+    if (b !== BACKSLASH || i + 1 >= e) {
+      out[o++] = b;
+      continue;
+    }
+    const c = buf[++i]!;
+    if (isOctal(c)) {
+      let v = c - 0x30;
+      for (let k = 0; k < 2 && i + 1 < e && isOctal(buf[i + 1]!); k++) v = v * 8 + buf[++i]! - 0x30;
+      out[o++] = v & 0xff;
+    } else if (c === 0x78 && i + 1 < e && hexValue(buf[i + 1]!) >= 0) {
+      let v = hexValue(buf[++i]!);
+      if (i + 1 < e && hexValue(buf[i + 1]!) >= 0) v = v * 16 + hexValue(buf[++i]!);
+      out[o++] = v;
+    } else out[o++] = unescapeLetter.get(c) ?? c;
+  }
+  return out.subarray(0, o);
+}
+
+/** COPY text escaping (CopyAttributeOutText): backslash, the delimiter and \b \f \n \r \t \v. */
+function textEscape(v: Buffer, delimiter: number): Buffer {
+  let extra = 0;
+  for (let i = 0; i < v.length; i++) {
+    const b = v[i]!;
+    if (b === BACKSLASH || b === delimiter || escapeLetter.has(b)) extra++;
+  }
+  if (extra === 0) return v;
+  const out = Buffer.allocUnsafe(v.length + extra);
+  let o = 0;
+  for (let i = 0; i < v.length; i++) {
+    const b = v[i]!;
+    const letter = escapeLetter.get(b);
+    if (letter !== undefined) {
+      out[o++] = BACKSLASH;
+      out[o++] = letter;
+    } else {
+      if (b === BACKSLASH || b === delimiter) out[o++] = BACKSLASH;
+      out[o++] = b;
+    }
+  }
+  return out;
+}
+
+/** The value of a quoted CSV field (quotes removed, escaped quotes undone). */
+function csvUnquote(buf: Buffer, s: number, e: number, syntax: CopySyntax): Buffer {
+  const out = Buffer.allocUnsafe(e - s);
+  let o = 0;
+  let inQuotes = false;
+  for (let i = s; i < e; i++) {
+    const b = buf[i]!;
+    if (!inQuotes) {
+      if (b === syntax.quote) inQuotes = true;
+      else out[o++] = b;
+    } else if (b === syntax.escape && i + 1 < e && (buf[i + 1] === syntax.quote || buf[i + 1] === syntax.escape) && (syntax.escape !== syntax.quote || buf[i + 1] === syntax.quote)) {
+      out[o++] = buf[++i]!;
+    } else if (b === syntax.quote) inQuotes = false;
+    else out[o++] = b;
+  }
+  return out.subarray(0, o);
+}
+
+/**
+ * A CSV value as COPY writes it: quoted when it holds the delimiter, a quote, the escape, CR or LF, is empty
+ * (empty unquoted is NULL) or is `\.` (end-of-data in older clients).
+ */
+function csvQuote(v: Buffer, syntax: CopySyntax): Buffer {
+  let need = v.length === 0 || (v.length === 2 && v[0] === BACKSLASH && v[1] === 0x2e);
+  let extra = 0;
+  for (let i = 0; i < v.length; i++) {
+    const b = v[i]!;
+    if (b === syntax.delimiter || b === CR || b === NL) need = true;
+    else if (b === syntax.quote || b === syntax.escape) {
+      need = true;
+      extra++;
+    }
+  }
+  if (!need) return v;
+  const out = Buffer.allocUnsafe(v.length + extra + 2);
+  let o = 0;
+  out[o++] = syntax.quote;
+  for (let i = 0; i < v.length; i++) {
+    const b = v[i]!;
+    if (b === syntax.quote || b === syntax.escape) out[o++] = syntax.escape;
+    out[o++] = b;
+  }
+  out[o++] = syntax.quote;
+  return out;
+}
+
