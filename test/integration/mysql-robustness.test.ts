@@ -209,7 +209,8 @@ describe('bad input', () => {
       fc.record({ kind: fc.constant('handshake' as const), edits: fc.array(fc.tuple(fc.nat(), fc.nat(255)), { minLength: 1, maxLength: 6 }), cut: fc.nat() }),
       fc.record({ kind: fc.constant('commands' as const), packets: fc.array(mutatedPacket, { minLength: 1, maxLength: 6 }) }),
     );
-    const runOne = async (s: fc.Arbitrary<unknown> extends never ? never : typeof scenario extends fc.Arbitrary<infer T> ? T : never) => {
+    type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
+    const runOne = async (s: Scenario) => {
       let c: RawClient;
       if (s.kind === 'commands') {
         c = await RawClient.login(port, { user: fuzzUser, password: fuzzPassword, database: dbName });
