@@ -11,6 +11,8 @@ import { AuditRecorder } from './audit/recorder.js';
 import { redactSql } from './audit/sql-redact.js';
 import { Reviewers } from './approval/identity.js';
 import { createConsoleServer, type ConsoleServer } from './console/server.js';
+import { attachConsole } from './console/attach.js';
+import type { Metrics } from './console/metrics.js';
 import { PolicyGate } from './session/gate.js';
 import { passThroughRows, type Gate, type RowStage } from './session/hooks.js';
 import { Listener, type SessionDeps, type SessionFactory } from './session/listener.js';
@@ -36,6 +38,7 @@ export interface App {
   readonly broker: Broker;
   readonly audit: AuditLog;
   readonly console: ConsoleServer;
+  readonly metrics: Metrics;
   /** Where reviewers reach the console. */
   readonly consoleUrl: string;
   /** The address a listener is bound to, by name (useful with port 0). */
@@ -62,6 +65,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const consoleAddress = await consoleServer.listen(config.console.listen);
   const consoleUrl = config.console.publicUrl ?? `http://${formatHostPort(consoleAddress)}`;
   log.info({ url: consoleUrl, reviewers: config.console.reviewers.length }, 'console listening');
+  // The page, the WebSocket, /metrics and the webhooks; consoleServer.close() closes them too.
+  const { metrics } = attachConsole({ server: consoleServer, broker, config: config.console, consoleUrl, log });
 
   const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl, observer: recorder });
   const deps: SessionDeps = { gate, rows: opts.rows ?? passThroughRows, events: recorder, cancelKeys: new Map() };
@@ -76,7 +81,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     for (const l of config.listeners) {
       const factory = sessionFactories[l.protocol];
       if (!factory) throw new Error(`listeners.${l.name}.protocol: ${l.protocol} is not supported yet`);
-      const listener = new Listener(l, log, deps, factory);
+      const listener = new Listener(l, log, deps, factory, metrics);
       await listener.start();
       listeners.push(listener);
     }
@@ -91,6 +96,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     broker,
     audit,
     console: consoleServer,
+    metrics,
     consoleUrl,
     address(name) {
       const l = listeners.find((x) => x.config.name === name);

@@ -15,6 +15,16 @@ export interface SessionDeps {
   cancelKeys: Map<string, { cancel(): void }>;
 }
 
+/** Counters a listener feeds (the console's Metrics fits). */
+export interface ListenerMetrics {
+  sessionOpened(listener: string): void;
+  sessionClosed(listener: string): void;
+  bytes(listener: string, direction: 'client_to_server' | 'server_to_client', n: number): void;
+}
+
+/** How often the bytes of open sessions are counted (closed sessions are counted at once). */
+const bytesSampleMs = 5000;
+
 export interface SessionContext {
   id: string;
   /** The client's address as host:port ([v6]:port). */
@@ -39,12 +49,16 @@ export class Listener {
   readonly sessions = new Set<ProxySession>();
   private server?: net.Server;
   private readonly secureContext?: tls.SecureContext;
+  /** Client sockets of open sessions, with the bytes already counted for each. */
+  private readonly counted = new Map<net.Socket, { read: number; written: number }>();
+  private sampler?: NodeJS.Timeout;
 
   constructor(
     readonly config: ListenerConfig,
     private readonly log: Logger,
     private readonly deps: SessionDeps,
     private readonly factory: SessionFactory,
+    private readonly metrics?: ListenerMetrics,
   ) {
     if (config.tls) {
       try {
@@ -73,6 +87,10 @@ export class Listener {
       server.once('error', reject);
       server.listen({ host: this.config.listen.host, port: this.config.listen.port }, () => {
         server.off('error', reject);
+        if (this.metrics) {
+          this.sampler = setInterval(() => this.counted.forEach((_, socket) => this.countBytes(socket)), bytesSampleMs);
+          this.sampler.unref();
+        }
         server.on('error', (err) => this.log.error({ err, listener: this.config.name }, 'listener error'));
         this.log.info(
           { listener: this.config.name, protocol: this.config.protocol, listen: formatHostPort(this.address), upstream: formatHostPort(this.config.upstream) },
@@ -90,7 +108,14 @@ export class Listener {
     try {
       const session = this.factory(socket, { id, client, log, listener: this.config, deps: this.deps, tls: this.secureContext });
       this.sessions.add(session);
-      void session.closed.then(() => this.sessions.delete(session));
+      this.metrics?.sessionOpened(this.config.name);
+      this.counted.set(socket, { read: 0, written: 0 });
+      void session.closed.then(() => {
+        this.sessions.delete(session);
+        this.countBytes(socket);
+        this.counted.delete(socket);
+        this.metrics?.sessionClosed(this.config.name);
+      });
     } catch (err) {
       // A session that cannot even start must not take the listener down.
       log.error({ err }, 'session failed to start');
@@ -98,8 +123,19 @@ export class Listener {
     }
   }
 
+  /** Bytes a client socket moved since last counted: read from the client, written to it (TLS included). */
+  private countBytes(socket: net.Socket): void {
+    const seen = this.counted.get(socket);
+    if (!seen || !this.metrics) return;
+    this.metrics.bytes(this.config.name, 'client_to_server', socket.bytesRead - seen.read);
+    this.metrics.bytes(this.config.name, 'server_to_client', socket.bytesWritten - seen.written);
+    seen.read = socket.bytesRead;
+    seen.written = socket.bytesWritten;
+  }
+
   /** Stops accepting; with `drainMs`, lets sessions finish that long before closing them. */
   async close(drainMs = 0): Promise<void> {
+    clearInterval(this.sampler);
     // server.close() calls back only once every connection has ended, so sessions are closed meanwhile.
     const stopped = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     if (drainMs > 0 && this.sessions.size > 0) {
