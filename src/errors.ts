@@ -18,6 +18,7 @@ export const errorCatalog = {
   upstreamTlsRequired: { sqlstate: '08001', errno: 2026, mysqlState: 'HY000', message: 'sqlwarden: the database server does not offer TLS, but upstreamTls requires it' },
   protocolViolation: { sqlstate: '08P01', errno: 1043, mysqlState: '08S01', message: 'sqlwarden: protocol violation' },
   messageTooLarge: { sqlstate: '08P01', errno: 1153, mysqlState: '08S01', message: 'sqlwarden: message exceeds maxMessageBytes' },
+  unsupportedCommand: { sqlstate: '0A000', errno: 1047, mysqlState: '08S01', message: 'sqlwarden: command not supported' },
   unsupportedProtocol: { sqlstate: '08P01', errno: 1043, mysqlState: '08S01', message: 'sqlwarden: unsupported protocol version' },
   tlsNotConfigured: { sqlstate: '08P01', errno: 1043, mysqlState: '08S01', message: 'sqlwarden: this listener does not accept TLS' },
   sqlRefused: { sqlstate: '22021', errno: 1300, mysqlState: 'HY000', message: 'sqlwarden: SQL text with a NUL byte is refused' },

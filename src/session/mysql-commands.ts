@@ -178,7 +178,7 @@ export class CommandPhase {
       return this.gateThen({ session: this.info, via: 'query', sql }, buf, start, end, () => this.forward('simple', buf, start, end, { statement: true }));
     }
     if (refusedCommands.has(command) || command > Command.ResetConnection) {
-      this.refuse(new ProxyError('protocolViolation', `${commandName(command)} is not supported through sqlwarden`), buf, start, end);
+      this.refuse(new ProxyError('unsupportedCommand', `${commandName(command)} is not supported through sqlwarden`), buf, start, end);
       return true;
     }
     // COM_PING, COM_STATISTICS, COM_DEBUG, COM_SET_OPTION: one packet answers.

@@ -125,6 +125,7 @@ describe('commands the proxy answers itself', () => {
       const p = await c.simple(Buffer.from([command, 0, 0, 0, 0]));
       expect(p.seq).toBe(1);
       expect(p.payload[0]).toBe(Header.Err);
+      expect(p.payload.readUInt16LE(1)).toBe(1047);
       expect(p.payload.toString('latin1', 9)).toMatch(/is not supported through sqlwarden/);
     }
     expect(hex(await c.query('SELECT 5'))).toHaveLength(5);
