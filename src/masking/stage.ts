@@ -202,6 +202,8 @@ export interface BatchResult {
   rows: number;
   ruleRows: Uint32Array;
   ruleCells: Uint32Array;
+  /** The worker thread that ran it. */
+  thread?: number;
 }
 
 /** Something that runs batches: the piscina pool (pool.ts), or a test's fake. */

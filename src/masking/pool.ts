@@ -1,0 +1,56 @@
+// The worker pool the row stage sends batches to (DESIGN.md "Masking"): piscina, `masking.workers` threads,
+// started up front so the first batch does not wait for a thread. A batch's rows are transferred to the
+// worker (the stage's ArrayBuffer is detached after `run`), its output transferred back.
+//
+// Which file the workers load: built (dist/masking/pool.js) it is the compiled worker.js next to this file;
+// run from the TypeScript sources (vitest), it is worker.source.mjs, a plain-JS entry that compiles the
+// sources on load (worker threads do not go through vitest's transform).
+import { Piscina } from 'piscina';
+import type { BatchExecutor, BatchJob, BatchResult } from './stage.js';
+import type maskBatch from './worker.js';
+
+export interface PoolOptions {
+  /** Worker threads (config `masking.workers`); at least 1. */
+  workers: number;
+  /** HMAC key of the `hash` strategy (config `masking.key`). */
+  hashKey?: string | Buffer;
+}
+
+export class MaskingPool implements BatchExecutor {
+  private readonly piscina: Piscina<BatchJob, ReturnType<typeof maskBatch>>;
+
+  constructor(opts: PoolOptions) {
+    if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`masking.workers: expected at least 1 for a pool, got ${opts.workers}`);
+    const fromSources = import.meta.url.endsWith('.ts');
+    this.piscina = new Piscina({
+      filename: new URL(fromSources ? './worker.source.mjs' : './worker.js', import.meta.url).href,
+      minThreads: opts.workers,
+      maxThreads: opts.workers,
+      idleTimeout: Infinity,
+      workerData: { hashKey: opts.hashKey },
+    });
+  }
+
+  get threads(): number {
+    return this.piscina.threads.length;
+  }
+
+  run(job: BatchJob): Promise<BatchResult> {
+    return this.piscina.run(job, { transferList: [job.rows] });
+  }
+
+  /** Resolves once every worker has answered a task: a caller that measures wants no start-up in its numbers. */
+  async ready(): Promise<void> {
+    const seen = new Set<number | undefined>();
+    const empty = (): BatchJob => ({ key: 0, spec: { columns: [], detectors: [] }, format: { kind: 'pg-datarow', formats: { types: new Uint32Array(0), binary: new Uint8Array(0) } }, rows: new ArrayBuffer(0), length: 0 });
+    while (seen.size < this.piscina.maxThreads) {
+      const answers = await Promise.all(Array.from({ length: this.piscina.maxThreads }, () => this.run(empty())));
+      for (const a of answers) seen.add(a.thread);
+      if (seen.size < this.piscina.maxThreads) await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  close(): Promise<void> {
+    return this.piscina.destroy();
+  }
+}

@@ -1,0 +1,100 @@
+// What a session calls to mask a result (the row-stage hook, revised: see MaskedResultInfo). It turns the
+// result's description into a MaskPlan under the current masking rules and the session's identity; a result
+// with nothing to mask gets null and its rows pass as raw bytes. Otherwise it returns the ResultMasker that
+// takes the rows, with the rewritten description to send instead of the server's.
+import type { ResultColumn, ResultInfo, SessionInfo } from '../session/hooks.js';
+import { decodeColumnDefinition } from '../wire/mysql/decode.js';
+import { framePayload } from '../wire/mysql/frames.js';
+import type { MaskingRules, MaskColumn } from './rules.js';
+import { isMysqlTextType, isPostgresTextType } from './types.js';
+import { maskErrorResponse, pgRowFormats, rewriteRowDescription } from './pg-rows.js';
+import { copyCsv, copyText, type CopySyntax } from './pg-copy.js';
+import { mysqlRowColumns, rewriteColumnDefinition } from './mysql-rows.js';
+import type { MaskingStage, OrderedOutput, ResultMasker } from './stage.js';
+
+/** ResultInfo plus the description's bytes, which the rewrite and the per-column formats need. */
+export interface MaskedResultInfo extends ResultInfo {
+  /**
+   * PostgreSQL: [the RowDescription frame]. MySQL: [the column count packet, each column definition packet],
+   * framed as received. Absent (a cursor's COM_STMT_FETCH, whose definitions went out with the execute):
+   * the rows are masked by `columns` alone and no description is rewritten.
+   */
+  raw?: readonly Buffer[];
+  /** MySQL: MariaDB extended metadata was agreed, so column definitions carry it. */
+  extendedMetadata?: boolean;
+}
+
+export class MaskingRowStage {
+  constructor(
+    /** The rules in force now (MaskingRulesWatcher#current): a result keeps the plan it started with. */
+    private readonly rules: () => MaskingRules,
+    private readonly stage: MaskingStage,
+  ) {}
+
+  /** Called once per result set, rows written through `out`; null: nothing to mask, the rows pass raw. */
+  begin(info: MaskedResultInfo, out: OrderedOutput): ResultMasker | null {
+    return info.session.protocol === 'postgres' ? this.beginPostgres(info, out) : this.beginMysql(info, out);
+  }
+
+  /**
+   * COPY ... TO STDOUT in text or CSV format: `columns` are the copied columns in order (the session knows
+   * them from the table or query it classified). Binary COPY carries no types: refuse it upstream instead.
+   */
+  beginCopy(session: SessionInfo, columns: readonly MaskColumn[], format: 'text' | 'csv' | CopySyntax, out: OrderedOutput): ResultMasker | null {
+    const plan = this.rules().planFor(columns, session);
+    if (plan.isEmpty) return null;
+    const syntax = format === 'text' ? copyText : format === 'csv' ? copyCsv : format;
+    return this.stage.open(plan, { kind: 'pg-copy', syntax }, out);
+  }
+
+  /** A PostgreSQL ErrorResponse/NoticeResponse with the values it quotes masked (same view when none). */
+  maskError(buf: Buffer, start: number, end: number, session: SessionInfo): Buffer {
+    return maskErrorResponse(buf, start, end, this.rules(), session);
+  }
+
+  private beginPostgres(info: MaskedResultInfo, out: OrderedOutput): ResultMasker | null {
+    const columns = info.columns.map((c) => maskColumn(c, isPostgresTextType(c.type)));
+    const plan = this.rules().planFor(columns, info.session);
+    if (plan.isEmpty) return null;
+    const masker = this.stage.open(plan, { kind: 'pg-datarow', formats: pgRowFormats(info.columns) }, out);
+    const raw = info.raw?.[0];
+    if (raw) {
+      const description = rewriteRowDescription(raw, 0, raw.length, plan);
+      if (!sameView(description, raw, 0)) masker.description = description;
+    }
+    return masker;
+  }
+
+  private beginMysql(info: MaskedResultInfo, out: OrderedOutput): ResultMasker | null {
+    const raw = info.raw;
+    const defs = raw?.slice(1).map((p) => decodeColumnDefinition(p, 4, p.length, info.extendedMetadata ?? false));
+    const columns = info.columns.map((c, i) => maskColumn(c, isMysqlTextType(c.type, defs?.[i]?.characterSet)));
+    const plan = this.rules().planFor(columns, info.session);
+    if (plan.isEmpty) return null;
+    const rowColumns = mysqlRowColumns(defs ?? info.columns);
+    const binary = info.columns[0]?.format === 1;
+    const masker = this.stage.open(plan, { kind: binary ? 'mysql-binary' : 'mysql-text', columns: rowColumns }, out);
+    if (raw && defs) {
+      let changed = false;
+      const packets = raw.map((p, k) => {
+        if (k === 0) return p;
+        const payload = rewriteColumnDefinition(p, 4, p.length, plan, k - 1, info.extendedMetadata ?? false);
+        if (sameView(payload, p, 4)) return p;
+        changed = true;
+        return framePayload(payload, p[3]!);
+      });
+      // The session renumbers the packets' sequence ids as it does for the originals.
+      if (changed) masker.description = Buffer.concat(packets);
+    }
+    return masker;
+  }
+}
+
+/** `out` is buf's own bytes from `start` (the codecs return a view when nothing changed), not a new buffer. */
+function sameView(out: Buffer, buf: Buffer, start: number): boolean {
+  return out.buffer === buf.buffer && out.byteOffset === buf.byteOffset + start;
+}
+
+function maskColumn(c: ResultColumn, textLike: boolean): MaskColumn {
+  return { name: c.name, schema: c.schema, table: c.table, originalName: c.originalName, textLike };
+}

@@ -1,0 +1,391 @@
+// The row stage: inline or batched to a pool, rows out in input order whatever order batches finish in,
+// bounded batches in flight and bounded output behind them (back-pressure), counters, fail-closed errors;
+// a fake pool makes ordering and back-pressure deterministic, the real piscina pool checks the worker loads
+// and masks exactly as inline does. Also the session-facing MaskingRowStage.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseMaskingRules, type MaskColumn } from '../../../src/masking/rules.js';
+import { compilePlan, type MaskPlan } from '../../../src/masking/plan.js';
+import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
+import {
+  MaskCounters,
+  MaskingStage,
+  OrderedOutput,
+  ResultMasker,
+  maskMessage,
+  createRowMasker,
+  runBatch,
+  needsWorkers,
+  type BatchExecutor,
+  type BatchJob,
+  type BatchResult,
+  type RowFormat,
+  type StageOptions,
+} from '../../../src/masking/stage.js';
+import { MaskingPool } from '../../../src/masking/pool.js';
+import { MaskingRowStage } from '../../../src/masking/row-stage.js';
+import { mysqlRowColumns } from '../../../src/masking/mysql-rows.js';
+import { dataRowColumns, decodeRowDescription } from '../../../src/wire/postgres/decode.js';
+import { decodeColumnDefinition, type ColumnDefinition } from '../../../src/wire/mysql/decode.js';
+import { encodeBinaryRow, encodeColumnCount, encodeColumnDefinition, encodeTextRow } from '../../../src/wire/mysql/encode.js';
+import { framePayload } from '../../../src/wire/mysql/frames.js';
+import { ColumnType } from '../../../src/wire/mysql/packets.js';
+import type { SessionInfo } from '../../../src/session/hooks.js';
+import { backend } from '../../helpers/pg-buffers.js';
+
+const hashKey = 'test-key';
+const rules = parseMaskingRules(
+  `
+columns:
+  - match: { column: email }
+    mask: email
+  - match: { column: account }
+    mask: hash
+detect:
+  - kind: email
+    mask: email
+  - kind: credit_card
+    mask: { partial: { keepLast: 4 } }
+exempt:
+  - user: auditor
+`,
+  'masking.yaml',
+  { hashKey },
+);
+const col = (name: string, textLike = true): MaskColumn => ({ name, textLike });
+const detectPlan = rules.planFor([col('id', false), col('email'), col('notes')], {});
+const cheapPlan = rules.planFor([col('id', false), col('email'), col('notes', false)], {});
+const textFormat = (n: number): RowFormat => ({ kind: 'pg-datarow', formats: pgRowFormats(Array.from({ length: n }, () => ({ type: 25, format: 0 }))) });
+
+/** Row i: id, an email, and notes that hold a card number every third row. */
+function rows(n: number, from = 0): Buffer[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = from + k;
+    return backend.dataRow([String(i), `user${i}@example.com`, i % 3 === 0 ? `card 4111 1111 1111 1111 #${i}` : `note ${i}`]);
+  });
+}
+
+/** Each DataRow of a byte stream, as its values. */
+function parseRows(stream: Buffer): string[][] {
+  const out: string[][] = [];
+  const offsets = new Int32Array(16);
+  const lengths = new Int32Array(16);
+  for (let p = 0; p < stream.length; ) {
+    const end = p + 1 + stream.readInt32BE(p + 1);
+    if (stream[p] === 0x44) {
+      const n = dataRowColumns(stream, p, end, offsets, lengths);
+      out.push(Array.from({ length: n }, (_, i) => stream.toString('utf8', offsets[i]!, offsets[i]! + lengths[i]!)));
+    } else out.push([String.fromCharCode(stream[p]!)]);
+    p = end;
+  }
+  return out;
+}
+
+/** The same rows masked one by one on this thread: what every path must produce. */
+function inlineExpected(plan: MaskPlan, input: Buffer[]): { rows: string[][]; counters: MaskCounters } {
+  const counters = new MaskCounters(plan.spec);
+  const masker = new PgRowMasker(plan, pgRowFormats([{ type: 25, format: 0 }, { type: 25, format: 0 }, { type: 25, format: 0 }]), counters);
+  return { rows: parseRows(Buffer.concat(input.map((r) => masker.mask(r, 0, r.length)))), counters };
+}
+
+/** A pool whose batches finish when the test says so; rows are moved (transferred), as piscina does. */
+class FakePool implements BatchExecutor {
+  readonly jobs: { job: BatchJob; resolve: (r: BatchResult) => void; reject: (e: Error) => void; done: boolean }[] = [];
+  run(job: BatchJob): Promise<BatchResult> {
+    const moved = structuredClone(job, { transfer: [job.rows] });
+    return new Promise((resolve, reject) => this.jobs.push({ job: moved, resolve, reject, done: false }));
+  }
+  complete(i: number): void {
+    const j = this.jobs[i]!;
+    j.done = true;
+    j.resolve(runBatch(j.job, { hashKey }));
+  }
+  fail(i: number, err: Error): void {
+    this.jobs[i]!.done = true;
+    this.jobs[i]!.reject(err);
+  }
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+function harness(opts: StageOptions, plan = detectPlan) {
+  const written: Buffer[] = [];
+  const errors: Error[] = [];
+  const out = new OrderedOutput(
+    (b) => written.push(Buffer.from(b)),
+    (e) => errors.push(e),
+  );
+  const stage = new MaskingStage(opts);
+  const result = stage.open(plan, textFormat(3), out);
+  return { out, result, written, errors, rowsOut: () => parseRows(Buffer.concat(written)) };
+}
+
+describe('inline or pool', () => {
+  it('runs plans of byte-copy strategies inline even with a pool, writing each row at once', () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0 }, cheapPlan);
+    const input = rows(10);
+    for (const r of input) expect(h.result.row(r, 0, r.length)).toBe(true);
+    expect(pool.jobs).toHaveLength(0);
+    expect(h.rowsOut()).toEqual(inlineExpected(cheapPlan, input).rows);
+    expect(needsWorkers(cheapPlan.spec)).toBe(false);
+    expect(needsWorkers(detectPlan.spec)).toBe(true);
+    expect(needsWorkers(rules.planFor([col('account', false)], {}).spec)).toBe(true);
+  });
+
+  it('runs a detector plan inline when there is no pool', () => {
+    const h = harness({ executor: null }, detectPlan);
+    const input = rows(600);
+    for (const r of input) h.result.row(r, 0, r.length);
+    expect(h.rowsOut()).toEqual(inlineExpected(detectPlan, input).rows);
+    expect(h.result.usesWorkers).toBe(false);
+  });
+});
+
+describe('ordering', () => {
+  it('masks the first rows inline, then batches; rows leave in input order whatever order batches finish in', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 3, batchRows: 4, maxInFlight: 10 });
+    const input = rows(17);
+    for (const r of input) h.result.row(r, 0, r.length);
+    expect(h.rowsOut()).toHaveLength(3);
+    expect(pool.jobs).toHaveLength(3); // the last two rows wait for end()
+    let counts: unknown;
+    void h.result.end().then((c) => (counts = c));
+    expect(pool.jobs).toHaveLength(4);
+
+    pool.complete(2);
+    await settle();
+    expect(h.rowsOut()).toHaveLength(3);
+    pool.complete(0);
+    await settle();
+    expect(h.rowsOut()).toHaveLength(7);
+    pool.complete(3);
+    await settle();
+    expect(h.rowsOut()).toHaveLength(7);
+    expect(counts).toBeUndefined();
+    pool.complete(1);
+    await settle();
+    const expected = inlineExpected(detectPlan, input);
+    expect(h.rowsOut()).toEqual(expected.rows);
+    expect(counts).toEqual(expected.counters.snapshot());
+    expect(counts).toMatchObject({ rows: 17, rules: { email: { rows: 17, cells: 17 }, credit_card: { rows: 6, cells: 6 } } });
+  });
+
+  it('keeps what the session writes after the rows (CommandComplete) behind the batches still out', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0, batchRows: 5 });
+    for (const r of rows(7)) h.result.row(r, 0, r.length);
+    void h.result.end();
+    h.out.write(backend.commandComplete('SELECT 7'));
+    h.out.write(backend.readyForQuery());
+    expect(h.written).toHaveLength(0);
+    pool.complete(1);
+    pool.complete(0);
+    await settle();
+    const got = h.rowsOut();
+    expect(got.map((r) => r[0])).toEqual(['0', '1', '2', '3', '4', '5', '6', 'C', 'Z']);
+  });
+
+  it('sends a row larger than a batch in a batch of its own size', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0, batchRows: 100, batchBytes: 64 });
+    const big = backend.dataRow(['1', 'x'.repeat(1000) + '@example.com', 'n']);
+    const small = rows(2, 2);
+    h.result.row(small[0]!, 0, small[0]!.length);
+    h.result.row(big, 0, big.length);
+    h.result.row(small[1]!, 0, small[1]!.length);
+    void h.result.end();
+    pool.jobs.forEach((_, i) => pool.complete(i));
+    await settle();
+    expect(h.rowsOut().map((r) => r[1])).toEqual(['u***@example.com', 'x***@example.com', 'u***@example.com']);
+  });
+});
+
+describe('back-pressure', () => {
+  it('reports full at maxInFlight batches and drains when one completes', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0, batchRows: 2, maxInFlight: 2 });
+    const input = rows(6);
+    expect(h.result.row(input[0]!, 0, input[0]!.length)).toBe(true);
+    expect(h.result.row(input[1]!, 0, input[1]!.length)).toBe(true); // one batch out
+    expect(h.result.row(input[2]!, 0, input[2]!.length)).toBe(true);
+    expect(h.result.row(input[3]!, 0, input[3]!.length)).toBe(false); // two batches out: full
+    let drained = false;
+    void h.result.drained().then(() => (drained = true));
+    await settle();
+    expect(drained).toBe(false);
+    pool.complete(1); // out of order: it frees a place all the same
+    await settle();
+    expect(drained).toBe(true);
+    expect(h.result.full).toBe(false);
+    expect(h.written).toHaveLength(0); // batch 1 waits for batch 0
+    pool.complete(0);
+    await settle();
+    expect(h.rowsOut()).toHaveLength(4);
+  });
+
+  it('reports full when too many bytes wait in the output behind a pending batch', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0, batchRows: 1, maxInFlight: 8, maxQueuedBytes: 200 });
+    const first = rows(1)[0]!;
+    h.result.row(first, 0, first.length);
+    void h.result.end();
+    // The next result of the same session is cheap (inline); its rows queue behind the pending batch.
+    const next = new MaskingStage({ executor: pool, maxQueuedBytes: 200 }).open(cheapPlan, textFormat(3), h.out);
+    const more = rows(10, 1);
+    const accepted = more.map((r) => next.row(r, 0, r.length));
+    expect(accepted.indexOf(false)).toBeGreaterThan(0);
+    let drained = false;
+    void next.drained().then(() => (drained = true));
+    await settle();
+    expect(drained).toBe(false);
+    pool.complete(0);
+    await settle();
+    expect(drained).toBe(true);
+    expect(h.rowsOut().map((r) => r[0])).toEqual(Array.from({ length: 11 }, (_, i) => String(i)));
+  });
+});
+
+describe('failures', () => {
+  it('a failed batch stops all output for good and reports the error: nothing unmasked or out of order follows', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 1, batchRows: 2 });
+    for (const r of rows(5)) h.result.row(r, 0, r.length);
+    const ended = h.result.end();
+    pool.fail(0, new Error('worker died'));
+    pool.complete(1);
+    await ended;
+    h.out.write(backend.commandComplete('SELECT 5'));
+    expect(h.errors.map((e) => e.message)).toEqual(['worker died']);
+    expect(h.rowsOut()).toHaveLength(1); // only the inline row, written before the failure
+    expect(h.out.error?.message).toBe('worker died');
+  });
+
+  it('a malformed row fails its batch in the worker, not the session thread', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0, batchRows: 1 });
+    const bad = backend.dataRow(['1', 'a']); // two columns where three were described
+    h.result.row(bad, 0, bad.length);
+    const j = pool.jobs[0]!;
+    expect(() => runBatch(j.job, { hashKey })).toThrow(/2 columns/);
+  });
+});
+
+describe('the piscina pool', () => {
+  let pool: MaskingPool;
+  beforeAll(async () => {
+    pool = new MaskingPool({ workers: 2, hashKey });
+    await pool.ready();
+  }, 60_000);
+  afterAll(() => pool.close());
+
+  it('loads the worker from the sources and masks exactly as inline, hashes included, in order', async () => {
+    const plan = rules.planFor([col('id', false), col('account', false), col('notes')], {});
+    const written: Buffer[] = [];
+    const out = new OrderedOutput((b) => written.push(b));
+    const result = new MaskingStage({ executor: pool, inlineRows: 10, batchRows: 64 }).open(plan, textFormat(3), out);
+    const input = rows(3000);
+    for (const r of input) {
+      if (!result.row(r, 0, r.length)) await result.drained();
+    }
+    const counts = await result.end();
+    const expected = inlineExpected(compilePlan(plan.spec, { hashKey }), input);
+    expect(parseRows(Buffer.concat(written))).toEqual(expected.rows);
+    expect(counts).toEqual(expected.counters.snapshot());
+    expect(counts.rules.account).toEqual({ rows: 3000, cells: 3000 });
+    expect(result.usesWorkers).toBe(true);
+  });
+
+  it('moves the batch to the worker: the stage keeps no copy (its ArrayBuffer is detached)', async () => {
+    const rowsBuf = Buffer.concat(rows(10));
+    const batch = Buffer.allocUnsafeSlow(rowsBuf.length);
+    rowsBuf.copy(batch);
+    const job: BatchJob = { key: 999, spec: detectPlan.spec, format: textFormat(3), rows: batch.buffer as ArrayBuffer, length: batch.length };
+    const r = await pool.run(job);
+    expect(job.rows.byteLength).toBe(0);
+    expect(parseRows(Buffer.from(r.out, 0, r.length))).toEqual(inlineExpected(detectPlan, rows(10)).rows);
+  });
+
+  it('masks MySQL binary rows and COPY rows in the worker', async () => {
+    const plan = rules.planFor([col('id', false), col('email'), col('notes')], {});
+    const types = [ColumnType.LongLong, ColumnType.VarString, ColumnType.Blob];
+    const format: RowFormat = { kind: 'mysql-binary', columns: mysqlRowColumns(types.map((type) => ({ type }))) };
+    const packets = Array.from({ length: 50 }, (_, i) => framePayload(encodeBinaryRow(types, [BigInt(i), Buffer.from(`u${i}@example.com`), Buffer.from(`to ann@x.io ${i}`)]), (i + 3) & 0xff));
+    const stage = new MaskingStage({ executor: pool, inlineRows: 0, batchRows: 16 });
+    const viaPool = await collect((out) => stage.open(plan, format, out), packets);
+    const inline = Buffer.concat(packets.map((p) => maskMessage(createRowMasker(plan, format, new MaskCounters(plan.spec)), p, 0, p.length)));
+    expect(viaPool.equals(inline)).toBe(true);
+    expect(viaPool[3]).toBe(3); // sequence ids kept
+    expect(viaPool.includes('ann@x.io')).toBe(false);
+
+    const copy: RowFormat = { kind: 'pg-copy', syntax: { csv: false, delimiter: 9, null: Buffer.from('\\N'), quote: 34, escape: 34 } };
+    const lines = Array.from({ length: 40 }, (_, i) => backend.copyData(Buffer.from(`${i}\tu${i}@example.com\t\\N\n`)));
+    const copied = await collect((out) => stage.open(plan, copy, out), lines);
+    expect(copied.toString()).toContain('d\x00\x00\x00\x1b39\tu***@example.com\t\\N\n');
+    expect(copied.includes('u39@example.com')).toBe(false);
+  });
+
+  /** Feeds messages through a fresh output and returns everything written, once the result has ended. */
+  async function collect(open: (out: OrderedOutput) => ResultMasker, messages: Buffer[]): Promise<Buffer> {
+    const written: Buffer[] = [];
+    const result = open(new OrderedOutput((b) => written.push(b)));
+    for (const m of messages) if (!result.row(m, 0, m.length)) await result.drained();
+    await result.end();
+    return Buffer.concat(written);
+  }
+});
+
+describe('MaskingRowStage', () => {
+  const session = (protocol: 'postgres' | 'mysql', user = 'alice'): SessionInfo => ({
+    id: 's1', listener: 'l', protocol, client: '127.0.0.1:1', user, signal: new AbortController().signal,
+  });
+  const rowStage = new MaskingRowStage(() => rules, new MaskingStage({ executor: null }));
+  const pgFields = [
+    { name: 'id', dataTypeID: 23, formatCode: 0 },
+    { name: 'email', dataTypeID: 1043, formatCode: 0 },
+    { name: 'notes', dataTypeID: 25, formatCode: 0 },
+  ];
+  const rowDescription = backend.rowDescription(pgFields);
+  const pgColumns = pgFields.map((f) => ({ name: f.name, type: f.dataTypeID, format: f.formatCode }));
+
+  it('PostgreSQL: rewrites the RowDescription and masks rows written through the output', () => {
+    const written: Buffer[] = [];
+    const t = rowStage.begin({ session: session('postgres'), columns: pgColumns, raw: [rowDescription] }, new OrderedOutput((b) => written.push(b)))!;
+    expect(decodeRowDescription(t.description!, 0, t.description!.length).map((f) => f.typeOid)).toEqual([23, 25, 25]);
+    const r = backend.dataRow(['1', 'jane@example.com', 'ping bob@x.io']);
+    t.row(r, 0, r.length);
+    expect(parseRows(Buffer.concat(written))).toEqual([['1', 'j***@example.com', 'ping b***@x.io']]);
+  });
+
+  it('returns null (rows pass raw) when nothing is masked: an exempt user, or no masked or text column', () => {
+    const out = new OrderedOutput(() => undefined);
+    expect(rowStage.begin({ session: session('postgres', 'auditor'), columns: pgColumns, raw: [rowDescription] }, out)).toBeNull();
+    expect(rowStage.begin({ session: session('postgres'), columns: [{ name: 'id', type: 23, format: 0 }] }, out)).toBeNull();
+  });
+
+  it('MySQL: rewrites the column definitions (framed, sequence ids kept) and masks text rows', () => {
+    const defs: ColumnDefinition[] = ['id', 'email', 'notes'].map((name, i) => ({
+      catalog: 'def', schema: 'app', table: 'users', orgTable: 'users', name, orgName: name,
+      characterSet: i === 0 ? 63 : 45, columnLength: 40, type: i === 0 ? ColumnType.Long : ColumnType.VarString, flags: 0, decimals: 0,
+    }));
+    const raw = [framePayload(encodeColumnCount(3), 1), ...defs.map((d, i) => framePayload(encodeColumnDefinition(d), 2 + i))];
+    const written: Buffer[] = [];
+    const columns = defs.map((d) => ({ name: d.name, schema: d.schema, table: d.orgTable, originalName: d.orgName, type: d.type, format: 0 }));
+    const t = rowStage.begin({ session: session('mysql'), columns, raw }, new OrderedOutput((b) => written.push(b)))!;
+    const desc = t.description!;
+    expect(desc.subarray(0, raw[0]!.length).equals(raw[0]!)).toBe(true);
+    let at = raw[0]!.length;
+    const back = [];
+    for (let i = 0; i < 3; i++) {
+      const len = desc.readUIntLE(at, 3);
+      expect(desc[at + 3]).toBe(2 + i);
+      back.push(decodeColumnDefinition(desc, at + 4, at + 4 + len));
+      at += 4 + len;
+    }
+    expect(back.map((d) => [d.type, d.characterSet])).toEqual([[ColumnType.Long, 63], [ColumnType.VarString, 45], [ColumnType.VarString, 45]]);
+    const row = framePayload(encodeTextRow(['1', 'jane@example.com', 'x']), 6);
+    t.row(row, 0, row.length);
+    expect(written[0]![3]).toBe(6);
+    expect(written[0]!.subarray(4).toString()).toContain('j***@example.com');
+  });
+});
