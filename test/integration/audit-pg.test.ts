@@ -44,6 +44,8 @@ it('writes who did what, the hold, the decision before the execution, and verifi
   await c.query("SELECT * FROM sw_audit_t WHERE email = 'card 4111 1111 1111 1111'");
   const dropping = c.query('DROP TABLE sw_audit_t');
   const req = await pending();
+  // Held: the server has not seen it.
+  expect((await direct.query("select to_regclass('sw_audit_t') as t")).rows[0].t).not.toBeNull();
   await fetch(`${proxy.app.consoleUrl}/api/requests/${req.id}/approve`, {
     method: 'POST',
     headers: { authorization: `Bearer ${alice.token}`, 'content-type': 'application/json' },
@@ -70,8 +72,21 @@ it('writes who did what, the hold, the decision before the execution, and verifi
   const { stdout } = await run(process.execPath, ['dist/main.js', 'audit', 'verify', file]);
   expect(stdout).toMatch(/^ok: \d+ lines, chain intact/);
 
-  // Any edit is found.
-  const edited = file + '.edited';
-  writeFileSync(edited, text.replace('"rows":1', '"rows":0'));
-  await expect(run(process.execPath, ['dist/main.js', 'audit', 'verify', edited])).rejects.toMatchObject({ code: 1 });
+  // An edited, a dropped and two swapped lines are each found, at the right place.
+  const raw = text.trim().split('\n');
+  const tampered = {
+    edited: text.replace('"rows":1', '"rows":0'),
+    dropped: [...raw.slice(0, 3), ...raw.slice(4)].join('\n') + '\n',
+    swapped: [...raw.slice(0, 3), raw[4], raw[3], ...raw.slice(5)].join('\n') + '\n',
+  };
+  for (const [name, content] of Object.entries(tampered)) {
+    const copy = `${file}.${name}`;
+    writeFileSync(copy, content);
+    const failed = await run(process.execPath, ['dist/main.js', 'audit', 'verify', copy]).then(
+      () => undefined,
+      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, output: err.stdout + err.stderr }),
+    );
+    expect(failed?.code, name).toBe(1);
+    expect(failed?.output, name).toMatch(name === 'edited' ? /hash mismatch/ : name === 'dropped' ? /line dropped/ : /reordered/);
+  }
 });
