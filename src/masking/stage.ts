@@ -368,7 +368,7 @@ export interface StageOptions {
   inlineRows?: number;
 }
 
-const defaults = { batchRows: 256, batchBytes: 256 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256 };
+const defaults = { batchRows: 1024, batchBytes: 256 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256 };
 
 let nextKey = 1;
 

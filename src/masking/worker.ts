@@ -7,13 +7,13 @@ import { runBatch, type BatchJob, type BatchResult } from './stage.js';
 const key = (workerData as { hashKey?: string | Uint8Array } | undefined)?.hashKey;
 const hashKey = key === undefined || typeof key === 'string' ? key : Buffer.from(key);
 
-/** piscina calls this per task; the output and counter buffers are moved to the main thread. */
+/** piscina calls this per task; the output is moved to the main thread, the few counters are copied. */
 export default function maskBatch(job: BatchJob): BatchResult {
   const result = runBatch(job, { hashKey });
   result.thread = threadId;
   const movable = {
     get [transferableSymbol]() {
-      return [result.out, result.ruleRows.buffer, result.ruleCells.buffer];
+      return [result.out];
     },
     get [valueSymbol]() {
       return result;
