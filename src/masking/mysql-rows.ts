@@ -4,7 +4,8 @@
 // both row formats. Payloads are (buf, start, end) without the 4-byte packet header; a row that needs no
 // change comes back as the same view, a changed one is built in one allocation whose size is computed first.
 import { WireError } from '../wire/bytes.js';
-import { binaryRowNullBitmapLength, binaryRowValues, textRowValues } from '../wire/mysql/decode.js';
+import { binaryRowNullBitmapLength, binaryRowValues, decodeErr, textRowValues } from '../wire/mysql/decode.js';
+import { encodeErr } from '../wire/mysql/encode.js';
 import { ColumnFlag, ColumnType, utf8mb4GeneralCi } from '../wire/mysql/packets.js';
 import { lenencSize, readLenenc } from '../wire/mysql/reader.js';
 import type { CellResult, MaskPlan } from './plan.js';
@@ -12,6 +13,7 @@ import { copyBytes } from './strategies.js';
 import { hasColumnRule, ruleStrategy } from './pg-rows.js';
 import { shortestExponential } from './pg-binary.js';
 import type { MaskCounters } from './stage.js';
+import type { MaskingRules, MaskIdentity } from './rules.js';
 
 /**
  * The character set a masked column is described with: utf8mb4_general_ci (45), known to every MySQL since
@@ -358,4 +360,31 @@ function timeText(buf: Buffer, s: number, e: number, decimals: number): string {
   const hours = buf.readUInt32LE(s + 2) * 24 + buf[s + 6]!;
   const micro = n >= 12 ? buf.readUInt32LE(s + 9) : 0;
   return `${negative ? '-' : ''}${pad2(hours)}:${pad2(buf[s + 7]!)}:${pad2(buf[s + 8]!)}${fraction(micro, decimals)}`;
+}
+
+// ---- ERR packets ----
+
+/** ER_DUP_ENTRY's message: "Duplicate entry '%s' for key '%s'" (MySQL 8 names the key `table.key`). */
+const duplicateEntry = /^(Duplicate entry ')(.*)(' for key '(?:[^']*\.)?([^'.]*)')$/s;
+
+/**
+ * An ERR packet payload buf[start, end) with the values its message quotes masked: the value of a duplicate
+ * key by the rule of the column the key is named after (a unique key on `email` is named `email` unless
+ * named otherwise), then the detectors over the whole message. Returns the same view when nothing changed.
+ */
+export function maskErrPacket(buf: Buffer, start: number, end: number, rules: MaskingRules, who: MaskIdentity): Buffer {
+  if (rules.isExempt(who)) return buf.subarray(start, end);
+  const err = decodeErr(buf, start, end);
+  const dup = duplicateEntry.exec(err.message);
+  // Column 0 scans the message (no column is named ""); column 1 is the duplicate key's column.
+  const plan = rules.planFor([{ name: '', textLike: true }, ...(dup ? [{ name: dup[4]!, textLike: true }] : [])], who);
+  if (plan.isEmpty) return buf.subarray(start, end);
+  const mask = (column: number, text: string): string => {
+    const b = Buffer.from(text, 'utf8');
+    const r = plan.maskCell(column, b, 0, b.length);
+    return r === undefined ? text : r === null ? 'NULL' : r.toString('utf8');
+  };
+  const message = dup && hasColumnRule(plan, 1) ? `${dup[1]}${mask(1, dup[2]!)}${dup[3]}` : err.message;
+  const masked = plan.masks(0) ? mask(0, message) : message;
+  return masked === err.message ? buf.subarray(start, end) : encodeErr(err.code, err.sqlState, masked);
 }

@@ -9,7 +9,7 @@ import type { MaskingRules, MaskColumn } from './rules.js';
 import { isMysqlTextType, isPostgresTextType } from './types.js';
 import { maskErrorResponse, pgRowFormats, rewriteRowDescription } from './pg-rows.js';
 import { copyCsv, copyText, type CopySyntax } from './pg-copy.js';
-import { mysqlRowColumns, rewriteColumnDefinition } from './mysql-rows.js';
+import { maskErrPacket, mysqlRowColumns, rewriteColumnDefinition } from './mysql-rows.js';
 import type { MaskingStage, OrderedOutput, ResultMasker } from './stage.js';
 
 /** ResultInfo plus the description's bytes, which the rewrite and the per-column formats need. */
@@ -47,9 +47,12 @@ export class MaskingRowStage {
     return this.stage.open(plan, { kind: 'pg-copy', syntax }, out);
   }
 
-  /** A PostgreSQL ErrorResponse/NoticeResponse with the values it quotes masked (same view when none). */
+  /**
+   * An error with the values it quotes masked (same view when none): PostgreSQL, an ErrorResponse or
+   * NoticeResponse frame; MySQL, an ERR packet's payload (without its 4-byte header).
+   */
   maskError(buf: Buffer, start: number, end: number, session: SessionInfo): Buffer {
-    return maskErrorResponse(buf, start, end, this.rules(), session);
+    return session.protocol === 'postgres' ? maskErrorResponse(buf, start, end, this.rules(), session) : maskErrPacket(buf, start, end, this.rules(), session);
   }
 
   private beginPostgres(info: MaskedResultInfo, out: OrderedOutput): ResultMasker | null {

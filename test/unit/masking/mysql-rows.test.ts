@@ -14,10 +14,11 @@ import {
   writeLenenc,
   MysqlRowMasker,
   maskedCharset,
+  maskErrPacket,
 } from '../../../src/masking/mysql-rows.js';
 import { MaskCounters } from '../../../src/masking/stage.js';
-import { binaryRowValues, decodeColumnDefinition, textRowValues, type BinaryValue, type ColumnDefinition } from '../../../src/wire/mysql/decode.js';
-import { encodeBinaryRow, encodeColumnDefinition, encodeStmtExecute, encodeTextRow } from '../../../src/wire/mysql/encode.js';
+import { binaryRowValues, decodeColumnDefinition, decodeErr, textRowValues, type BinaryValue, type ColumnDefinition } from '../../../src/wire/mysql/decode.js';
+import { encodeBinaryRow, encodeColumnDefinition, encodeErr, encodeStmtExecute, encodeTextRow } from '../../../src/wire/mysql/encode.js';
 import { ColumnFlag, ColumnType } from '../../../src/wire/mysql/packets.js';
 import { readLenenc } from '../../../src/wire/mysql/reader.js';
 import { RawClient, type Packet } from '../../helpers/mysql-raw.js';
@@ -264,5 +265,42 @@ describe('against MariaDB: binary rows read as the text protocol prints them', (
     binaryRowValues(bin.rows[0]!, 0, bin.rows[0]!.length, types, ranges);
     const got = bin.defs.map((d, i) => binaryValueText(d.type, d.flags, d.decimals, bin.rows[0]!, ranges[2 * i]!, ranges[2 * i + 1]!).toString('latin1'));
     expect(got).toEqual(textValues(text.rows[0]!, types.length, 'latin1'));
+  });
+});
+
+describe('maskErrPacket', () => {
+  const who = { user: 'alice' };
+  const errText = (payload: Buffer) => decodeErr(payload, 0, payload.length);
+
+  it('masks a duplicate key value by the rule of the column the key is named after, code and SQLSTATE kept', () => {
+    const p = encodeErr(1062, '23000', "Duplicate entry '123-45-6789' for key 'users.ssn'");
+    expect(errText(maskErrPacket(p, 0, p.length, rules, who))).toEqual({ code: 1062, sqlState: '23000', message: "Duplicate entry '*******6789' for key 'users.ssn'" });
+  });
+
+  it('runs the detectors over the message when the key names no masked column', () => {
+    const p = encodeErr(1062, '23000', "Duplicate entry 'ann@example.com' for key 'uq_contact'");
+    expect(errText(maskErrPacket(p, 0, p.length, rules, who)).message).toBe("Duplicate entry 'a***@example.com' for key 'uq_contact'");
+  });
+
+  it('returns the same view when nothing is quoted', () => {
+    const p = encodeErr(1146, '42S02', "Table 'test.nope' doesn't exist");
+    const out = maskErrPacket(p, 0, p.length, rules, who);
+    expect(out.buffer).toBe(p.buffer);
+    expect(out.byteOffset).toBe(p.byteOffset);
+  });
+
+  it("masks MariaDB's own duplicate-entry error", async () => {
+    const c = await RawClient.login(db.port);
+    try {
+      await c.query('CREATE TEMPORARY TABLE dup_users (id int primary key, email varchar(100), UNIQUE KEY email (email))');
+      await c.query("INSERT INTO dup_users VALUES (1, 'jane@example.com')");
+      const [err] = await c.query("INSERT INTO dup_users VALUES (2, 'jane@example.com')");
+      expect(errText(err!.payload).message).toContain('jane@example.com');
+      const masked = errText(maskErrPacket(err!.payload, 0, err!.payload.length, rules, who));
+      expect(masked.code).toBe(1062);
+      expect(masked.message).toMatch(/^Duplicate entry 'j\*\*\*@example\.com' for key '(dup_users\.)?email'$/);
+    } finally {
+      c.end();
+    }
   });
 });
