@@ -30,6 +30,9 @@ export interface AuditLogger {
   info(obj: object, msg: string): void;
 }
 
+/** How long plain writes gather before they are hashed and written. */
+const batchDelayMs = 5;
+
 export interface AuditLogOptions {
   log: AuditLogger;
   /** Applied to every `sql` field before it is written (e.g. the masking detectors). Default: none. */
@@ -121,6 +124,7 @@ export class AuditLog {
 
   private pumping = false;
   private scheduled = false;
+  private batchTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay: number;
   private failure: Error | null = null;
@@ -268,13 +272,29 @@ export class AuditLog {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.pumping || this.retryTimer) return;
-    this.scheduled = true;
-    // setImmediate, not a microtask: every write() of this tick joins the batch.
-    setImmediate(() => {
-      this.scheduled = false;
+    if (this.pumping || this.retryTimer) return;
+    if (this.waiters.length > 0) {
+      // Someone waits (a decision, flush, close): write at the end of this tick.
+      if (this.batchTimer) {
+        clearTimeout(this.batchTimer);
+        this.batchTimer = null;
+      }
+      if (this.scheduled) return;
+      this.scheduled = true;
+      // setImmediate, not a microtask: every write() of this tick joins the batch.
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.pump();
+      });
+      return;
+    }
+    // Nobody waits: gather lines for a few milliseconds. Hashing and writing then happen off the path of the
+    // statement that produced them (a write per statement would sit between a query and its answer).
+    if (this.scheduled || this.batchTimer) return;
+    this.batchTimer = setTimeout(() => {
+      this.batchTimer = null;
       void this.pump();
-    });
+    }, batchDelayMs);
   }
 
   private settle(): void {
