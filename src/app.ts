@@ -14,6 +14,10 @@ import { createConsoleServer, type ConsoleServer } from './console/server.js';
 import { attachConsole } from './console/attach.js';
 import type { Metrics } from './console/metrics.js';
 import { PolicyGate } from './session/gate.js';
+import { MaskingRulesWatcher } from './masking/rules.js';
+import { MaskingPool } from './masking/pool.js';
+import { MaskingStage } from './masking/stage.js';
+import { MaskingRowStage } from './masking/row-stage.js';
 import { passThroughRows, type Gate, type RowStage } from './session/hooks.js';
 import { Listener, type SessionDeps, type SessionFactory } from './session/listener.js';
 import { createPostgresSession } from './session/postgres.js';
@@ -26,6 +30,8 @@ const sessionFactories: Record<ListenerConfig['protocol'], SessionFactory | unde
 
 export interface AppOptions {
   log?: Logger;
+  /** false: no masking at all (tests of pure transparency). */
+  masking?: false;
   /** Replaces the policy gate (tests of pure transparency use an allow-all gate). */
   gate?: Gate;
   rows?: RowStage;
@@ -59,7 +65,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     maxBytes: config.audit.maxBytes,
     maxSqlChars: config.audit.maxSqlChars,
   });
-  const recorder = new AuditRecorder(audit);
+  let onMasked: (rule: string, cells: number) => void = () => undefined;
+  const recorder = new AuditRecorder(audit, (rule, cells) => onMasked(rule, cells));
   const broker = new Broker({ timeoutMs: config.approvals.timeout, log, beforeDecisionApplied: recorder.decided });
   const consoleServer = createConsoleServer({ broker, reviewers: new Reviewers(config.console.reviewers), log });
   const consoleAddress = await consoleServer.listen(config.console.listen);
@@ -67,14 +74,20 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   log.info({ url: consoleUrl, reviewers: config.console.reviewers.length }, 'console listening');
   // The page, the WebSocket, /metrics and the webhooks; consoleServer.close() closes them too.
   const { metrics } = attachConsole({ server: consoleServer, broker, config: config.console, consoleUrl, log });
+  onMasked = (rule, cells) => metrics.maskedCells(rule, cells);
 
+  const maskingRules = new MaskingRulesWatcher(config.rules, { hashKey: config.masking.key, log }).watch();
+  const pool = opts.masking !== false && config.masking.workers > 0 ? new MaskingPool({ workers: config.masking.workers, hashKey: config.masking.key }) : null;
+  const masking = opts.masking === false ? undefined : new MaskingRowStage(() => maskingRules.current, new MaskingStage({ executor: pool }));
   const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl, observer: recorder });
-  const deps: SessionDeps = { gate, rows: opts.rows ?? passThroughRows, events: recorder, cancelKeys: new Map() };
+  const deps: SessionDeps = { gate, rows: opts.rows ?? passThroughRows, masking, events: recorder, cancelKeys: new Map() };
   const listeners: Listener[] = [];
   const closeAll = async (drainMs = 0) => {
     await Promise.all(listeners.map((l) => l.close(drainMs)));
     await broker.close();
     await consoleServer.close();
+    maskingRules.close();
+    await pool?.close();
     await audit.close();
   };
   try {
@@ -104,6 +117,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       return l.address;
     },
     reload() {
+      maskingRules.reload();
       try {
         policy = loadPolicy(config.rules);
         log.info({ rules: config.rules }, 'rules reloaded');

@@ -16,7 +16,11 @@ function identityOf(s: SessionInfo): AuditIdentity {
 export class AuditRecorder implements GateObserver, SessionEvents {
   private readonly opened = new Map<string, number>();
 
-  constructor(private readonly audit: AuditLog) {}
+  constructor(
+    private readonly audit: AuditLog,
+    /** Masked cells by rule, for the metrics. */
+    private readonly onMasked: (rule: string, cells: number) => void = () => undefined,
+  ) {}
 
   // ---- gate ----
 
@@ -76,8 +80,10 @@ export class AuditRecorder implements GateObserver, SessionEvents {
     this.audit.write({ type: 'session.open', session: s.id, listener: s.listener, protocol: s.protocol, identity: identityOf(s), tls: tls || undefined });
   }
 
-  executed(s: SessionInfo, e: { command?: string; rows: number; durationMs: number; error?: string }): void {
-    this.audit.write({ type: 'execute', session: s.id, listener: s.listener, rows: e.rows, durationMs: e.durationMs, command: e.command, error: e.error });
+  executed(s: SessionInfo, e: { command?: string; rows: number; durationMs: number; error?: string; maskedCells?: Record<string, number> }): void {
+    const cells = e.maskedCells && Object.keys(e.maskedCells).length > 0 ? e.maskedCells : undefined;
+    if (cells) for (const [rule, n] of Object.entries(cells)) this.onMasked(rule, n);
+    this.audit.write({ type: 'execute', session: s.id, listener: s.listener, rows: e.rows, durationMs: e.durationMs, command: e.command, error: e.error, maskedCells: cells });
   }
 
   sessionClosed(s: SessionInfo, reason: string): void {

@@ -107,7 +107,7 @@ export const passThroughRows: RowStage = Object.freeze({ begin: () => null });
 export interface SessionEvents {
   sessionOpened(session: SessionInfo, tls: boolean): void;
   /** A statement finished: rows returned or affected, or the error it ended with. */
-  executed(session: SessionInfo, e: { command?: string; rows: number; durationMs: number; error?: string }): void;
+  executed(session: SessionInfo, e: { command?: string; rows: number; durationMs: number; error?: string; maskedCells?: Record<string, number> }): void;
   sessionClosed(session: SessionInfo, reason: string): void;
 }
 

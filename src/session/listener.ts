@@ -6,10 +6,13 @@ import type { ListenerConfig } from '../config.js';
 import { formatHostPort } from '../config.js';
 import { sessionLogger, type Logger } from '../log.js';
 import type { Gate, RowStage, SessionEvents } from './hooks.js';
+import type { MaskingRowStage } from '../masking/row-stage.js';
 
 export interface SessionDeps {
   gate: Gate;
   rows: RowStage;
+  /** Masking of result rows and errors (absent: everything passes raw). PostgreSQL sessions use it. */
+  masking?: MaskingRowStage;
   events: SessionEvents;
   /** Sessions by the cancel key the client knows, so a cancel on a new connection finds its session. */
   cancelKeys: Map<string, { cancel(): void }>;

@@ -11,7 +11,8 @@ import { PgFramer, MessageTooLarge, type FrameHandler } from '../wire/postgres/f
 import { AuthCode, Back, Front } from '../wire/postgres/messages.js';
 import * as dec from '../wire/postgres/decode.js';
 import * as enc from '../wire/postgres/encode.js';
-import { passThroughRows, type Hold, type ResultTransform, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
+import type { Hold, SessionInfo, StatementRequest, Verdict } from './hooks.js';
+import { PgMasking, maskingClientInspected, maskingServerInspected } from './pg-masking.js';
 import type { ProxySession, SessionContext } from './listener.js';
 import type { PostgresContext } from '../classify/index.js';
 import { closeLike, connectTcp, readExactly, startClientTls } from './upstream.js';
@@ -40,8 +41,6 @@ const clientInspected = [Front.Query, Front.Parse, Front.Bind, Front.Execute, Fr
 /** Largest extended-protocol pipeline held back whole until its Sync (see `pipeline`). */
 const maxPipelineBytes = 1024 * 1024;
 const serverInspected = [Back.Authentication, Back.BackendKeyData, Back.ParameterStatus, Back.ReadyForQuery, Back.ErrorResponse, Back.CommandComplete];
-/** Only while a row transform is active: the row messages and what ends a result. */
-const resultMessages = [Back.DataRow, Back.PortalSuspended];
 
 export function cancelKeyOf(processId: number, key: Buffer): string {
   return `${processId}:${key.toString('hex')}`;
@@ -92,7 +91,8 @@ class PostgresSession implements ProxySession {
   readonly serverParams = new Map<string, string>();
   /** How the server reads SQL text right now, for the classifier. */
   private context: PostgresContext = { dialect: 'postgres' };
-  private result: ResultTransform | null = null;
+  /** Result masking (absent when no masking stage is configured). */
+  private masking: PgMasking | null = null;
   private readonly negotiated = new Set<'ssl' | 'gssenc'>();
   /** Authenticated: the audit has its session.open line. */
   private opened = false;
@@ -158,8 +158,22 @@ class PostgresSession implements ProxySession {
       maxMessageBytes: this.ctx.listener.maxMessageBytes,
       inspect: serverInspected,
     });
-    if (this.ctx.deps.rows !== passThroughRows) framer.inspect[Back.RowDescription] = 1;
     this.fromServer = framer;
+    const stage = this.ctx.deps.masking;
+    if (stage) {
+      for (const t of maskingServerInspected) framer.inspect[t] = 1;
+      for (const t of maskingClientInspected) this.fromClient.inspect[t] = 1;
+      this.masking = new PgMasking(
+        stage,
+        this.info,
+        framer,
+        (bytes) => this.writeClientSocket(bytes),
+        (err) => {
+          this.ctx.log.error({ err: err.message }, 'masking failed; closing the session rather than send rows unmasked');
+          this.fatal(new ProxyError('protocolViolation', 'masking failed'));
+        },
+      );
+    }
     socket.on('data', (chunk: Buffer) => {
       this.client.cork();
       try {
@@ -188,7 +202,13 @@ class PostgresSession implements ProxySession {
     });
   }
 
+  /** Everything for the client goes here: through masking's ordered output when masking is on. */
   private writeClient(bytes: Buffer): void {
+    if (this.masking) this.masking.output.write(bytes);
+    else this.writeClientSocket(bytes);
+  }
+
+  private writeClientSocket(bytes: Buffer): void {
     if (!this.clientOpen) return;
     if (!this.client.write(bytes)) {
       this.clientBacklogged = true;
@@ -360,6 +380,8 @@ class PostgresSession implements ProxySession {
 
   private forward(type: number, buf: Buffer, start: number, end: number): void {
     const bytes = buf.subarray(start, end);
+    const before = this.masking?.clientSent(type, buf, start, end);
+    if (before) this.send(before);
     if (type === Front.Query || type === Front.Execute || type === Front.FunctionCall) this.statementStartedAt = Date.now();
     switch (type) {
       case Front.Query:
@@ -471,9 +493,11 @@ class PostgresSession implements ProxySession {
   private refuse(type: number, error: Buffer): void {
     if (type === Front.Query || type === Front.FunctionCall) {
       this.syncPoints.push({ refusal: error });
+      this.masking?.clientSent(Front.Query, refusalQuery, 0, refusalQuery.length);
       this.writeUpstream(refusalQuery);
       return;
     }
+    this.masking?.clientSent(Front.Parse, refusalParse, 0, refusalParse.length);
     this.refusedInBatch = error;
     this.pipelineOpen = true;
     this.send(refusalParse);
@@ -507,41 +531,58 @@ class PostgresSession implements ProxySession {
           break;
         }
         case Back.ReadyForQuery:
-          return this.onReadyForQuery(buf, start, end);
+          this.txStatus = dec.decodeReadyForQuery(buf, start, end).status;
+          if (this.phase === 'auth') this.phase = 'ready';
+          else this.syncPoints.shift();
+          break;
         case Back.ErrorResponse: {
           const fields = dec.decodeFields(buf, start, end);
           const severity = fields.get('V') ?? fields.get('S');
           if (severity === 'FATAL' || severity === 'PANIC') this.serverSentFatal = true;
-          this.endResult();
           const point = this.syncPoints[0];
           if (point?.refusal && fields.get('M')?.includes(refusalMarker)) {
-            this.writeClient(point.refusal);
+            const ours = point.refusal;
             point.refusal = null;
-            return true;
+            return this.toClient(type, ours, 0, ours.length);
           }
+          const go = this.toClient(type, buf, start, end);
           this.statementEnded({ rows: 0, error: `${fields.get('C')}: ${fields.get('M')}` });
-          break;
+          return go;
         }
-        case Back.RowDescription:
-          return this.onRowDescription(buf, start, end);
-        case Back.DataRow:
-          this.writeClient(this.result ? this.result.row(buf, start, end) : buf.subarray(start, end));
-          return true;
         case Back.CommandComplete: {
-          this.endResult();
+          const go = this.toClient(type, buf, start, end);
           const tag = dec.decodeCommandComplete(buf, start, end).tag;
           this.statementEnded({ command: tag, rows: rowsOfTag(tag) });
-          break;
+          return go;
         }
-        case Back.PortalSuspended:
-          this.endResult();
-          break;
       }
-      this.writeClient(buf.subarray(start, end));
-      return true;
+      return this.toClient(type, buf, start, end);
     },
     onPass: (buf, start, end) => this.writeClient(buf.subarray(start, end)),
   };
+
+  /** A whole server message for the client; false stops reading the server until masking has room again. */
+  private toClient(type: number, buf: Buffer, start: number, end: number): boolean {
+    const masking = this.masking;
+    if (!masking) {
+      this.writeClientSocket(buf.subarray(start, end));
+      return true;
+    }
+    if (masking.serverMessage(type, buf, start, end)) return true;
+    void masking.drained().then(() => {
+      if (this.phase === 'closed') return;
+      this.client.cork();
+      try {
+        this.fromServer!.resume();
+      } catch (err) {
+        this.protocolError(err, 'server');
+      } finally {
+        this.client.uncork();
+      }
+      this.updateFlow();
+    });
+    return false;
+  }
 
   private onAuthentication(buf: Buffer, start: number, end: number): boolean {
     const auth = dec.decodeAuthentication(buf, start, end);
@@ -562,42 +603,13 @@ class PostgresSession implements ProxySession {
     return true;
   }
 
-  private onReadyForQuery(buf: Buffer, start: number, end: number): boolean {
-    this.txStatus = dec.decodeReadyForQuery(buf, start, end).status;
-    this.endResult();
-    if (this.phase === 'auth') {
-      this.phase = 'ready';
-      this.writeClient(buf.subarray(start, end));
-      return true;
-    }
-    this.syncPoints.shift();
-    this.writeClient(buf.subarray(start, end));
-    return true;
-  }
-
-  private onRowDescription(buf: Buffer, start: number, end: number): boolean {
-    const fields = dec.decodeRowDescription(buf, start, end);
-    this.endResult();
-    this.result = this.ctx.deps.rows.begin({
-      session: this.info,
-      columns: fields.map((f) => ({ name: f.name, tableOid: f.tableOid, columnNumber: f.column, type: f.typeOid, format: f.format })),
-    });
-    if (this.result) for (const t of resultMessages) this.fromServer!.inspect[t] = 1;
-    this.writeClient(this.result?.description ?? buf.subarray(start, end));
-    return true;
-  }
-
-  private endResult(): void {
-    if (!this.result) return;
-    this.result.end();
-    this.result = null;
-    for (const t of resultMessages) this.fromServer!.inspect[t] = 0;
-  }
-
   /** A statement finished (CommandComplete or an error): the audit gets its outcome. */
   private statementEnded(e: { command?: string; rows: number; error?: string }): void {
     const now = Date.now();
-    this.ctx.deps.events.executed(this.info, { ...e, durationMs: this.statementStartedAt ? now - this.statementStartedAt : 0 });
+    const done = { ...e, durationMs: this.statementStartedAt ? now - this.statementStartedAt : 0 };
+    const masked = this.masking?.takeEnded();
+    if (masked) void masked.then((maskedCells) => this.ctx.deps.events.executed(this.info, { ...done, maskedCells }));
+    else this.ctx.deps.events.executed(this.info, done);
     // The next statement of a multi-statement query starts now.
     this.statementStartedAt = now;
   }

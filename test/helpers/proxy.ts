@@ -25,6 +25,8 @@ export interface ProxyOverrides {
    * protocol transparency run DDL and COPY freely.
    */
   policy?: boolean;
+  /** Mask results with the shipped or given rules. Off by default, as `policy`. */
+  masking?: boolean;
 }
 
 /** `listeners` entries are merged over a default postgres listener named "pg" (and "my" for mysql). */
@@ -43,7 +45,7 @@ export async function startProxy(
     { baseDir: process.cwd(), source: 'test' },
   );
   const gate = opts.gate ?? (overrides.policy ? undefined : new AllowAllGate());
-  const app = await startApp(config, { log: opts.log ?? createLogger(config.log.level), ...opts, gate });
+  const app = await startApp(config, { log: opts.log ?? createLogger(config.log.level), ...(overrides.masking ? {} : { masking: false as const }), ...opts, gate });
   return {
     app,
     pg: app.address('pg'),

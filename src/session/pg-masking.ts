@@ -1,0 +1,201 @@
+// A PostgreSQL session's result masking: it follows which result each server message belongs to
+// (pg-results.ts), opens a masker per result through the row stage, and sends everything to the client
+// through one ordered output, so masked rows finished by workers later still reach the client in order.
+// A result with nothing to mask streams its rows as raw bytes (DataRow is inspected again at its end).
+import type { MaskingRowStage } from '../masking/row-stage.js';
+import { OrderedOutput, type ResultMasker } from '../masking/stage.js';
+import * as dec from '../wire/postgres/decode.js';
+import type { PgFramer } from '../wire/postgres/frames.js';
+import { Back, Front } from '../wire/postgres/messages.js';
+import type { ResultColumn, SessionInfo } from './hooks.js';
+import { PgResults, type ResultEvent } from './pg-results.js';
+
+/** Server messages masking needs to see, besides what the session inspects anyway. */
+export const maskingServerInspected = [
+  Back.RowDescription,
+  Back.NoData,
+  Back.ParseComplete,
+  Back.BindComplete,
+  Back.CloseComplete,
+  Back.DataRow,
+  Back.CommandComplete,
+  Back.PortalSuspended,
+  Back.EmptyQueryResponse,
+  Back.ErrorResponse,
+  Back.NoticeResponse,
+  Back.ReadyForQuery,
+];
+/** Client messages masking needs to see (Describe, on top of what the session inspects). */
+export const maskingClientInspected = [Front.Describe];
+
+export class PgMasking {
+  readonly output: OrderedOutput;
+  private readonly results = new PgResults();
+  private masker: ResultMasker | null = null;
+  /** Masked cells by rule of the result that ended last, once all its rows went out. */
+  private ended: Promise<Record<string, number>> | null = null;
+
+  constructor(
+    private readonly stage: MaskingRowStage,
+    private readonly session: SessionInfo,
+    private readonly server: PgFramer,
+    sink: (bytes: Buffer) => void,
+    onError: (err: Error) => void,
+  ) {
+    this.output = new OrderedOutput(sink, onError);
+  }
+
+  /** True while masking holds bytes back: the session should stop reading the server. */
+  get full(): boolean {
+    return this.masker?.full ?? false;
+  }
+
+  drained(): Promise<void> {
+    return this.masker ? this.masker.drained() : Promise.resolve();
+  }
+
+  // ---- client messages, in the order they go upstream ----
+
+  /** Returns a message to send upstream before this one (our Describe of a portal whose columns are unknown). */
+  clientSent(type: number, buf: Buffer, start: number, end: number): Buffer | null {
+    switch (type) {
+      case Front.Query:
+      case Front.FunctionCall:
+        this.results.query();
+        return null;
+      case Front.Parse:
+        this.results.parse(dec.decodeParse(buf, start, end).statement);
+        return null;
+      case Front.Bind: {
+        const b = dec.decodeBind(buf, start, end);
+        this.results.bind(b.portal, b.statement, b.resultFormats);
+        return null;
+      }
+      case Front.Describe: {
+        const d = dec.decodeTarget(buf, start, end);
+        this.results.describe(d.target, d.name);
+        return null;
+      }
+      case Front.Execute: {
+        const portal = dec.decodeExecute(buf, start, end).portal;
+        let before: Buffer | null = null;
+        if (!this.results.knowsColumns(portal)) {
+          this.results.describeOurs(portal);
+          before = describePortal(portal);
+        }
+        this.results.execute(portal);
+        return before;
+      }
+      case Front.Close: {
+        const c = dec.decodeTarget(buf, start, end);
+        this.results.close(c.target, c.name);
+        return null;
+      }
+      case Front.Sync:
+        this.results.sync();
+        return null;
+    }
+    return null;
+  }
+
+  // ---- server messages ----
+
+  /**
+   * Handles a server message masking cares about: writes it (masked, rewritten or as it is) or swallows it.
+   * Returns false when the stage is full (the session stops reading the server until `drained()`).
+   */
+  serverMessage(type: number, buf: Buffer, start: number, end: number): boolean {
+    switch (type) {
+      case Back.RowDescription: {
+        const fields = dec.decodeRowDescription(buf, start, end);
+        return this.onEvent(this.results.rowDescription(fields), buf, start, end);
+      }
+      case Back.NoData:
+        return this.onEvent(this.results.noData(), buf, start, end);
+      case Back.ParseComplete:
+      case Back.BindComplete:
+      case Back.CloseComplete:
+        this.results.complete();
+        break;
+      case Back.DataRow: {
+        if (!this.masker) {
+          const e = this.results.dataRow();
+          if (e.kind === 'begin') this.begin(e.fields, null);
+          // Nothing to mask in this result: its rows stream raw until it ends.
+          if (!this.masker) this.server.inspect[Back.DataRow] = 0;
+        }
+        if (this.masker) return this.masker.row(buf, start, end);
+        break;
+      }
+      case Back.CommandComplete:
+      case Back.PortalSuspended:
+      case Back.EmptyQueryResponse:
+        this.results.commandEnd();
+        this.endResult();
+        break;
+      case Back.ErrorResponse:
+        this.results.error();
+        this.endResult();
+        this.output.write(this.stage.maskError(buf, start, end, this.session));
+        return true;
+      case Back.NoticeResponse:
+        this.output.write(this.stage.maskError(buf, start, end, this.session));
+        return true;
+      case Back.ReadyForQuery:
+        this.results.readyForQuery();
+        this.endResult();
+        break;
+    }
+    this.output.write(buf.subarray(start, end));
+    return true;
+  }
+
+  private onEvent(e: ResultEvent, buf: Buffer, start: number, end: number): boolean {
+    if (e.kind === 'swallow') return true;
+    if (e.kind === 'begin') {
+      this.endResult();
+      this.begin(e.fields, Buffer.from(buf.subarray(start, end)));
+      this.output.write(this.masker?.description ?? buf.subarray(start, end));
+      // Rows of a result with nothing to mask stream raw.
+      if (!this.masker) this.server.inspect[Back.DataRow] = 0;
+      return true;
+    }
+    this.output.write(buf.subarray(start, end));
+    return true;
+  }
+
+  private begin(fields: dec.FieldDescription[], raw: Buffer | null): void {
+    const columns: ResultColumn[] = fields.map((f) => ({ name: f.name, tableOid: f.tableOid, columnNumber: f.column, type: f.typeOid, format: f.format }));
+    this.masker = this.stage.begin({ session: this.session, columns, ...(raw ? { raw: [raw] } : {}) }, this.output);
+  }
+
+  private endResult(): void {
+    this.server.inspect[Back.DataRow] = 1;
+    const masker = this.masker;
+    if (!masker) return;
+    this.masker = null;
+    this.ended = masker.end().then((counts) => {
+      const cells: Record<string, number> = {};
+      for (const [rule, c] of Object.entries(counts.rules)) if (c.cells > 0) cells[rule] = c.cells;
+      return cells;
+    });
+  }
+
+  /** The masked cells of the result that just ended (null: it had nothing to mask). */
+  takeEnded(): Promise<Record<string, number>> | null {
+    const e = this.ended;
+    this.ended = null;
+    return e;
+  }
+}
+
+function describePortal(portal: string): Buffer {
+  const name = Buffer.from(portal, 'utf8');
+  const b = Buffer.allocUnsafe(1 + 4 + 1 + name.length + 1);
+  b[0] = Front.Describe;
+  b.writeInt32BE(b.length - 1, 1);
+  b[5] = 0x50; // 'P'
+  name.copy(b, 6);
+  b[b.length - 1] = 0;
+  return b;
+}

@@ -1,0 +1,96 @@
+// Masking through the PostgreSQL proxy with the shipped rules: column rules by name, detectors for what has
+// no column (aliases without a catalog, casts, concatenations), text and binary formats, simple and extended
+// protocol, prepared statements, NULLs and multi-byte values; nothing to mask passes through unchanged.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import pgLib from 'pg';
+import { startProxy, type StartedProxy } from '../helpers/proxy.js';
+import { pg } from '../helpers/databases.js';
+
+const run = promisify(execFile);
+let proxy: StartedProxy;
+let c: pgLib.Client;
+let direct: pgLib.Client;
+
+beforeAll(async () => {
+  proxy = await startProxy({ masking: true, extra: { masking: { key: 'test-mask-key-0123456789', workers: 2 } } });
+  direct = new pgLib.Client({ ...pg, host: '127.0.0.1' });
+  await direct.connect();
+  await direct.query(`DROP TABLE IF EXISTS sw_mask_t;
+    CREATE TABLE sw_mask_t (id int primary key, email text, full_name text, ssn text, card text, note text, amount numeric);
+    INSERT INTO sw_mask_t VALUES
+      (1, 'jane.doe@example.com', 'Jane Doe', '123-45-6789', '4111 1111 1111 1111', 'call me', 10.5),
+      (2, NULL, '', NULL, NULL, 'contact: bob@corp.io', 20),
+      (3, 'zoé@example.com', 'Zoë Ünïcødé', '987-65-4321', '5500-0000-0000-0004', 'nothing here', 30)`);
+  c = new pgLib.Client({ host: '127.0.0.1', port: proxy.pg.port, user: pg.user, database: pg.database });
+  await c.connect();
+});
+afterAll(async () => {
+  await c?.end();
+  await direct.query('DROP TABLE IF EXISTS sw_mask_t');
+  await direct.end();
+  await proxy?.close();
+});
+
+const all = 'SELECT id, email, full_name, ssn, card, note, amount FROM sw_mask_t ORDER BY id';
+
+function expectMasked(rows: Record<string, unknown>[]): void {
+  expect(rows[0]).toEqual({ id: 1, email: 'j***@example.com', full_name: 'J*******', ssn: '*******6789', card: '***************1111', note: 'call me', amount: '10.5' });
+  // NULL stays NULL; an empty string stays empty; a value found inside text is masked in place.
+  expect(rows[1]).toMatchObject({ email: null, full_name: '', ssn: null, card: null });
+  expect(rows[1]!.note).toBe('contact: b***@corp.io');
+  // Multi-byte characters are kept whole.
+  expect(rows[2]!.full_name).toBe('Z**********');
+  expect(rows[2]!.ssn).toBe('*******4321');
+}
+
+describe('masking on PostgreSQL', () => {
+  it('masks by column name in a simple query', async () => {
+    expectMasked((await c.query(all)).rows);
+  });
+
+  it('masks the extended protocol, named prepared statements reused, and binary results', async () => {
+    expectMasked((await c.query(`${all.replace('ORDER BY', 'WHERE id > $1 ORDER BY')}`, [0])).rows);
+    for (let i = 0; i < 3; i++) expectMasked((await c.query({ name: 'sw-mask-all', text: all })).rows);
+    const binary = await c.query({ text: 'SELECT id, ssn, email FROM sw_mask_t WHERE id = 1', binary: true });
+    expect(binary.rows[0]).toEqual({ id: 1, ssn: '*******6789', email: 'j***@example.com' });
+  });
+
+  it('catches values that lost their column name: aliases, casts and concatenations, by their content', async () => {
+    const r = await c.query("SELECT ssn AS x, email || '' AS y, card::varchar AS z, upper(email) AS w FROM sw_mask_t WHERE id = 1");
+    const row = r.rows[0];
+    expect(row.x).not.toContain('123-45');
+    expect(row.y).not.toContain('jane.doe');
+    expect(row.z).not.toContain('4111 1111 1111');
+    expect(String(row.w)).not.toContain('JANE.DOE');
+  });
+
+  it('masks what psql shows', async () => {
+    const { stdout } = await run('psql', ['-h', '127.0.0.1', '-p', String(proxy.pg.port), '-U', pg.user, '-d', pg.database, '-X', '-A', '-t', '-c', all]);
+    expect(stdout).not.toContain('jane.doe@example.com');
+    expect(stdout).not.toContain('123-45-6789');
+    expect(stdout.split('\n')[0]).toBe('1|j***@example.com|J*******|*******6789|***************1111|call me|10.5');
+  });
+
+  it('passes results with nothing to mask unchanged', async () => {
+    const q = 'SELECT id, amount, note FROM sw_mask_t WHERE id IN (1, 3) ORDER BY id';
+    expect((await c.query(q)).rows).toEqual((await direct.query(q)).rows);
+  });
+
+  it('masks many rows through the workers, in order', async () => {
+    const q = "SELECT g AS id, 'user' || g || '@example.com' AS email, 'Name ' || g AS full_name FROM generate_series(1, 20000) g";
+    const rows = (await c.query(q)).rows;
+    expect(rows).toHaveLength(20000);
+    for (const i of [0, 1, 999, 1000, 1024, 5000, 19999]) {
+      expect(rows[i]).toEqual({ id: i + 1, email: 'u***@example.com', full_name: 'N' + '*'.repeat(`Name ${i + 1}`.length - 1) });
+    }
+  });
+
+  it('masks values quoted in errors', async () => {
+    await direct.query('CREATE UNIQUE INDEX IF NOT EXISTS sw_mask_email ON sw_mask_t (email)');
+    const err = await c.query("INSERT INTO sw_mask_t (id, email) VALUES (9, 'jane.doe@example.com')").catch((e: Error & { detail?: string }) => e);
+    expect((err as { code?: string }).code).toBe('23505');
+    expect((err as { detail?: string }).detail ?? '').not.toContain('jane.doe@example.com');
+  });
+});
