@@ -18,6 +18,7 @@ import { MaskingRulesWatcher } from './masking/rules.js';
 import { MaskingPool } from './masking/pool.js';
 import { MaskingStage } from './masking/stage.js';
 import { MaskingRowStage } from './masking/row-stage.js';
+import { PgCatalog } from './session/pg-catalog.js';
 import { passThroughRows, type Gate, type RowStage } from './session/hooks.js';
 import { Listener, type SessionDeps, type SessionFactory } from './session/listener.js';
 import { createPostgresSession } from './session/postgres.js';
@@ -80,13 +81,20 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const pool = opts.masking !== false && config.masking.workers > 0 ? new MaskingPool({ workers: config.masking.workers, hashKey: config.masking.key }) : null;
   const masking = opts.masking === false ? undefined : new MaskingRowStage(() => maskingRules.current, new MaskingStage({ executor: pool }));
   const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl, observer: recorder });
-  const deps: SessionDeps = { gate, rows: opts.rows ?? passThroughRows, masking, events: recorder, cancelKeys: new Map() };
+  const catalogs = new Map<string, PgCatalog>();
+  for (const l of config.listeners) {
+    if (l.protocol !== 'postgres' || !masking) continue;
+    if (l.catalog) catalogs.set(l.name, new PgCatalog(l.catalog, log.child({ listener: l.name, part: 'catalog' })));
+    else log.info({ listener: l.name }, 'masking: no catalog for this listener; column rules match the names a result shows (an alias hides the origin; detectors still scan the values)');
+  }
+  const deps: SessionDeps = { gate, rows: opts.rows ?? passThroughRows, masking, catalogFor: (name) => catalogs.get(name), events: recorder, cancelKeys: new Map() };
   const listeners: Listener[] = [];
   const closeAll = async (drainMs = 0) => {
     await Promise.all(listeners.map((l) => l.close(drainMs)));
     await broker.close();
     await consoleServer.close();
     maskingRules.close();
+    await Promise.all([...catalogs.values()].map((c) => c.close()));
     await pool?.close();
     await audit.close();
   };

@@ -7,12 +7,15 @@ import { formatHostPort } from '../config.js';
 import { sessionLogger, type Logger } from '../log.js';
 import type { Gate, RowStage, SessionEvents } from './hooks.js';
 import type { MaskingRowStage } from '../masking/row-stage.js';
+import type { PgCatalog } from './pg-catalog.js';
 
 export interface SessionDeps {
   gate: Gate;
   rows: RowStage;
   /** Masking of result rows and errors (absent: everything passes raw). PostgreSQL sessions use it. */
   masking?: MaskingRowStage;
+  /** A listener's catalog connection for column origins (PostgreSQL, `catalog` in the config). */
+  catalogFor?: (listener: string) => PgCatalog | undefined;
   events: SessionEvents;
   /** Sessions by the cancel key the client knows, so a cancel on a new connection finds its session. */
   cancelKeys: Map<string, { cancel(): void }>;

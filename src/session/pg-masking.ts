@@ -9,6 +9,7 @@ import type { PgFramer } from '../wire/postgres/frames.js';
 import { Back, Front } from '../wire/postgres/messages.js';
 import type { ResultColumn, SessionInfo } from './hooks.js';
 import { PgResults, type ResultEvent } from './pg-results.js';
+import type { ColumnOrigin, PgCatalog } from './pg-catalog.js';
 
 /** Server messages masking needs to see, besides what the session inspects anyway. */
 export const maskingServerInspected = [
@@ -34,6 +35,8 @@ export class PgMasking {
   private masker: ResultMasker | null = null;
   /** Masked cells by rule of the result that ended last, once all its rows went out. */
   private ended: Promise<Record<string, number>> | null = null;
+  /** A catalog lookup the next result waits for (the server is not read meanwhile). */
+  private lookup: Promise<void> | null = null;
 
   constructor(
     private readonly stage: MaskingRowStage,
@@ -41,6 +44,8 @@ export class PgMasking {
     private readonly server: PgFramer,
     sink: (bytes: Buffer) => void,
     onError: (err: Error) => void,
+    /** Resolves columns to schema.table.column (absent: result names only). */
+    private readonly catalog?: PgCatalog,
   ) {
     this.output = new OrderedOutput(sink, onError);
   }
@@ -51,7 +56,8 @@ export class PgMasking {
   }
 
   drained(): Promise<void> {
-    return this.masker ? this.masker.drained() : Promise.resolve();
+    const lookup = this.lookup ?? Promise.resolve();
+    return lookup.then(() => (this.masker && this.masker.full ? this.masker.drained() : undefined));
   }
 
   // ---- client messages, in the order they go upstream ----
@@ -120,7 +126,9 @@ export class PgMasking {
       case Back.DataRow: {
         if (!this.masker) {
           const e = this.results.dataRow();
-          if (e.kind === 'begin') this.begin(e.fields, null);
+          if (e.kind === 'begin') {
+            if (!this.begin(e.fields, null, () => this.firstRow(buf, start, end))) return false;
+          }
           // Nothing to mask in this result: its rows stream raw until it ends.
           if (!this.masker) this.server.inspect[Back.DataRow] = 0;
         }
@@ -154,19 +162,66 @@ export class PgMasking {
     if (e.kind === 'swallow') return true;
     if (e.kind === 'begin') {
       this.endResult();
-      this.begin(e.fields, Buffer.from(buf.subarray(start, end)));
-      this.output.write(this.masker?.description ?? buf.subarray(start, end));
-      // Rows of a result with nothing to mask stream raw.
-      if (!this.masker) this.server.inspect[Back.DataRow] = 0;
+      const frame = buf.subarray(start, end);
+      const sendDescription = () => {
+        this.output.write(this.masker?.description ?? frame);
+        // Rows of a result with nothing to mask stream raw.
+        if (!this.masker) this.server.inspect[Back.DataRow] = 0;
+      };
+      if (!this.begin(e.fields, frame, sendDescription)) return false;
+      sendDescription();
       return true;
     }
     this.output.write(buf.subarray(start, end));
     return true;
   }
 
-  private begin(fields: dec.FieldDescription[], raw: Buffer | null): void {
-    const columns: ResultColumn[] = fields.map((f) => ({ name: f.name, tableOid: f.tableOid, columnNumber: f.column, type: f.typeOid, format: f.format }));
+  /**
+   * Opens the result's masker. Returns false when the columns' origins must be looked up first: then
+   * `then` runs once they are known (the session stops reading the server until `drained()`).
+   */
+  private begin(fields: dec.FieldDescription[], raw: Buffer | null, then: () => void): boolean {
+    const database = this.session.database ?? '';
+    const oids = fields.map((f) => f.tableOid);
+    const tables = this.catalog?.known(database, oids);
+    if (this.catalog && tables === null) {
+      this.lookup = this.catalog.load(database, oids).then((loaded) => {
+        this.lookup = null;
+        this.open(fields, raw, loaded);
+        then();
+      });
+      return false;
+    }
+    this.open(fields, raw, tables ?? undefined);
+    return true;
+  }
+
+  private open(fields: dec.FieldDescription[], raw: Buffer | null, tables: Map<number, Map<number, ColumnOrigin>> | undefined): void {
+    const columns: ResultColumn[] = fields.map((f) => {
+      const origin = f.tableOid ? tables?.get(f.tableOid)?.get(f.column) : undefined;
+      return {
+        name: f.name,
+        tableOid: f.tableOid,
+        columnNumber: f.column,
+        type: f.typeOid,
+        format: f.format,
+        ...(origin ? { schema: origin.schema, table: origin.table, originalName: origin.column } : {}),
+      };
+    });
     this.masker = this.stage.begin({ session: this.session, columns, ...(raw ? { raw: [raw] } : {}) }, this.output);
+  }
+
+  /** The first row of an Execute's result, once its columns' origins are known. */
+  private firstRow(buf: Buffer, start: number, end: number): void {
+    if (!this.masker) {
+      this.server.inspect[Back.DataRow] = 0;
+      this.output.write(buf.subarray(start, end));
+    } else this.masker.row(buf, start, end);
+  }
+
+  /** DDL ran: the catalog's answers for this database may be stale. */
+  schemaChanged(): void {
+    this.catalog?.invalidate(this.session.database ?? '');
   }
 
   private endResult(): void {

@@ -172,6 +172,7 @@ class PostgresSession implements ProxySession {
           this.ctx.log.error({ err: err.message }, 'masking failed; closing the session rather than send rows unmasked');
           this.fatal(new ProxyError('protocolViolation', 'masking failed'));
         },
+        this.ctx.deps.catalogFor?.(this.ctx.listener.name),
       );
     }
     socket.on('data', (chunk: Buffer) => {
@@ -552,6 +553,7 @@ class PostgresSession implements ProxySession {
         case Back.CommandComplete: {
           const go = this.toClient(type, buf, start, end);
           const tag = dec.decodeCommandComplete(buf, start, end).tag;
+          if (/^(CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE) /.test(tag)) this.masking?.schemaChanged();
           this.statementEnded({ command: tag, rows: rowsOfTag(tag) });
           return go;
         }

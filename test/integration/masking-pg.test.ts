@@ -53,7 +53,7 @@ describe('masking on PostgreSQL', () => {
   it('masks the extended protocol, named prepared statements reused, and binary results', async () => {
     expectMasked((await c.query(`${all.replace('ORDER BY', 'WHERE id > $1 ORDER BY')}`, [0])).rows);
     for (let i = 0; i < 3; i++) expectMasked((await c.query({ name: 'sw-mask-all', text: all })).rows);
-    const binary = await c.query({ text: 'SELECT id, ssn, email FROM sw_mask_t WHERE id = 1', binary: true });
+    const binary = await c.query({ text: 'SELECT id, ssn, email FROM sw_mask_t WHERE id = 1', binary: true } as pgLib.QueryConfig);
     expect(binary.rows[0]).toEqual({ id: 1, ssn: '*******6789', email: 'j***@example.com' });
   });
 
@@ -64,6 +64,27 @@ describe('masking on PostgreSQL', () => {
     expect(row.y).not.toContain('jane.doe');
     expect(row.z).not.toContain('4111 1111 1111');
     expect(String(row.w)).not.toContain('JANE.DOE');
+  });
+
+  it('keeps a renamed column masked by its origin when the listener has a catalog', async () => {
+    const withCatalog = await startProxy({
+      masking: true,
+      pg: { catalog: `postgres://${pg.user}@${pg.host}:${pg.port}/${pg.database}` },
+      extra: { masking: { key: 'test-mask-key-0123456789', workers: 0 } },
+    });
+    try {
+      const cc = new pgLib.Client({ host: '127.0.0.1', port: withCatalog.pg.port, user: pg.user, database: pg.database });
+      await cc.connect();
+      // A name no rule knows and a value no detector flags: only the origin (sw_mask_t.full_name) tells.
+      const q = 'SELECT full_name AS who, t.email AS contact FROM sw_mask_t t WHERE id = 1';
+      expect((await cc.query(q)).rows).toEqual([{ who: 'J*******', contact: 'j***@example.com' }]);
+      expect((await cc.query(q + ' AND id = $1', [1])).rows).toEqual([{ who: 'J*******', contact: 'j***@example.com' }]);
+      await cc.end();
+      // Without a catalog the alias hides the origin: the name is all the proxy sees.
+      expect((await c.query(q)).rows[0].who).toBe('Jane Doe');
+    } finally {
+      await withCatalog.close();
+    }
   });
 
   it('masks what psql shows', async () => {

@@ -1,0 +1,84 @@
+// Where a PostgreSQL result column comes from: RowDescription carries each column's table OID and attribute
+// number even when the query renamed it (`SELECT ssn AS x`), and the catalog turns them into
+// schema.table.column, so column rules still apply. One connection per database (OIDs are per database),
+// through the listener's `catalog` URL with the session's database in place of the URL's; answers cached per
+// database until DDL is seen there.
+import pg from 'pg';
+import type { Logger } from '../log.js';
+
+export interface ColumnOrigin {
+  schema: string;
+  table: string;
+  column: string;
+}
+
+type TableColumns = Map<number, ColumnOrigin>;
+
+export class PgCatalog {
+  private readonly clients = new Map<string, Promise<pg.Client>>();
+  private readonly cache = new Map<string, Map<number, TableColumns>>();
+
+  constructor(
+    private readonly url: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Origins known now for these columns, or null when some table must be looked up first (`load`). */
+  known(database: string, tableOids: readonly number[]): Map<number, TableColumns> | null {
+    const tables = this.cache.get(database);
+    for (const oid of tableOids) if (oid !== 0 && !tables?.has(oid)) return null;
+    return tables ?? new Map();
+  }
+
+  /** Looks the tables up; a catalog that cannot answer leaves them unknown (names still match, detectors run). */
+  async load(database: string, tableOids: readonly number[]): Promise<Map<number, TableColumns>> {
+    let tables = this.cache.get(database);
+    if (!tables) this.cache.set(database, (tables = new Map()));
+    const missing = [...new Set(tableOids)].filter((oid) => oid !== 0 && !tables!.has(oid));
+    if (missing.length === 0) return tables;
+    try {
+      const client = await this.client(database);
+      const r = await client.query<{ oid: number; schema: string; table: string; attnum: number; column: string }>(
+        `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS table, a.attnum::int AS attnum, a.attname AS column
+           FROM pg_catalog.pg_attribute a
+           JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped`,
+        [missing],
+      );
+      for (const oid of missing) tables.set(oid, new Map());
+      for (const row of r.rows) tables.get(row.oid)!.set(row.attnum, { schema: row.schema, table: row.table, column: row.column });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, database }, 'masking catalog lookup failed: column rules match result names only');
+    }
+    return tables;
+  }
+
+  /** DDL ran in this database: what the cache knows may be stale. */
+  invalidate(database: string): void {
+    this.cache.delete(database);
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(clients.map((p) => p.then((c) => c.end()).catch(() => undefined)));
+  }
+
+  private client(database: string): Promise<pg.Client> {
+    let c = this.clients.get(database);
+    if (!c) {
+      const url = new URL(this.url);
+      url.pathname = `/${encodeURIComponent(database)}`;
+      const client = new pg.Client({ connectionString: url.toString(), application_name: 'sqlwarden-catalog' });
+      client.on('error', (err) => {
+        this.log.warn({ err: err.message, database }, 'masking catalog connection lost');
+        this.clients.delete(database);
+      });
+      c = client.connect().then(() => client);
+      c.catch(() => this.clients.delete(database));
+      this.clients.set(database, c);
+    }
+    return c;
+  }
+}
