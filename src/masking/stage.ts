@@ -260,6 +260,9 @@ interface Slot {
   bytes: Buffer | null;
 }
 
+/** What a slot's place holds once its bytes went out. */
+const sent: Slot = { bytes: Buffer.alloc(0) };
+
 /**
  * The one way bytes reach a session's client while masking is on: in order, whether written now or filled
  * in later by a batch. Writes go straight to the sink while nothing is pending. A failure (a batch that
@@ -309,7 +312,10 @@ export class OrderedOutput {
     slot.bytes = bytes;
     this.queuedBytes += bytes.length;
     while (this.head < this.queue.length && this.queue[this.head]!.bytes !== null) {
-      const b = this.queue[this.head++]!.bytes!;
+      const b = this.queue[this.head]!.bytes!;
+      // The slot leaves the queue now: a long result keeps a pending slot at the tail for good, so sent
+      // slots must not hold their bytes until the queue empties.
+      this.queue[this.head++] = sent;
       this.queuedBytes -= b.length;
       this.sink(b);
     }
@@ -441,6 +447,14 @@ export class ResultMasker {
   /** Resolves when the stage is no longer full. */
   drained(): Promise<void> {
     return this.out.until(this.notFull);
+  }
+
+  /**
+   * Sends the batch under way now, so that what the session writes to the output next comes after its rows
+   * (a MySQL row of several packets, which the session masks itself).
+   */
+  flush(): void {
+    if (this.batch !== null) this.dispatch();
   }
 
   /** The result ended: sends the last batch; resolves with the counts once every row went to the output. */
