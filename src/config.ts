@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { keyPath } from './yaml-errors.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -123,12 +124,6 @@ export const defaultConfigInput = {
   ],
 };
 
-/** `listeners.1.upstream` -> `listeners[1].upstream` */
-function keyPath(p: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of p) out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
-  return out || '(top level)';
-}
 
 /** Replaces `${VAR}` in every string of the parsed document; an unset variable is an error naming the key. */
 function interpolate(value: unknown, env: NodeJS.ProcessEnv, at: PropertyKey[]): unknown {

@@ -19,6 +19,7 @@ import { compileStrategy, StrategyError, defaultHashLength, type MaskFn, type St
 import { detectorKinds, type DetectorKind } from './detectors.js';
 import { MaskPlan, SpanMasker, type ColumnStep, type DetectorStep } from './plan.js';
 import type { ResultColumn } from '../session/hooks.js';
+import { keyPath, lineOf } from '../yaml-errors.js';
 
 export class MaskingRulesError extends Error {
   override name = 'MaskingRulesError';
@@ -244,22 +245,6 @@ export class MaskingRules {
   }
 }
 
-/** `columns.1.mask` -> `columns[1].mask` */
-function keyPath(p: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of p) out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
-  return out || '(top level)';
-}
-
-/** The line of the deepest node on `at` that exists in the document. */
-function lineOf(doc: Document, lines: LineCounter, at: readonly PropertyKey[]): number | undefined {
-  for (let n = at.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(at.slice(0, n) as (string | number)[], true);
-    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
-    if (range) return lines.linePos(range[0]).line;
-  }
-  return undefined;
-}
 
 /** Compiles the text of a masking.yaml. `source` names it in errors (a path). */
 export function parseMaskingRules(text: string, source: string, opts: LoadOptions = {}): MaskingRules {

@@ -30,6 +30,7 @@ import { z } from 'zod';
 import type { Category } from '../classify/types.js';
 import { cidrContains, parseCidr, type Cidr } from './cidr.js';
 import { Policy, type Action, type CompiledRule, type MatchInput, type PolicyIdentity } from './policy.js';
+import { keyPath, lineOf } from '../yaml-errors.js';
 
 export class PolicyError extends Error {
   override name = 'PolicyError';
@@ -190,22 +191,6 @@ function describeWhen(w: When): string {
 
 // ---- errors with lines ----
 
-/** `rules.1.when` -> `rules[1].when` */
-function keyPath(p: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of p) out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
-  return out || '(top level)';
-}
-
-/** The line of the deepest node on `at` that exists in the document. */
-function lineOf(doc: Document, lines: LineCounter, at: readonly PropertyKey[]): number | undefined {
-  for (let n = at.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(at.slice(0, n) as (string | number)[], true);
-    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
-    if (range) return lines.linePos(range[0]).line;
-  }
-  return undefined;
-}
 
 /** A scalar written where a list may be (`user: bob`) is item 0 to zod; name the key, not `user[0]`. */
 function displayPath(doc: Document, at: readonly PropertyKey[]): readonly PropertyKey[] {
