@@ -1,5 +1,5 @@
 // One 256-entry table of byte classes shared by the detectors: a lookup per byte instead of range tests.
-// Only ASCII bytes have classes; UTF-8 multi-byte sequences (>= 0x80) are never part of a detected token.
+// ASCII bytes have classes; UTF-8 multi-byte sequences (>= 0x80) count only in e-mail local parts.
 
 export const DIGIT = 1;
 export const UPPER = 2;
@@ -35,6 +35,8 @@ export const CLS = new Uint8Array(256);
   add('-_', RUN);
   add('_', WORD);
   add('._%+-', LOCAL);
+  // UTF-8 bytes of internationalized local parts (RFC 6531): zoé@example.com is an address too.
+  for (let b = 0x80; b <= 0xff; b++) CLS[b]! |= LOCAL;
   add('-._~+/', B64TOKEN);
 })();
 

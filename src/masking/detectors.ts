@@ -160,7 +160,8 @@ function scanEmails(buf: Buffer, at: number, start: number, end: number, onMatch
     let resume = at + 1;
     let ls = at;
     while (ls > floor && CLS[buf[ls - 1]!]! & LOCAL) ls--;
-    while (ls < at && !(CLS[buf[ls]!]! & ALNUM)) ls++;
+    // A local part starts with a letter or digit (any non-ASCII character counts as one).
+    while (ls < at && buf[ls]! < 0x80 && !(CLS[buf[ls]!]! & ALNUM)) ls++;
     if (at - ls >= 1 && at - ls <= 64 && buf[at - 1] !== DOT) {
       const de = domainEnd(buf, at + 1, end);
       if (de > 0) {

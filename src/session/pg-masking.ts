@@ -25,6 +25,9 @@ export const maskingServerInspected = [
   Back.ErrorResponse,
   Back.NoticeResponse,
   Back.ReadyForQuery,
+  Back.CopyOutResponse,
+  Back.CopyData,
+  Back.CopyDone,
 ];
 /** Client messages masking needs to see (Describe, on top of what the session inspects). */
 export const maskingClientInspected = [Front.Describe];
@@ -37,6 +40,10 @@ export class PgMasking {
   private ended: Promise<Record<string, number>> | null = null;
   /** A catalog lookup the next result waits for (the server is not read meanwhile). */
   private lookup: Promise<void> | null = null;
+  /** The text of the last simple query: what a COPY ... TO STDOUT that follows copies. */
+  private lastQuery = '';
+  /** Rows of a COPY TO STDOUT go through a masker (CopyData is inspected only for them). */
+  private copying = false;
 
   constructor(
     private readonly stage: MaskingRowStage,
@@ -66,6 +73,9 @@ export class PgMasking {
   clientSent(type: number, buf: Buffer, start: number, end: number): Buffer | null {
     switch (type) {
       case Front.Query:
+        this.lastQuery = dec.decodeQuery(buf, start, end).sql;
+        this.results.query();
+        return null;
       case Front.FunctionCall:
         this.results.query();
         return null;
@@ -149,6 +159,15 @@ export class PgMasking {
       case Back.NoticeResponse:
         this.output.write(this.stage.maskError(buf, start, end, this.session));
         return true;
+      case Back.CopyOutResponse:
+        return this.beginCopy(buf, start, end);
+      case Back.CopyData:
+        if (this.copying && this.masker) return this.masker.row(buf, start, end);
+        break;
+      case Back.CopyDone:
+        this.copying = false;
+        this.endResult();
+        break;
       case Back.ReadyForQuery:
         this.results.readyForQuery();
         this.endResult();
@@ -219,6 +238,33 @@ export class PgMasking {
     } else this.masker.row(buf, start, end);
   }
 
+  /**
+   * COPY ... TO STDOUT: one row per CopyData. The columns are named only when the statement lists them
+   * (`COPY t (email, ssn) TO STDOUT`); otherwise every column is scanned by the detectors. Binary COPY carries
+   * no types, so when anything would need masking the session ends rather than send it unmasked.
+   */
+  private beginCopy(buf: Buffer, start: number, end: number): boolean {
+    this.endResult();
+    const binary = buf[start + 5] === 1;
+    const count = buf.readInt16BE(start + 6);
+    const listed = /^\s*copy\s+[^(]*?\(([^)]*)\)\s+to\s/i.exec(this.lastQuery)?.[1]?.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
+    const columns = Array.from({ length: count }, (_, i) => ({ name: listed?.[i] ?? '', textLike: true }));
+    const csv = /\bcsv\b/i.test(this.lastQuery);
+    if (binary) {
+      const masker = this.stage.beginCopy(this.session, columns, 'text', this.output);
+      if (masker) {
+        void masker.end();
+        throw new CopyNotMaskable();
+      }
+      this.output.write(buf.subarray(start, end));
+      return true;
+    }
+    this.masker = this.stage.beginCopy(this.session, columns, csv ? 'csv' : 'text', this.output);
+    this.copying = this.masker !== null;
+    this.output.write(buf.subarray(start, end));
+    return true;
+  }
+
   /** DDL ran: the catalog's answers for this database may be stale. */
   schemaChanged(): void {
     this.catalog?.invalidate(this.session.database ?? '');
@@ -253,4 +299,12 @@ function describePortal(portal: string): Buffer {
   name.copy(b, 6);
   b[b.length - 1] = 0;
   return b;
+}
+
+/** A binary COPY whose rows would need masking: the session ends instead of sending them. */
+export class CopyNotMaskable extends Error {
+  override name = 'CopyNotMaskable';
+  constructor() {
+    super('COPY in binary format cannot be masked; use text or CSV');
+  }
 }

@@ -12,7 +12,7 @@ import { AuthCode, Back, Front } from '../wire/postgres/messages.js';
 import * as dec from '../wire/postgres/decode.js';
 import * as enc from '../wire/postgres/encode.js';
 import type { Hold, SessionInfo, StatementRequest, Verdict } from './hooks.js';
-import { PgMasking, maskingClientInspected, maskingServerInspected } from './pg-masking.js';
+import { CopyNotMaskable, PgMasking, maskingClientInspected, maskingServerInspected } from './pg-masking.js';
 import type { ProxySession, SessionContext } from './listener.js';
 import type { PostgresContext } from '../classify/index.js';
 import { closeLike, connectTcp, readExactly, startClientTls } from './upstream.js';
@@ -643,6 +643,7 @@ class PostgresSession implements ProxySession {
   }
 
   private protocolError(err: unknown, from: 'client' | 'server'): void {
+    if (err instanceof CopyNotMaskable) return this.fatal(new ProxyError('unsupportedCommand', err.message));
     if (!(err instanceof WireError)) {
       this.ctx.log.error({ err }, 'unexpected error in session');
       return this.fatal(new ProxyError('protocolViolation', 'internal error'));

@@ -9,6 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pgLib from 'pg';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { to as copyTo } from 'pg-copy-streams';
 import { startProxy, type StartedProxy } from '../helpers/proxy.js';
 import { pg } from '../helpers/databases.js';
 
@@ -170,6 +173,20 @@ describe('masking on PostgreSQL', () => {
     } finally {
       await hashing.close();
     }
+  });
+
+  it('masks COPY TO STDOUT rows in text and CSV: by column name when the statement lists them, else by content', async () => {
+    const copyOut = async (sql: string) => {
+      const chunks: Buffer[] = [];
+      await pipeline(c.query(copyTo(sql)), new Writable({ write: (chunk: Buffer, _e, cb) => (chunks.push(chunk), cb()) }));
+      return Buffer.concat(chunks).toString();
+    };
+    const listed = await copyOut('COPY sw_mask_t (id, full_name, ssn) TO STDOUT');
+    expect(listed.split('\n')[0]).toBe('1\tJ*******\t*******6789');
+    const csv = await copyOut('COPY (SELECT id, email, note FROM sw_mask_t ORDER BY id) TO STDOUT WITH (FORMAT csv)');
+    expect(csv).toBe('1,j***@example.com,call me\n2,,contact: b***@corp.io\n3,z***@example.com,nothing here\n');
+    expect(csv).not.toContain('jane.doe');
+    expect(csv).not.toContain('bob@corp.io');
   });
 
   it('masks values quoted in errors', async () => {
