@@ -10,7 +10,8 @@ import { lastSequenceId, payloadOf } from '../wire/mysql/frames.js';
 import { Command, SessionTrack, Status, charsetOfCollation, commandName, cursorTypeMask } from '../wire/mysql/packets.js';
 import { parseSqlMode, type MysqlContext } from '../classify/index.js';
 import type { Logger } from '../log.js';
-import { allow, type Gate, type Hold, type RowStage, type SessionEvents, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
+import { allow, type Gate, type Hold, type SessionEvents, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
+import type { MysqlMasking } from './mysql-masking.js';
 import { ResponseReader, type ResponseKind, type ResponseSink } from './mysql-response.js';
 
 /** What the command phase needs from the session. */
@@ -67,16 +68,21 @@ export class CommandPhase {
   /** The command whose response is under way, and when it (or its last statement's outcome) was sent. */
   private command = '';
   private startedAt = 0;
+  /**
+   * Outcomes wait for their masked cells (known once the result's last rows are masked); later outcomes
+   * wait behind them, so the audit keeps the statements' order. null: none is waiting.
+   */
+  private reporting: Promise<void> | null = null;
 
   constructor(
     private readonly io: CommandIo,
     private readonly info: SessionInfo,
     private readonly gate: Gate,
-    rows: RowStage,
+    masking: MysqlMasking | null,
     private readonly events: SessionEvents,
     private readonly log: Logger,
   ) {
-    this.reader = new ResponseReader(this.sink, rows, info);
+    this.reader = new ResponseReader(this.sink, masking);
   }
 
   /** No response is under way: the server closing now closes nothing in the middle. */
@@ -88,6 +94,12 @@ export class CommandPhase {
   end(): void {
     this.held?.cancel('disconnect');
     this.held = null;
+  }
+
+  /** Runs `fn` once every outcome reported so far has reached the audit (at once when none waits). */
+  afterOutcomes(fn: () => void): void {
+    if (this.reporting) void this.reporting.then(fn);
+    else fn();
   }
 
   // ---- client -> server ----
@@ -256,11 +268,22 @@ export class CommandPhase {
       if (noBackslashEscapes !== this.context.noBackslashEscapes) this.context = { ...this.context, noBackslashEscapes };
       if (ok && flags & Status.SessionStateChanged) this.onSessionState(buf, start, end);
     },
-    outcome: (rows, error) => {
+    outcome: (rows, error, maskedCells) => {
       const now = Date.now();
-      this.events.executed(this.info, { command: this.command, rows, durationMs: now - this.startedAt, ...(error ? { error } : {}) });
+      const e = { command: this.command, rows, durationMs: now - this.startedAt, ...(error ? { error } : {}) };
       // The next statement of a multi-statement query starts now.
       this.startedAt = now;
+      if (!maskedCells && !this.reporting) return this.events.executed(this.info, e);
+      const reported: Promise<void> = (this.reporting ?? Promise.resolve())
+        .then(() => maskedCells)
+        .then(
+          (cells) => this.events.executed(this.info, cells ? { ...e, maskedCells: cells } : e),
+          () => this.events.executed(this.info, e),
+        )
+        .then(() => {
+          if (this.reporting === reported) this.reporting = null;
+        });
+      this.reporting = reported;
     },
     localInfile: () => {
       this.uploading = true;

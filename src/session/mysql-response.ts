@@ -1,20 +1,21 @@
 // Follows the server's response to one command (MySQL documentation, "Command Phase": COM_QUERY Response,
 // Text and Binary Resultset, COM_STMT_PREPARE Response, COM_STMT_FETCH, COM_FIELD_LIST) so the session
 // knows where it ends, when the server asks for a LOCAL INFILE, which statement id a prepare got, and
-// which packets are rows. Rows stream through untouched unless the row stage transforms the result; every
-// other packet is small and taken whole. Writes go through the sink in protocol order.
+// which packets are rows. Rows stream through untouched unless masking (mysql-masking.ts) has something
+// to mask in the result; every other packet is small and taken whole. Writes go through the sink in
+// protocol order.
 //
-// The row stage, for MySQL: `begin` gets a MysqlResultInfo (each column's definition as sent, and whether
-// it carries MariaDB's extended metadata); `description`, when not null, is the column count packet and the
-// column definition packets, whole, with any sequence ids (they are renumbered as the server numbered the
-// originals); `row(buf, start, end)` gets one row's payload, without its 4-byte header, and returns the
-// payload to send (the same view when unchanged); the session frames it, across 16 MiB when it has to.
+// With masking on, a result's column count and definition packets are held until all are in, then the
+// masking decides: nothing to mask, they go out as they came and the rows stream; otherwise the rewritten
+// definitions go out (renumbered as the server numbered the originals) and each row packet is taken whole
+// and handed to the masker. Whenever a rewrite changes how many packets something takes (a row of 16 MiB or
+// more), the sequence ids of the rest of the response are shifted to match. ERR packets are masked too.
 import { WireError } from '../wire/bytes.js';
 import * as dec from '../wire/mysql/decode.js';
 import { readLenenc } from '../wire/mysql/reader.js';
 import { framePayload, payloadLength, payloadOf, physicalPackets, setSequenceIds } from '../wire/mysql/frames.js';
 import { Header, Status, maxPacketPayload } from '../wire/mysql/packets.js';
-import { passThroughRows, type ResultColumn, type ResultInfo, type ResultTransform, type RowStage, type SessionInfo } from './hooks.js';
+import type { MysqlMasking, MysqlResultColumn } from './mysql-masking.js';
 
 /** What a command's response looks like. */
 export type ResponseKind =
@@ -24,21 +25,6 @@ export type ResponseKind =
   | 'prepare' // COM_STMT_PREPARE: PREPARE_OK with parameter and column definitions, or ERR
   | 'fieldList' // COM_FIELD_LIST: column definitions then EOF, or ERR
   | 'simple'; // one packet: OK, ERR, EOF or COM_STATISTICS's text
-
-/** A result column as the MySQL session describes it to the row stage. */
-export interface MysqlResultColumn extends ResultColumn {
-  characterSet: number;
-  flags: number;
-  decimals: number;
-  /** The column definition payload as the server sent it (a copy). */
-  definition: Buffer;
-}
-
-export interface MysqlResultInfo extends ResultInfo {
-  columns: MysqlResultColumn[];
-  /** Column definitions carry MariaDB extended metadata (both sides agreed on MARIADB_CLIENT_EXTENDED_METADATA). */
-  extendedMetadata: boolean;
-}
 
 export interface ResponseSink {
   /** Bytes for the client, in order. */
@@ -52,9 +38,10 @@ export interface ResponseSink {
   status(flags: number, buf: Buffer, start: number, end: number, ok: boolean): void;
   /**
    * A statement's outcome (for the audit): a result set ended (`rows` read), an OK (`rows` affected), or an
-   * ERR (`error`). One per statement of a multi-statement query.
+   * ERR (`error`, with the values it quotes masked). One per statement of a multi-statement query.
+   * `maskedCells`: the result had something to mask; settles with the cells masked by rule once its rows are out.
    */
-  outcome(rows: number, error?: string): void;
+  outcome(rows: number, error?: string, maskedCells?: Promise<Record<string, number>> | null): void;
   /** COM_STMT_PREPARE succeeded (or failed: id -1). */
   prepared(statementId: number): void;
   /** The response ended: the client may send its next command. */
@@ -86,25 +73,20 @@ export class ResponseReader {
   private prepareColumns = 0;
   private prepareEofs = 0;
 
-  /** Only when the row stage is not the passthrough: column metadata is held until the columns are known. */
-  private readonly inspect: boolean;
+  /** With masking on, a result's column count and definitions, held until all are in, and its columns. */
   private meta: Buffer[] = [];
   private columns: MysqlResultColumn[] = [];
-  private transform: ResultTransform | null = null;
-  /** Sequence ids to add to the server's, after a transform changed how many packets something took. */
+  /** Sequence ids to add to the server's, after a rewrite changed how many packets something took. */
   private seqShift = 0;
-  private readonly cursorColumns = new Map<number, MysqlResultColumn[]>();
   /** Rows of the result under way, and whether this response's outcomes are statements' (not a ping's). */
   private rowCount = 0;
   private outcomes = false;
 
   constructor(
     private readonly sink: ResponseSink,
-    private readonly rows: RowStage,
-    private readonly session: SessionInfo,
-  ) {
-    this.inspect = rows !== passThroughRows;
-  }
+    /** null: masking is off, every byte passes as it came. */
+    private readonly masking: MysqlMasking | null,
+  ) {}
 
   get idle(): boolean {
     return this.st === St.Idle;
@@ -125,13 +107,10 @@ export class ResponseReader {
       case 'simple':
         this.st = St.Simple;
         break;
-      case 'fetch': {
+      case 'fetch':
         this.st = St.Rows;
-        const columns = this.cursorColumns.get(this.statementId);
-        // The rewritten metadata went out with the execute; this transform only masks the rows.
-        if (columns) this.transform = this.rows.begin(this.resultInfo(columns));
+        this.masking?.beginFetch(this.statementId, this.extendedMetadata);
         break;
-      }
       default:
         this.st = St.First;
     }
@@ -139,59 +118,73 @@ export class ResponseReader {
 
   /** Statements closed or reset on the server: their cursors are gone. */
   forget(statementId?: number): void {
-    if (statementId === undefined) this.cursorColumns.clear();
-    else this.cursorColumns.delete(statementId);
+    this.masking?.forget(statementId);
   }
 
-  /** For the framer: rows stream through; everything else, and rows being transformed, comes whole. */
+  /** For the framer: rows stream through; everything else, and rows being masked or renumbered, comes whole. */
   onHeader(first: number, length: number): boolean {
     if (this.st !== St.Rows) return true;
     if ((first === Header.Eof && length < maxPacketPayload) || first === Header.Err) return true;
     this.rowCount++;
-    return this.transform !== null || this.seqShift !== 0;
+    return (this.masking !== null && this.masking.active) || this.seqShift !== 0;
   }
 
-  onPacket(buf: Buffer, start: number, end: number, parts: number): void {
+  /** A whole packet of the response. Returns false when masking is full: stop reading the server until `drained()`. */
+  onPacket(buf: Buffer, start: number, end: number, parts: number): boolean {
     const first = end - start > 4 ? buf[start + 4]! : -1;
     switch (this.st) {
       case St.Idle:
         // Unsolicited: an ERR before the server closes the connection (shutdown, timeout, KILL).
-        return this.sink.write(buf.subarray(start, end));
+        if (first === Header.Err) this.writeErr(buf, start, end);
+        else this.sink.write(buf.subarray(start, end));
+        return true;
       case St.Simple:
         if (first === Header.Ok || first === Header.Eof) this.endStatus(buf, start, end, first === Header.Ok || this.deprecateEof);
-        if (first === Header.Err) this.errorOutcome(buf, start, end);
-        else if (first === Header.Ok && this.outcomes) this.sink.outcome(affectedRows(buf, start, end));
-        this.write(buf, start, end);
-        return this.finish();
+        if (first === Header.Err) this.errorOutcome(this.writeErr(buf, start, end));
+        else {
+          if (first === Header.Ok && this.outcomes) this.sink.outcome(affectedRows(buf, start, end));
+          this.write(buf, start, end);
+        }
+        this.finish();
+        return true;
       case St.First:
-        return this.onFirst(first, buf, start, end);
+        this.onFirst(first, buf, start, end);
+        return true;
       case St.Columns:
-        return this.onColumn(buf, start, end);
+        this.onColumn(buf, start, end);
+        return true;
       case St.MetaEof: {
         const status = this.endStatus(buf, start, end, false);
         this.write(buf, start, end);
-        if (this.cursor && status & Status.CursorExists) return this.endResult(status);
-        this.st = St.Rows;
-        return;
+        if (this.cursor && status & Status.CursorExists) this.endResult(status);
+        else this.st = St.Rows;
+        return true;
       }
       case St.Rows:
         return this.onRow(first, buf, start, end, parts);
       case St.PrepareDefs:
-        return this.onPrepareDef(buf, start, end);
+        this.onPrepareDef(buf, start, end);
+        return true;
       case St.FieldList:
         if (first === Header.Eof) this.endStatus(buf, start, end, this.deprecateEof);
-        this.write(buf, start, end);
+        if (first === Header.Err) this.writeErr(buf, start, end);
+        else this.write(buf, start, end);
         if (first === Header.Err || (first === Header.Eof && end - start - 4 < maxPacketPayload)) this.finish();
-        return;
+        return true;
     }
+  }
+
+  /** After onPacket returned false: resolves when masking has room again. */
+  drained(): Promise<void> {
+    return this.masking ? this.masking.drained() : Promise.resolve();
   }
 
   private onFirst(first: number, buf: Buffer, start: number, end: number): void {
     if (first === Header.Err) {
-      this.write(buf, start, end);
-      if (dec.isProgressReport(buf, start + 4, end)) return;
+      if (dec.isProgressReport(buf, start + 4, end)) return this.write(buf, start, end);
+      const err = this.writeErr(buf, start, end);
       if (this.kind === 'prepare') this.sink.prepared(-1);
-      this.errorOutcome(buf, start, end);
+      this.errorOutcome(err);
       return this.finish();
     }
     if (first === Header.Ok) {
@@ -215,14 +208,14 @@ export class ResponseReader {
     this.left = n;
     this.rowCount = 0;
     this.st = St.Columns;
-    if (this.inspect) {
+    if (this.masking) {
       this.meta = [buf.subarray(start, end)];
       this.columns = [];
     } else this.write(buf, start, end);
   }
 
   private onColumn(buf: Buffer, start: number, end: number): void {
-    if (this.inspect) {
+    if (this.masking) {
       this.meta.push(buf.subarray(start, end));
       const d = dec.decodeColumnDefinition(buf, start + 4, end, this.extendedMetadata);
       const column: MysqlResultColumn = {
@@ -235,22 +228,20 @@ export class ResponseReader {
         characterSet: d.characterSet,
         flags: d.flags,
         decimals: d.decimals,
-        definition: Buffer.from(buf.subarray(start + 4, end)),
       };
       this.columns.push(column);
     } else this.write(buf, start, end);
     if (--this.left > 0) return;
     this.st = this.deprecateEof ? St.Rows : St.MetaEof;
-    if (this.inspect) this.beginResult();
+    if (this.masking) this.beginResult(this.masking);
   }
 
-  /** All column definitions are in: the row stage decides about this result set. */
-  private beginResult(): void {
+  /** All column definitions are in: masking decides about this result set. */
+  private beginResult(masking: MysqlMasking): void {
     const meta = this.meta;
     this.meta = [];
-    this.transform = this.rows.begin(this.resultInfo(this.columns));
-    if (this.kind === 'execute' && this.cursor) this.cursorColumns.set(this.statementId, this.columns);
-    const description = this.transform?.description ?? null;
+    const cursor = this.kind === 'execute' && this.cursor ? this.statementId : undefined;
+    const description = masking.begin(this.columns, meta, this.extendedMetadata, cursor);
     if (!description) {
       for (const m of meta) this.write(m, 0, m.length);
       return;
@@ -264,30 +255,34 @@ export class ResponseReader {
     this.seqShift += packets - meta.length;
   }
 
-  private onRow(first: number, buf: Buffer, start: number, end: number, parts: number): void {
+  private onRow(first: number, buf: Buffer, start: number, end: number, parts: number): boolean {
     if (first === Header.Err) {
-      this.write(buf, start, end);
-      if (dec.isProgressReport(buf, start + 4, end)) return;
-      this.errorOutcome(buf, start, end);
-      return this.endResult(0, true);
+      if (dec.isProgressReport(buf, start + 4, end)) {
+        this.write(buf, start, end);
+        return true;
+      }
+      this.endResult(0, this.writeErr(buf, start, end));
+      return true;
     }
     if (first === Header.Eof && parts === 1) {
       const status = this.endStatus(buf, start, end, this.deprecateEof);
       this.write(buf, start, end);
-      return this.endResult(status);
+      this.endResult(status);
+      return true;
     }
-    const t = this.transform;
-    if (!t) return this.write(buf, start, end);
-    const seq = (buf[start + 3]! + this.seqShift) & 0xff;
+    const m = this.masking;
+    if (m === null || !m.active) {
+      this.write(buf, start, end);
+      return true;
+    }
     if (parts === 1) {
-      const out = t.row(buf, start + 4, end);
-      if (out.buffer === buf.buffer && out.byteOffset === buf.byteOffset + start + 4 && out.length === end - start - 4) {
-        return this.write(buf, start, end);
-      }
-      return this.writeRowPayload(out, seq, 1);
+      // The stage keeps the packet's sequence id: give it the one the client expects first.
+      if (this.seqShift !== 0) buf[start + 3] = (buf[start + 3]! + this.seqShift) & 0xff;
+      return m.row(buf, start, end);
     }
-    const payload = payloadOf(buf, start, end, parts);
-    this.writeRowPayload(t.row(payload, 0, payload.length), seq, parts);
+    const seq = (buf[start + 3]! + this.seqShift) & 0xff;
+    this.writeRowPayload(m.bigRow(payloadOf(buf, start, end, parts)), seq, parts);
+    return !m.full;
   }
 
   private writeRowPayload(payload: Buffer, seq: number, parts: number): void {
@@ -301,12 +296,12 @@ export class ResponseReader {
     this.seqShift += physicalPackets(payload.length) - parts;
   }
 
-  /** A result set ended with these status flags (0 after an ERR, whose outcome is reported already). */
-  private endResult(status: number, failed = false): void {
-    this.transform?.end();
-    this.transform = null;
+  /** A result set ended with these status flags, or with this ERR packet (as sent: masked). */
+  private endResult(status: number, err?: Buffer): void {
+    const masked = this.masking?.end() ?? null;
+    if (err) this.errorOutcome(err, masked);
     // A cursor's rows come with the fetches: its execute has no outcome of its own.
-    if (!failed && this.outcomes && !(status & Status.CursorExists && this.kind === 'execute')) this.sink.outcome(this.rowCount);
+    else if (this.outcomes && !(status & Status.CursorExists && this.kind === 'execute')) this.sink.outcome(this.rowCount, undefined, masked);
     this.rowCount = 0;
     if (status & Status.MoreResultsExist) {
       this.st = St.First;
@@ -346,10 +341,6 @@ export class ResponseReader {
     if (this.left === 0 && this.prepareColumns === 0 && this.prepareEofs === 0) this.finish();
   }
 
-  private resultInfo(columns: MysqlResultColumn[]): MysqlResultInfo {
-    return { session: this.session, columns, extendedMetadata: this.extendedMetadata };
-  }
-
   /** Status flags of an OK (`ok`) or EOF packet, which the session keeps track of. */
   private endStatus(buf: Buffer, start: number, end: number, ok: boolean): number {
     const flags = dec.endStatusFlags(buf, start + 4, end, ok);
@@ -357,10 +348,11 @@ export class ResponseReader {
     return flags;
   }
 
-  private errorOutcome(buf: Buffer, start: number, end: number): void {
+  /** An ERR packet (framed, as sent to the client) is a statement's outcome. */
+  private errorOutcome(err: Buffer, masked: Promise<Record<string, number>> | null = null): void {
     if (!this.outcomes) return;
-    const e = dec.decodeErr(buf, start + 4, end);
-    this.sink.outcome(0, `${e.code} (${e.sqlState}): ${e.message}`);
+    const e = dec.decodeErr(err, 4, err.length);
+    this.sink.outcome(0, `${e.code} (${e.sqlState}): ${e.message}`, masked);
   }
 
   private write(buf: Buffer, start: number, end: number): void {
@@ -368,9 +360,16 @@ export class ResponseReader {
     this.sink.write(buf.subarray(start, end));
   }
 
+  /** Writes an ERR packet, with the values it quotes masked when masking is on; returns it as written. */
+  private writeErr(buf: Buffer, start: number, end: number): Buffer {
+    if (this.seqShift !== 0) setSequenceIds(buf, start, end, (buf[start + 3]! + this.seqShift) & 0xff);
+    const err = this.masking && end - start - 4 < maxPacketPayload ? this.masking.maskErr(buf, start, end) : buf.subarray(start, end);
+    this.sink.write(err);
+    return err;
+  }
+
   private finish(): void {
     this.st = St.Idle;
-    this.transform = null;
     this.sink.done();
   }
 }

@@ -1,8 +1,9 @@
 // One MySQL/MariaDB client session: Greeting -> [SSLRequest, TLS] -> HandshakeResponse -> Auth -> Command,
 // relaying bytes unchanged by default (MySQL documentation, "Connection Lifecycle"). The server speaks
 // first, so the upstream connection opens at once and its greeting is relayed with the capabilities the
-// proxy cannot inspect through cleared. Statements go to the gate; result sets to the row stage; every
-// other packet streams through.
+// proxy cannot inspect through cleared. Statements go to the gate; result sets and errors to masking
+// (mysql-masking.ts), whose ordered output then carries every byte for the client; every other packet
+// streams through.
 //
 // Turns are strict: after a command that has a response, the client is not read until the response has
 // ended. A client that pipelines still works (its packets wait in the socket), and the proxy never has to
@@ -20,6 +21,7 @@ import type { SessionInfo } from './hooks.js';
 import type { ProxySession, SessionContext } from './listener.js';
 import { AuthExchange, proxyRsaKey, type AuthLinks } from './mysql-auth.js';
 import { CommandPhase, type CommandIo } from './mysql-commands.js';
+import { MysqlMasking } from './mysql-masking.js';
 import { agreement, contextOfGreeting, greetingForClient, responseForServer } from './mysql-handshake.js';
 import { closeLike, connectTcp, startClientTls } from './upstream.js';
 
@@ -56,6 +58,8 @@ class MysqlSession implements ProxySession {
   private serverSeq = 0;
   private auth: AuthExchange | null = null;
   private readonly commands: CommandPhase;
+  /** Result masking (absent when no masking stage is configured). */
+  private readonly masking: MysqlMasking | null = null;
   /** Authenticated: the audit has its session.open line. */
   private opened = false;
   private closeReason = 'client closed';
@@ -73,7 +77,19 @@ class MysqlSession implements ProxySession {
       client: `${client.remoteAddress}:${client.remotePort}`,
       signal: this.abort.signal,
     };
-    this.commands = new CommandPhase(this.commandIo, this.info, ctx.deps.gate, ctx.deps.rows, ctx.deps.events, ctx.log);
+    const stage = ctx.deps.masking;
+    if (stage) {
+      this.masking = new MysqlMasking(
+        stage,
+        this.info,
+        (bytes) => this.writeClientSocket(bytes),
+        (err) => {
+          ctx.log.error({ err: err.message }, 'masking failed; closing the session rather than send rows unmasked');
+          this.fatal(new ProxyError('protocolViolation', 'masking failed'));
+        },
+      );
+    }
+    this.commands = new CommandPhase(this.commandIo, this.info, ctx.deps.gate, this.masking, ctx.deps.events, ctx.log);
     this.fromClient = this.newClientFramer();
     // Nothing is expected from the client before the server's greeting has reached it.
     this.fromClient.stop();
@@ -127,6 +143,7 @@ class MysqlSession implements ProxySession {
       } finally {
         this.client.uncork();
       }
+      if (framer.isStopped) this.updateFlow();
     });
     socket.on('drain', () => {
       this.upstreamBacklogged = false;
@@ -140,7 +157,7 @@ class MysqlSession implements ProxySession {
         // client the same way; in the middle of one, the client gets an error.
         const between = this.phase === 'closed' || this.terminating || (this.phase === 'command' && !this.auth && this.commands.idle) || (this.phase === 'auth' && !this.auth);
         if (!this.terminating && this.phase !== 'closed') this.closeReason = 'server closed';
-        if (between) closeLike(this.client, hadError);
+        if (between) this.afterOutput(() => closeLike(this.client, hadError));
         else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
       }
       this.finish();
@@ -153,12 +170,26 @@ class MysqlSession implements ProxySession {
     for (const event of ['data', 'drain', 'close']) socket.removeAllListeners(event);
   }
 
+  /** Everything for the client goes here: through masking's ordered output when masking is on. */
   private writeClient(bytes: Buffer): void {
-    if (!this.clientOpen) return;
+    if (this.masking) this.masking.output.write(bytes);
+    else this.writeClientSocket(bytes);
+  }
+
+  private writeClientSocket(bytes: Buffer): void {
+    // Ended by fatal(): rows masked after that have nowhere to go.
+    if (!this.clientOpen || this.client.writableEnded) return;
     if (!this.client.write(bytes)) {
       this.clientBacklogged = true;
       this.updateFlow();
     }
+  }
+
+  /** Runs `fn` once masking's output has sent everything it holds (rows still with the workers). */
+  private afterOutput(fn: () => void): void {
+    const out = this.masking?.output;
+    if (!out || out.idle) return fn();
+    void out.until(() => out.idle).then(fn);
   }
 
   private writeUpstream(bytes: Buffer): void {
@@ -395,8 +426,13 @@ class MysqlSession implements ProxySession {
       return this.commands.reader.onHeader(first, length);
     },
     onPacket: (buf, start, end, parts) => {
-      if (this.phase === 'command' && !this.auth) this.commands.reader.onPacket(buf, start, end, parts);
-      else if (this.auth) this.onServerAuth(buf, start, end, parts);
+      if (this.phase === 'command' && !this.auth) {
+        if (this.commands.reader.onPacket(buf, start, end, parts)) return true;
+        // Masking is full: the server waits (its socket pauses) until the stage has room again.
+        void this.commands.reader.drained().then(() => this.resumeServer());
+        return false;
+      }
+      if (this.auth) this.onServerAuth(buf, start, end, parts);
       else if (this.phase === 'greeting') this.onGreeting(buf, start, end, parts);
       else if (buf[start + 4] === Header.Err) this.writeClient(buf.subarray(start, end));
       else if (this.phase !== 'closed') throw new WireError(`unexpected packet during the ${this.phase} phase`);
@@ -404,6 +440,19 @@ class MysqlSession implements ProxySession {
     },
     onPass: (buf, start, end) => this.writeClient(buf.subarray(start, end)),
   };
+
+  private resumeServer(): void {
+    if (this.phase === 'closed') return;
+    this.client.cork();
+    try {
+      this.fromServer!.resume();
+    } catch (err) {
+      this.protocolError(err, 'server');
+    } finally {
+      this.client.uncork();
+    }
+    this.updateFlow();
+  }
 
   // ---- errors, close ----
 
@@ -444,7 +493,7 @@ class MysqlSession implements ProxySession {
     if (this.clientOpen || (this.upstream && this.upstreamOpen)) return;
     this.phase = 'closed';
     this.commands.end();
-    if (this.opened) this.ctx.deps.events.sessionClosed(this.info, this.closeReason);
+    if (this.opened) this.commands.afterOutcomes(() => this.ctx.deps.events.sessionClosed(this.info, this.closeReason));
     this.abort.abort();
     this.ctx.log.debug('session closed');
     this.resolveClosed();

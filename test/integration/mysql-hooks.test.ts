@@ -1,8 +1,8 @@
 // The MySQL session's hooks, driven by scripted parts: every statement passes the gate (COM_QUERY,
 // COM_STMT_PREPARE, each COM_STMT_EXECUTE, commands with an SQL meaning) with the settings the server reads
 // it under; denials answer with an ERR and the session goes on; a pending verdict stops the client, pipelined
-// commands included; result sets pass the row stage, text and binary, fetched by cursor, across 16 MiB;
-// and the audit hears of sessions and statement outcomes.
+// commands included; masking follows cursors fetched in pieces and keeps sequence ids consecutive across
+// 16 MiB rows whose packets it changes; and the audit hears of sessions and statement outcomes.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -11,10 +11,9 @@ import * as dec from '../../src/wire/mysql/decode.js';
 import * as enc from '../../src/wire/mysql/encode.js';
 import { framePayload, physicalPackets } from '../../src/wire/mysql/frames.js';
 import { ColumnType, Command, Header, MariaCap } from '../../src/wire/mysql/packets.js';
-import { allow, type Gate, type Hold, type ResultInfo, type ResultTransform, type RowStage, type StatementRequest, type Verdict } from '../../src/session/hooks.js';
+import { allow, type Gate, type Hold, type StatementRequest, type Verdict } from '../../src/session/hooks.js';
 import { startProxy } from '../helpers/proxy.js';
-import type { MysqlResultColumn, MysqlResultInfo } from '../../src/session/mysql-response.js';
-import { admin, caught, connect, dropDatabase, freshDatabase } from '../helpers/mysql-clients.js';
+import { admin, caught, connect, dropDatabase, ensureMaxAllowedPacket, freshDatabase } from '../helpers/mysql-clients.js';
 import { RawClient, type Packet } from '../helpers/mysql-raw.js';
 
 const dbName = 'sw_my_hooks';
@@ -46,61 +45,6 @@ class ScriptedGate implements Gate {
   }
 }
 
-/**
- * Masks columns named (or originally named) `secret` as '***', renaming them `masked` in the description.
- * Its column definitions carry MariaDB's extended metadata, which mysql2 asks MariaDB for.
- */
-class MaskSecret implements RowStage {
-  readonly results: ResultInfo[] = [];
-  ended = 0;
-  constructor(
-    private readonly replacement: Buffer = Buffer.from('***'),
-    private readonly extendedMetadata = true,
-  ) {}
-
-  begin(result: ResultInfo): ResultTransform | null {
-    this.results.push(result);
-    const i = result.columns.findIndex((c) => c.name === 'secret' || c.originalName === 'secret');
-    if (i < 0) return null;
-    const n = result.columns.length;
-    const types = Uint8Array.from(result.columns.map((c) => c.type));
-    const binary = result.columns[0]!.format === 1;
-    const offsets = new Int32Array(2 * n);
-    const replacement = this.replacement;
-    const packets = [framePayload(enc.encodeColumnCount(n), 0)];
-    for (const c of result.columns) {
-      const masked = c === result.columns[i];
-      packets.push(
-        framePayload(
-          enc.encodeColumnDefinition({
-            catalog: 'def', schema: c.schema ?? '', table: c.table ?? '', orgTable: c.table ?? '', name: masked ? 'masked' : c.name, orgName: c.originalName ?? '',
-            characterSet: 45, columnLength: 1 << 24, type: masked ? ColumnType.VarString : c.type, flags: 0, decimals: 0,
-          }, this.extendedMetadata),
-          0,
-        ),
-      );
-    }
-    if (!binary) types.fill(ColumnType.VarString);
-    else types[i] = ColumnType.VarString;
-    return {
-      description: Buffer.concat(packets),
-      row: (buf, start, end) => {
-        if (binary) dec.binaryRowValues(buf, start, end, result.columns.map((c) => c.type), offsets);
-        else dec.textRowValues(buf, start, end, n, offsets);
-        if (offsets[2 * i]! < 0) return buf.subarray(start, end);
-        const values = result.columns.map((c, k) => {
-          if (k === i) return replacement;
-          const [s, e] = [offsets[2 * k]!, offsets[2 * k + 1]!];
-          if (s < 0) return null;
-          return binary ? dec.decodeBinaryValue(c.type, 0, buf, s, e) : buf.subarray(s, e);
-        });
-        return binary ? enc.encodeBinaryRow(types, values) : enc.encodeTextRow(values as (Buffer | null)[]);
-      },
-      end: () => void this.ended++,
-    };
-  }
-}
-
 /** Each packet's sequence id follows the last one's (counting the physical packets of large ones). */
 function expectConsecutive(packets: Packet[], first: number): void {
   let want = first;
@@ -113,7 +57,7 @@ function expectConsecutive(packets: Packet[], first: number): void {
 beforeAll(async () => {
   await freshDatabase(dbName);
   const c = await admin(dbName);
-  await c.query("CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(20), secret VARCHAR(40)); INSERT INTO people VALUES (1, 'ann', 's3cr3t'), (2, 'bob', NULL), (3, 'cy', '')");
+  await c.query("CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(20), secret VARCHAR(40), phone BIGINT); INSERT INTO people VALUES (1, 'ann', 's3cr3t', 4155552671), (2, 'bob', NULL, NULL), (3, 'cy', '', 51234)");
   await c.query('CREATE TABLE log (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(40))');
   await c.end();
 });
@@ -216,82 +160,70 @@ describe('the gate', () => {
   });
 });
 
-describe('the row stage', () => {
-  const stage = new MaskSecret();
+describe('masking in the session', () => {
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   let port: number;
   beforeAll(async () => {
-    proxy = await startProxy({ mysql: {} }, { rows: stage });
+    // The shipped rules: `secret` columns are redacted (****), `phone` columns keep their last 4 digits.
+    proxy = await startProxy({ masking: true, mysql: {}, extra: { masking: { key: 'test-mask-key-0123456789', workers: 2 } } });
     port = proxy.mysql!.port;
   });
   afterAll(() => proxy.close());
 
-  it('describes each result set by its columns (alias, schema, org_table, org_name, type, format, the definition as sent)', async () => {
-    const c = await connect({ via: port, database: dbName });
-    stage.results.length = 0;
-    await c.query('SELECT p.name AS who, 1 + 1 AS two FROM people p WHERE id = 1');
-    await c.execute('SELECT name FROM people WHERE id = ?', [1]);
-    await c.end();
-    const [who, two] = stage.results[0]!.columns as MysqlResultColumn[];
-    expect(who).toMatchObject({ name: 'who', schema: dbName, table: 'people', originalName: 'name', type: ColumnType.VarString, format: 0, characterSet: 224 }); // mysql2's utf8mb4_unicode_ci
-    expect(two).toMatchObject({ name: 'two', schema: '', table: '', originalName: '', type: ColumnType.Long, format: 0, characterSet: 63 });
-    // The definition as sent, with what binary rows and rewritten definitions need: flags, decimals, extended metadata.
-    expect(dec.decodeColumnDefinition(who!.definition, 0, who!.definition.length, true)).toMatchObject({ name: 'who', orgName: 'name', flags: who!.flags, decimals: who!.decimals });
-    expect((stage.results[0] as MysqlResultInfo).extendedMetadata).toBe(true);
-    expect(stage.results[1]!.columns[0]).toMatchObject({ name: 'name', originalName: 'name', format: 1 });
-  });
-
-  it('rewrites the description and the rows of text and binary results, aliased columns and multi-results included', async () => {
-    const c = await connect({ via: port, database: dbName, multipleStatements: true });
-    const [text] = await c.query<RowDataPacket[]>('SELECT id, secret AS s FROM people ORDER BY id');
-    expect(text).toEqual([{ id: 1, masked: '***' }, { id: 2, masked: null }, { id: 3, masked: '***' }]);
-    const [binary] = await c.execute<RowDataPacket[]>('SELECT id, secret, name FROM people WHERE id >= ? ORDER BY id', [1]);
-    expect(binary).toEqual([{ id: 1, masked: '***', name: 'ann' }, { id: 2, masked: null, name: 'bob' }, { id: 3, masked: '***', name: 'cy' }]);
-    const [multi] = await c.query<RowDataPacket[][]>('SELECT secret FROM people WHERE id = 1; SELECT name FROM people WHERE id = 1');
-    expect(multi).toEqual([[{ masked: '***' }], [{ name: 'ann' }]]);
-    await c.end();
-  });
-
-  it('masks the rows of a cursor fetched in pieces, with the rewritten metadata sent once', async () => {
-    // Asking for extended metadata, as mysql2 does: the scripted stage writes its definitions that way.
+  it('masks the rows of a cursor fetched in pieces, with the rewritten definitions sent once, with the execute', async () => {
+    // MariaDB's extended metadata in the definitions, as mysql2 asks for it: the rewrite must keep the layout.
     const raw = await RawClient.login(port, { database: dbName, mariaCapabilities: MariaCap.ExtendedMetadata });
-    const p = await raw.prepare('SELECT id, secret FROM people ORDER BY id');
+    const p = await raw.prepare('SELECT id, secret, phone FROM people ORDER BY id');
     raw.send(enc.encodeStmtExecute(p.id, 1, []));
     const opened = await raw.response({ cursor: true });
-    expect(dec.decodeColumnDefinition(opened[2]!.payload, 0, opened[2]!.payload.length, true).name).toBe('masked');
-    const rows: (string | null)[] = [];
+    const defs = opened.slice(1, 4).map((d) => dec.decodeColumnDefinition(d.payload, 0, d.payload.length, true));
+    expect(defs.map((d) => [d.name, d.orgName, d.type])).toEqual([['id', 'id', ColumnType.Long], ['secret', 'secret', ColumnType.VarString], ['phone', 'phone', ColumnType.VarString]]);
+    expectConsecutive(opened, 1);
+    const rows: (string | null)[][] = [];
     for (let k = 0; k < 2; k++) {
-      for (const r of (await raw.fetch(p.id, 2)).filter((x) => x.payload[0] === 0x00)) {
-        const out = new Int32Array(4);
-        dec.binaryRowValues(r.payload, 0, r.payload.length, [ColumnType.Long, ColumnType.VarString], out);
-        rows.push(out[2]! < 0 ? null : r.payload.toString('latin1', out[2], out[3]));
+      const fetched = await raw.fetch(p.id, 2);
+      expectConsecutive(fetched, 1);
+      for (const r of fetched.filter((x) => x.payload[0] === 0x00)) {
+        const out = new Int32Array(6);
+        dec.binaryRowValues(r.payload, 0, r.payload.length, [ColumnType.Long, ColumnType.VarString, ColumnType.VarString], out);
+        rows.push([1, 2].map((i) => (out[2 * i]! < 0 ? null : r.payload.toString('latin1', out[2 * i], out[2 * i + 1]))));
       }
     }
-    expect(rows).toEqual(['***', null, '***']);
+    expect(rows).toEqual([['****', '******2671'], [null, null], ['****', '*1234']]);
     raw.end();
   });
 
-  it('keeps sequence ids consecutive when a transformed row needs fewer or more 16 MiB packets than the original', async () => {
-    await (async () => {
-      const c = await admin();
-      await c.query(`SET GLOBAL max_allowed_packet = ${64 * 1024 * 1024}`);
-      await c.end();
-    })();
+  it('keeps sequence ids consecutive when masking a row of 16 MiB or more changes how many packets it takes', async () => {
+    await ensureMaxAllowedPacket(64 * 1024 * 1024);
     const raw = await RawClient.login(port, { database: dbName, mariaCapabilities: MariaCap.ExtendedMetadata });
-    // 17 MiB shrinks to 3 bytes: two packets become one.
-    const shrunk = await raw.query("SELECT REPEAT('s', 17 * 1024 * 1024) AS secret, 'tail' AS t");
+    // 17 MiB shrinks to 4 bytes: two packets become one; the row after it is renumbered to follow.
+    const shrunk = await raw.query("SELECT REPEAT('s', 17 * 1024 * 1024) AS secret, 'tail' AS t UNION ALL SELECT 'x', 'next'");
     expectConsecutive(shrunk, 1);
-    const row = shrunk.find((x) => x.payload.length < 100 && x.payload.includes('tail'))!;
-    expect(row.payload.toString('latin1')).toContain('***');
-    raw.end();
-    // 3 bytes grow to 17 MiB: one packet becomes two.
-    const growing = await startProxy({ mysql: {} }, { rows: new MaskSecret(Buffer.alloc(17 * 1024 * 1024, 0x47)) });
-    const raw2 = await RawClient.login(growing.mysql!.port, { database: dbName, mariaCapabilities: MariaCap.ExtendedMetadata });
-    const grown = await raw2.query("SELECT 'abc' AS secret, 'tail' AS t UNION ALL SELECT 'x', 'y'");
+    const small = shrunk.filter((x) => x.payload.length < 100 && x.payload.toString('latin1').startsWith('\x04****'));
+    expect(small.map((x) => x.payload.toString('latin1'))).toEqual(['\x04****\x04tail', '\x04****\x04next']);
+    // One byte grows to four in a row of 2 x 0xFFFFFF - 1 bytes (two packets): it needs three now.
+    const big = 2 * 0xffffff - 1 - (2 + 9 + 5);
+    const grown = await raw.query(`SELECT 'x' AS secret, REPEAT('g', ${big}) AS big, 'tail' AS t UNION ALL SELECT 'y', 'small', 'end'`);
     expectConsecutive(grown, 1);
-    expect(grown.filter((x) => x.payload.length > 16 * 1024 * 1024).length).toBe(2);
-    raw2.end();
-    await growing.close();
+    // The test client joins a row's packets (checking their ids): one row of three packets.
+    const row = grown.find((x) => x.payload.length >= 0xffffff)!.payload;
+    expect(row.length).toBe(2 * 0xffffff + 2);
+    expect(physicalPackets(row.length)).toBe(3);
+    expect(row.subarray(0, 5).toString('latin1')).toBe('\x04****');
+    expect(row.subarray(-5).toString('latin1')).toBe('\x04tail');
+    expect(grown.some((x) => x.payload.toString('latin1') === '\x04****\x05small\x03end')).toBe(true);
+    // After enough rows that the workers mask them in batches: the big row waits for the batch before it.
+    const mixed = await raw.query(
+      `SELECT seq, 'x' AS secret, CONCAT('n', seq) AS note FROM seq_1_to_600 UNION ALL SELECT 601, REPEAT('s', ${17 * 1024 * 1024}), 'big' UNION ALL SELECT 602, 'y', 'last' ORDER BY 1`,
+    );
+    expectConsecutive(mixed, 1);
+    const values = mixed.slice(5, -1).map((x) => {
+      const out = new Int32Array(6);
+      dec.textRowValues(x.payload, 0, x.payload.length, 3, out);
+      return [0, 1, 2].map((i) => (out[2 * i + 1]! - out[2 * i]! > 100 ? 'long' : x.payload.toString('latin1', out[2 * i], out[2 * i + 1])));
+    });
+    expect(values).toEqual(Array.from({ length: 602 }, (_, i) => [String(i + 1), '****', i === 600 ? 'big' : i === 601 ? 'last' : `n${i + 1}`]));
+    raw.end();
   });
 });
 

@@ -1,0 +1,133 @@
+// A MySQL session's result masking (DESIGN.md "Masking"). The ResponseReader hands it each result's column
+// definitions, rows and errors; it opens a masker per result through the row stage and owns the ordered
+// output that every byte for the client goes through while masking is on, so rows that workers finish later
+// keep their place before everything after them. A result with nothing to mask is not seen row by row: the
+// reader lets its rows stream through raw.
+//
+// Sequence ids: the stage keeps each row packet's own id (a masked row must still fit one packet), so the
+// reader renumbers a row in place before handing it over when it has shifted the ids of that response.
+import type { MaskingRowStage } from '../masking/row-stage.js';
+import { MysqlRowMasker, mysqlRowColumns } from '../masking/mysql-rows.js';
+import { OrderedOutput, type ResultMasker } from '../masking/stage.js';
+import { framePayload } from '../wire/mysql/frames.js';
+import type { ResultColumn, SessionInfo } from './hooks.js';
+
+/** A result column as the MySQL session describes it to the row stage (what binary rows need besides the name). */
+export interface MysqlResultColumn extends ResultColumn {
+  characterSet: number;
+  flags: number;
+  decimals: number;
+}
+
+/** A result's columns and its description as the server sent it: [column count packet, definitions...], framed. */
+interface Described {
+  columns: MysqlResultColumn[];
+  raw: Buffer[];
+}
+
+export class MysqlMasking {
+  readonly output: OrderedOutput;
+  private masker: ResultMasker | null = null;
+  private described: Described | null = null;
+  /** Rows of several packets (16 MiB or more) of the result under way, masked here rather than in the stage. */
+  private bigRows: MysqlRowMasker | null = null;
+  /** Cursors opened by COM_STMT_EXECUTE, by statement id: their fetches carry no definitions of their own. */
+  private readonly cursors = new Map<number, Described>();
+
+  constructor(
+    private readonly stage: MaskingRowStage,
+    private readonly session: SessionInfo,
+    /** Where the output's bytes go: the client socket. */
+    sink: (bytes: Buffer) => void,
+    /** A batch could not be masked: the session must close rather than send anything more. */
+    onError: (err: Error) => void,
+  ) {
+    this.output = new OrderedOutput(sink, onError);
+  }
+
+  /** The result under way has something to mask: its rows come through `row`. */
+  get active(): boolean {
+    return this.masker !== null;
+  }
+
+  /** Resolves when the stage has room again, after `row` returned false. */
+  drained(): Promise<void> {
+    return this.masker ? this.masker.drained() : Promise.resolve();
+  }
+
+  /**
+   * All column definitions of a result are in. Returns the rewritten description to send instead of `raw`
+   * (sequence ids still to be set), or null to send `raw` as it is. `cursor`: the statement whose cursor this
+   * execute opened, whose fetches will be masked the same way.
+   */
+  begin(columns: MysqlResultColumn[], raw: Buffer[], extendedMetadata: boolean, cursor?: number): Buffer | null {
+    // Copies: the views into socket chunks would keep those alive for as long as the cursor lives.
+    if (cursor !== undefined) this.cursors.set(cursor, { columns, raw: raw.map((p) => Buffer.from(p)) });
+    this.open({ columns, raw }, extendedMetadata);
+    return this.masker?.description ?? null;
+  }
+
+  /**
+   * A COM_STMT_FETCH of an open cursor: its rows are masked under the plan its execute described (the same
+   * definitions go in, so the same plan comes out); the description went to the client with the execute.
+   */
+  beginFetch(statementId: number, extendedMetadata: boolean): void {
+    const d = this.cursors.get(statementId);
+    if (d) this.open(d, extendedMetadata);
+  }
+
+  private open(d: Described, extendedMetadata: boolean): void {
+    this.described = d;
+    this.masker = this.stage.begin({ session: this.session, columns: d.columns, raw: d.raw, extendedMetadata }, this.output);
+  }
+
+  /** One row packet, framed; false: the stage is full, stop reading the server until `drained()`. */
+  row(buf: Buffer, start: number, end: number): boolean {
+    return this.masker!.row(buf, start, end);
+  }
+
+  /**
+   * A row of several packets (its payload joined): masked here, inline, after every row before it has gone
+   * to the output. Returns the payload to send, which the reader frames.
+   */
+  bigRow(payload: Buffer): Buffer {
+    const m = this.masker!;
+    m.flush();
+    const columns = this.described!.columns;
+    this.bigRows ??= new MysqlRowMasker(m.plan, mysqlRowColumns(columns), columns[0]?.format === 1, m.counters);
+    return this.bigRows.mask(payload, 0, payload.length);
+  }
+
+  get full(): boolean {
+    return this.masker?.full ?? false;
+  }
+
+  /** The result ended: its masked cells by rule, once all its rows are out (null: it had nothing to mask). */
+  end(): Promise<Record<string, number>> | null {
+    const m = this.masker;
+    this.masker = null;
+    this.described = null;
+    this.bigRows = null;
+    if (!m) return null;
+    return m.end().then((counts) => {
+      const cells: Record<string, number> = {};
+      for (const [rule, c] of Object.entries(counts.rules)) if (c.cells > 0) cells[rule] = c.cells;
+      return cells;
+    });
+  }
+
+  /** An ERR packet buf[start, end) (one packet, framed) with the values it quotes masked; the same view when unchanged. */
+  maskErr(buf: Buffer, start: number, end: number): Buffer {
+    const payload = this.stage.maskError(buf, start + 4, end, this.session);
+    if (payload.buffer === buf.buffer && payload.byteOffset === buf.byteOffset + start + 4 && payload.length === end - start - 4) {
+      return buf.subarray(start, end);
+    }
+    return framePayload(payload, buf[start + 3]!);
+  }
+
+  /** Statements closed or reset on the server (all of them: no id): their cursors are gone. */
+  forget(statementId?: number): void {
+    if (statementId === undefined) this.cursors.clear();
+    else this.cursors.delete(statementId);
+  }
+}

@@ -1,0 +1,198 @@
+// Masking through the MySQL proxy with the shipped rules (rules/masking.yaml): column rules by name and by
+// org_name (aliases), detectors for computed columns, text rows (mysql2 `query`, the mariadb CLI) and binary
+// rows (mysql2 `execute`, prepared statements reused), NULLs, empty strings and multi-byte values,
+// multi-statement results, a large result through the worker pool in order, duplicate-key errors; results
+// with nothing to mask pass through unchanged; the audit hears of the masked cells.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FieldPacket, RowDataPacket } from 'mysql2/promise';
+import { startProxy } from '../helpers/proxy.js';
+import { admin, caught, connect, dropDatabase, fieldsOf, freshDatabase, type Conn } from '../helpers/mysql-clients.js';
+import { mariadb } from '../helpers/mysql-cli.js';
+import { RawClient, hex } from '../helpers/mysql-raw.js';
+import * as enc from '../../src/wire/mysql/encode.js';
+import { framePayload } from '../../src/wire/mysql/frames.js';
+import { Command } from '../../src/wire/mysql/packets.js';
+import { mysql as db } from '../helpers/databases.js';
+
+const dbName = 'sw_my_masking';
+const maskingConfig = { masking: { key: 'test-mask-key-0123456789', workers: 2 } };
+let proxy: Awaited<ReturnType<typeof startProxy>>;
+let port: number;
+let c: Conn;
+let direct: Conn;
+
+beforeAll(async () => {
+  await freshDatabase(dbName);
+  direct = await admin(dbName);
+  await direct.query(`CREATE TABLE t (
+      id INT PRIMARY KEY, email VARCHAR(100), full_name VARCHAR(100), ssn VARCHAR(20), card VARCHAR(30), note TEXT,
+      amount DECIMAL(10, 2), UNIQUE KEY email (email)
+    ) DEFAULT CHARSET = utf8mb4`);
+  await direct.query(`INSERT INTO t VALUES
+      (1, 'jane.doe@example.com', 'Jane Doe', '123-45-6789', '4111 1111 1111 1111', 'call me', 10.5),
+      (2, NULL, '', NULL, NULL, 'contact: bob@corp.io', 20),
+      (3, 'zoé@example.com', 'Zoë Ünïcødé', '987-65-4321', '5500-0000-0000-0004', 'nothing here', 30)`);
+  proxy = await startProxy({ masking: true, mysql: {}, extra: maskingConfig });
+  port = proxy.mysql!.port;
+  c = await connect({ via: port, database: dbName, multipleStatements: true });
+});
+
+afterAll(async () => {
+  await c?.end();
+  await direct?.end();
+  await proxy?.close();
+  await dropDatabase(dbName);
+});
+
+const all = 'SELECT id, email, full_name, ssn, card, note, amount FROM t ORDER BY id';
+
+function expectMasked(rows: RowDataPacket[]): void {
+  expect(rows[0]).toEqual({ id: 1, email: 'j***@example.com', full_name: 'J*******', ssn: '*******6789', card: '***************1111', note: 'call me', amount: '10.50' });
+  // NULL stays NULL; an empty string stays empty; a value found inside text is masked in place.
+  expect(rows[1]).toEqual({ id: 2, email: null, full_name: '', ssn: null, card: null, note: 'contact: b***@corp.io', amount: '20.00' });
+  // Multi-byte characters are kept whole.
+  expect(rows[2]).toEqual({ id: 3, email: 'z***@example.com', full_name: 'Z**********', ssn: '*******4321', card: '***************0004', note: 'nothing here', amount: '30.00' });
+}
+
+describe('masking on MySQL', () => {
+  it('masks by column name in text results (mysql2 query)', async () => {
+    const [rows] = await c.query<RowDataPacket[]>(all);
+    expectMasked(rows);
+  });
+
+  it('masks binary results (mysql2 execute), a prepared statement reused', async () => {
+    const sql = all.replace('ORDER BY', 'WHERE id > ? ORDER BY');
+    for (let i = 0; i < 3; i++) {
+      const [rows] = await c.execute<RowDataPacket[]>(sql, [0]);
+      expectMasked(rows);
+    }
+  });
+
+  it('describes a masked column as a string, whatever its type was', async () => {
+    await direct.query('CREATE TABLE IF NOT EXISTS phones (id INT PRIMARY KEY, phone BIGINT, ssn INT)');
+    await direct.query('REPLACE INTO phones VALUES (1, 4155552671, 123456789), (2, NULL, 12)');
+    for (const run of [(q: string) => c.query<RowDataPacket[]>(q), (q: string) => c.execute<RowDataPacket[]>(q)]) {
+      const [rows, fields] = await run('SELECT id, phone, ssn FROM phones ORDER BY id');
+      // A value no longer than what partial would keep is hidden whole.
+      expect(rows).toEqual([{ id: 1, phone: '******2671', ssn: '*****6789' }, { id: 2, phone: null, ssn: '**' }]);
+      expect(fields.map((f) => [f.name, f.type])).toEqual([['id', 3], ['phone', 253], ['ssn', 253]]);
+    }
+  });
+
+  it('keeps a column masked by its origin (org_name) when the query renames it', async () => {
+    for (const run of [(q: string) => c.query<RowDataPacket[]>(q), (q: string) => c.execute<RowDataPacket[]>(q)]) {
+      const [rows] = await run('SELECT a.ssn AS x, b.email AS y, a.full_name AS z FROM t a JOIN t b ON a.id = b.id WHERE a.id = 1');
+      expect(rows).toEqual([{ x: '*******6789', y: 'j***@example.com', z: 'J*******' }]);
+    }
+  });
+
+  it('catches values that lost their column (CONCAT, CAST, UPPER) by their content', async () => {
+    const sql = "SELECT CONCAT(ssn, '') AS a, CAST(card AS CHAR) AS b, CONCAT('mail: ', email) AS c, UPPER(email) AS d, CONCAT(id, '') AS e FROM t WHERE id = 1";
+    for (const run of [(q: string) => c.query<RowDataPacket[]>(q), (q: string) => c.execute<RowDataPacket[]>(q)]) {
+      const [rows] = await run(sql);
+      const row = rows[0]!;
+      expect(row.a).toBe('*******6789');
+      expect(row.b).toBe('***************1111');
+      expect(row.c).toBe('mail: j***@example.com');
+      expect(String(row.d)).not.toContain('JANE.DOE');
+      expect(row.e).toBe('1');
+    }
+  });
+
+  it('masks every result of a multi-statement query', async () => {
+    const [results] = await c.query<RowDataPacket[][]>('SELECT email FROM t WHERE id = 1; SELECT id, note FROM t WHERE id = 2; DO 1; SELECT full_name FROM t WHERE id = 3');
+    expect(results[0]).toEqual([{ email: 'j***@example.com' }]);
+    expect(results[1]).toEqual([{ id: 2, note: 'contact: b***@corp.io' }]);
+    expect(results[3]).toEqual([{ full_name: 'Z**********' }]);
+  });
+
+  it('masks what the mariadb CLI shows', async () => {
+    const r = await mariadb(['-N', '-D', dbName, '-e', `${all}; SELECT ssn AS x FROM t WHERE id = 3`], { port });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe('1\tj***@example.com\tJ*******\t*******6789\t***************1111\tcall me\t10.50');
+    expect(lines[1]).toBe('2\tNULL\t\tNULL\tNULL\tcontact: b***@corp.io\t20.00');
+    expect(lines[2]).toBe('3\tz***@example.com\tZ**********\t*******4321\t***************0004\tnothing here\t30.00');
+    expect(lines[3]).toBe('*******4321');
+    expect(r.stdout).not.toContain('jane.doe');
+  });
+
+  it('passes results with nothing to mask unchanged, byte for byte', async () => {
+    const q = 'SELECT id, amount, note FROM t WHERE id IN (1, 3) ORDER BY id';
+    const [[viaRows, viaFields], [directRows, directFields]] = await Promise.all([c.query<RowDataPacket[]>(q), direct.query<RowDataPacket[]>(q)]);
+    expect(viaRows).toEqual(directRows);
+    expect(fieldsOf(viaFields as FieldPacket[])).toEqual(fieldsOf(directFields as FieldPacket[]));
+    const [viaRaw, directRaw] = await Promise.all([RawClient.login(port, { database: dbName }), RawClient.login(db.port, { database: dbName })]);
+    for (const sql of [q, 'SELECT id, amount FROM t ORDER BY id', "SELECT 'plain text' AS v, NULL AS n, 1.5 AS f"]) {
+      expect(hex(await viaRaw.query(sql))).toEqual(hex(await directRaw.query(sql)));
+    }
+    viaRaw.end();
+    directRaw.end();
+  });
+
+  it('masks a result of 20,000 rows through the workers, in order, text and binary', async () => {
+    // `note` has no column rule: the detectors scan it, which sends the rows to the worker pool.
+    const sql = "SELECT seq AS id, CONCAT('user', seq, '@example.com') AS email, CONCAT('Name ', seq) AS full_name, CONCAT('note ', seq) AS note FROM seq_1_to_20000";
+    for (const run of [(q: string) => c.query<RowDataPacket[]>(q), (q: string) => c.execute<RowDataPacket[]>(q)]) {
+      const [rows] = await run(sql);
+      expect(rows).toHaveLength(20000);
+      rows.forEach((r, i) => {
+        const name = `Name ${i + 1}`;
+        expect(r).toEqual({ id: String(i + 1), email: 'u***@example.com', full_name: 'N' + '*'.repeat(name.length - 1), note: `note ${i + 1}` });
+      });
+    }
+  });
+
+  it('keeps what follows masked rows in order when commands are pipelined', async () => {
+    const raw = await RawClient.login(port, { database: dbName });
+    const sql = "SELECT seq, CONCAT('note ', seq, ' 123-45-6789') AS note FROM seq_1_to_5000";
+    // Both commands in one write: the second's answer must wait behind the rows the workers still mask.
+    raw.socket.write(Buffer.concat([framePayload(enc.encodeCommandText(Command.Query, sql), 0), framePayload(enc.encodeCommandText(Command.Query, "SELECT 'after' AS a"), 0)]));
+    const rows = await raw.response();
+    const after = await raw.response();
+    const values = rows.slice(4, -1).map((p) => p.payload.toString('utf8'));
+    expect(values).toHaveLength(5000);
+    expect(values[4999]).toContain('note 5000 *******6789');
+    expect(values.every((v, i) => v.includes(`note ${i + 1} `))).toBe(true);
+    expect(after.at(-2)!.payload.toString('latin1', 1)).toBe('after');
+    raw.end();
+  });
+
+  it('masks the value a duplicate-key error quotes', async () => {
+    const insert = "INSERT INTO t (id, email) VALUES (9, 'jane.doe@example.com')";
+    const directError = await caught(direct.query(insert));
+    expect(directError.sqlMessage).toBe("Duplicate entry 'jane.doe@example.com' for key 'email'");
+    for (const err of [await caught(c.query(insert)), await caught(c.execute(insert))]) {
+      expect(err).toMatchObject({ errno: 1062, sqlState: '23000', sqlMessage: "Duplicate entry 'j***@example.com' for key 'email'" });
+    }
+    // The session goes on.
+    const [rows] = await c.query<RowDataPacket[]>('SELECT email FROM t WHERE id = 1');
+    expect(rows).toEqual([{ email: 'j***@example.com' }]);
+  });
+});
+
+describe('masking and the audit', () => {
+  it('records the masked cells of each statement by rule, and the error as the client saw it', async () => {
+    const p = await startProxy({ masking: true, mysql: {}, extra: maskingConfig });
+    const conn = await connect({ via: p.mysql!.port, database: dbName, multipleStatements: true });
+    await conn.query(`${all}; SELECT id FROM t`);
+    await conn.execute('SELECT ssn, email FROM t WHERE id = ?', [1]);
+    await caught(conn.query("INSERT INTO t (id, email) VALUES (9, 'jane.doe@example.com')"));
+    await conn.end();
+    await new Promise((r) => setTimeout(r, 100));
+    await p.close();
+    const lines = readFileSync(p.app.config.audit.file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const executed = lines.filter((l) => l.listener === 'my' && l.type === 'execute');
+    expect(executed.map((l) => [l.command, l.rows, l.maskedCells])).toEqual([
+      // email, ssn, card in rows 1 and 3, and the email detector (a rule named after its kind) in row 2's note;
+      // full_name in all three rows (row 2's empty value goes through the strategy too, and stays empty).
+      ['COM_QUERY', 3, { email: 3, person_name: 3, ssn: 2, card: 2 }],
+      ['COM_QUERY', 3, undefined],
+      ['COM_STMT_EXECUTE', 1, { ssn: 1, email: 1 }],
+      ['COM_QUERY', 0, undefined],
+    ]);
+    expect(executed[3]!.error).toBe("1062 (23000): Duplicate entry 'j***@example.com' for key 'email'");
+    expect(lines.at(-1)).toMatchObject({ type: 'session.close', listener: 'my' });
+  });
+});
