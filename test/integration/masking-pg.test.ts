@@ -109,6 +109,38 @@ describe('masking on PostgreSQL', () => {
     }
   });
 
+  it('applies table.column rules through the catalog, and masks views, SELECT * and joins', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-rules-'));
+    writeFileSync(path.join(dir, 'policy.yaml'), 'rules: []\ndefault: allow\n');
+    writeFileSync(
+      path.join(dir, 'masking.yaml'),
+      ['columns:', '  - match: { table: public.sw_mask_t, column: note }', '    mask: { fixed: "[hidden]" }', '  - match: { column: email }', '    mask: email', ''].join('\n'),
+    );
+    await direct.query('CREATE OR REPLACE VIEW sw_mask_v AS SELECT id, email, note FROM sw_mask_t');
+    const p = await startProxy({
+      masking: true,
+      pg: { catalog: `postgres://${pg.user}@${pg.host}:${pg.port}/${pg.database}` },
+      extra: { rules: dir, masking: { key: 'test-mask-key-0123456789', workers: 0 } },
+    });
+    try {
+      const pc = new pgLib.Client({ host: '127.0.0.1', port: p.pg.port, user: pg.user, database: pg.database });
+      await pc.connect();
+      expect((await pc.query('SELECT note AS n FROM sw_mask_t WHERE id = 1')).rows).toEqual([{ n: '[hidden]' }]);
+      // A column of another table with that name is not that table's column...
+      await direct.query('CREATE TABLE IF NOT EXISTS sw_mask_other (note text); TRUNCATE sw_mask_other; INSERT INTO sw_mask_other VALUES (\'plain\')');
+      expect((await pc.query('SELECT note FROM sw_mask_other')).rows).toEqual([{ note: 'plain' }]);
+      // ...but a computed column of that name has no known table: when in doubt, it is masked.
+      expect((await pc.query("SELECT 'call me'::text AS note")).rows).toEqual([{ note: '[hidden]' }]);
+      expect((await pc.query('SELECT * FROM sw_mask_v WHERE id = 1')).rows).toEqual([{ id: 1, email: 'j***@example.com', note: 'call me' }]);
+      const joined = await pc.query('SELECT a.email AS first, b.note FROM sw_mask_t a JOIN sw_mask_t b USING (id) WHERE id = 1');
+      expect(joined.rows).toEqual([{ first: 'j***@example.com', note: '[hidden]' }]);
+      await pc.end();
+    } finally {
+      await p.close();
+      await direct.query('DROP VIEW IF EXISTS sw_mask_v; DROP TABLE IF EXISTS sw_mask_other');
+    }
+  });
+
   it('masks what psql shows', async () => {
     const { stdout } = await run('psql', ['-h', '127.0.0.1', '-p', String(proxy.pg.port), '-U', pg.user, '-d', pg.database, '-X', '-A', '-t', '-c', all]);
     expect(stdout).not.toContain('jane.doe@example.com');
