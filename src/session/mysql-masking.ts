@@ -9,6 +9,7 @@
 import type { MaskingRowStage } from '../masking/row-stage.js';
 import { MysqlRowMasker, mysqlRowColumns } from '../masking/mysql-rows.js';
 import { OrderedOutput, type ResultMasker } from '../masking/stage.js';
+import { encodeColumnCount } from '../wire/mysql/encode.js';
 import { framePayload } from '../wire/mysql/frames.js';
 import type { ResultColumn, SessionInfo } from './hooks.js';
 
@@ -79,6 +80,19 @@ export class MysqlMasking {
   private open(d: Described, extendedMetadata: boolean): void {
     this.described = d;
     this.masker = this.stage.begin({ session: this.session, columns: d.columns, raw: d.raw, extendedMetadata }, this.output);
+  }
+
+  /**
+   * COM_STMT_PREPARE's column definitions (framed) as each execute of the statement will describe them:
+   * the rewritten packets, or null when none changes. The plan is made and dropped; no rows go through it.
+   */
+  describePrepared(columns: MysqlResultColumn[], defs: Buffer[], extendedMetadata: boolean): Buffer | null {
+    // The row stage rewrites a result's description, which starts with the column count packet.
+    const count = framePayload(encodeColumnCount(columns.length), 0);
+    const masker = this.stage.begin({ session: this.session, columns, raw: [count, ...defs], extendedMetadata }, this.output);
+    if (!masker) return null;
+    void masker.end();
+    return masker.description ? masker.description.subarray(count.length) : null;
   }
 
   /** One row packet, framed; false: the stage is full, stop reading the server until `drained()`. */

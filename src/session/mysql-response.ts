@@ -72,6 +72,7 @@ export class ResponseReader {
   /** Prepare: column definitions after the parameter definitions. */
   private prepareColumns = 0;
   private prepareEofs = 0;
+  private prepareInColumns = false;
 
   /** With masking on, a result's column count and definitions, held until all are in, and its columns. */
   private meta: Buffer[] = [];
@@ -215,25 +216,28 @@ export class ResponseReader {
   }
 
   private onColumn(buf: Buffer, start: number, end: number): void {
-    if (this.masking) {
-      this.meta.push(buf.subarray(start, end));
-      const d = dec.decodeColumnDefinition(buf, start + 4, end, this.extendedMetadata);
-      const column: MysqlResultColumn = {
-        name: d.name,
-        schema: d.schema,
-        table: d.orgTable,
-        originalName: d.orgName,
-        type: d.type,
-        format: this.kind === 'execute' ? 1 : 0,
-        characterSet: d.characterSet,
-        flags: d.flags,
-        decimals: d.decimals,
-      };
-      this.columns.push(column);
-    } else this.write(buf, start, end);
+    if (this.masking) this.holdColumn(buf, start, end, this.kind === 'execute' ? 1 : 0);
+    else this.write(buf, start, end);
     if (--this.left > 0) return;
     this.st = this.deprecateEof ? St.Rows : St.MetaEof;
     if (this.masking) this.beginResult(this.masking);
+  }
+
+  /** A column definition packet, held until the result's columns are all known; `format` of its rows. */
+  private holdColumn(buf: Buffer, start: number, end: number, format: number): void {
+    this.meta.push(buf.subarray(start, end));
+    const d = dec.decodeColumnDefinition(buf, start + 4, end, this.extendedMetadata);
+    this.columns.push({
+      name: d.name,
+      schema: d.schema,
+      table: d.orgTable,
+      originalName: d.orgName,
+      type: d.type,
+      format,
+      characterSet: d.characterSet,
+      flags: d.flags,
+      decimals: d.decimals,
+    });
   }
 
   /** All column definitions are in: masking decides about this result set. */
@@ -316,29 +320,51 @@ export class ResponseReader {
     this.sink.prepared(ok.statementId);
     this.left = ok.params;
     this.prepareColumns = ok.columns;
+    this.prepareInColumns = false;
     // Without CLIENT_DEPRECATE_EOF each non-empty block of definitions ends with an EOF.
     this.prepareEofs = this.deprecateEof ? 0 : (ok.params > 0 ? 1 : 0) + (ok.columns > 0 ? 1 : 0);
     this.st = St.PrepareDefs;
     if (ok.params + ok.columns + this.prepareEofs === 0) this.finish();
   }
 
-  /** Parameter definitions, [EOF], column definitions, [EOF]: all counted, none inspected. */
+  /**
+   * Parameter definitions, [EOF], column definitions, [EOF]: all counted. With masking on, the column
+   * definitions are rewritten as each execute's will be, for clients that decode binary rows by them.
+   */
   private onPrepareDef(buf: Buffer, start: number, end: number): void {
-    this.write(buf, start, end);
     if (this.left > 0) {
       this.left--;
+      this.prepareDef(buf, start, end);
       if (this.left === 0 && this.prepareEofs === 0 && this.prepareColumns === 0) this.finish();
       return;
     }
     if (!this.deprecateEof && this.prepareEofs > 0 && buf[start + 4] === Header.Eof && end - start - 4 < 9) {
+      this.write(buf, start, end);
       this.prepareEofs--;
     } else if (this.prepareColumns > 0) {
       this.left = this.prepareColumns - 1;
       this.prepareColumns = 0;
+      this.prepareInColumns = true;
+      this.meta = [];
+      this.columns = [];
+      this.prepareDef(buf, start, end);
     } else {
       throw new WireError('COM_STMT_PREPARE response: more definitions than announced');
     }
     if (this.left === 0 && this.prepareColumns === 0 && this.prepareEofs === 0) this.finish();
+  }
+
+  /** One definition of a prepare response: column definitions wait for the last one (`left` is 0) when masking. */
+  private prepareDef(buf: Buffer, start: number, end: number): void {
+    if (!this.prepareInColumns || !this.masking) return this.write(buf, start, end);
+    this.holdColumn(buf, start, end, 1);
+    if (this.left > 0) return;
+    const defs = this.meta;
+    this.meta = [];
+    // One packet each, rewritten or not: the sequence ids stay the server's.
+    const rewritten = this.masking.describePrepared(this.columns, defs, this.extendedMetadata);
+    if (rewritten) this.sink.write(rewritten);
+    else for (const d of defs) this.write(d, 0, d.length);
   }
 
   /** Status flags of an OK (`ok`) or EOF packet, which the session keeps track of. */

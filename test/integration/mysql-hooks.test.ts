@@ -10,11 +10,11 @@ import { ProxyError } from '../../src/errors.js';
 import * as dec from '../../src/wire/mysql/decode.js';
 import * as enc from '../../src/wire/mysql/encode.js';
 import { framePayload, physicalPackets } from '../../src/wire/mysql/frames.js';
-import { ColumnType, Command, Header, MariaCap } from '../../src/wire/mysql/packets.js';
+import { Cap, ColumnType, Command, Header, MariaCap } from '../../src/wire/mysql/packets.js';
 import { allow, type Gate, type Hold, type StatementRequest, type Verdict } from '../../src/session/hooks.js';
 import { startProxy } from '../helpers/proxy.js';
 import { admin, caught, connect, dropDatabase, ensureMaxAllowedPacket, freshDatabase } from '../helpers/mysql-clients.js';
-import { RawClient, type Packet } from '../helpers/mysql-raw.js';
+import { RawClient, baseCapabilities, type Packet } from '../helpers/mysql-raw.js';
 
 const dbName = 'sw_my_hooks';
 
@@ -170,11 +170,15 @@ describe('masking in the session', () => {
   });
   afterAll(() => proxy.close());
 
-  it('masks the rows of a cursor fetched in pieces, with the rewritten definitions sent once, with the execute', async () => {
+  it('masks the rows of a cursor fetched in pieces, with the rewritten definitions sent with the prepare and the execute', async () => {
     // MariaDB's extended metadata in the definitions, as mysql2 asks for it: the rewrite must keep the layout.
     const raw = await RawClient.login(port, { database: dbName, mariaCapabilities: MariaCap.ExtendedMetadata });
-    const p = await raw.prepare('SELECT id, secret, phone FROM people ORDER BY id');
-    raw.send(enc.encodeStmtExecute(p.id, 1, []));
+    const p = await raw.prepare('SELECT id, secret, phone FROM people WHERE id > ? ORDER BY id');
+    // The prepare describes the columns as the executes will: a client may decode binary rows by these.
+    const prepared = p.packets.slice(3, 6).map((d) => dec.decodeColumnDefinition(d.payload, 0, d.payload.length, true));
+    expect(prepared.map((d) => [d.name, d.type])).toEqual([['id', ColumnType.Long], ['secret', ColumnType.VarString], ['phone', ColumnType.VarString]]);
+    expectConsecutive(p.packets, 1);
+    raw.send(enc.encodeStmtExecute(p.id, 1, [{ type: ColumnType.Long, value: 0 }]));
     const opened = await raw.response({ cursor: true });
     const defs = opened.slice(1, 4).map((d) => dec.decodeColumnDefinition(d.payload, 0, d.payload.length, true));
     expect(defs.map((d) => [d.name, d.orgName, d.type])).toEqual([['id', 'id', ColumnType.Long], ['secret', 'secret', ColumnType.VarString], ['phone', 'phone', ColumnType.VarString]]);
@@ -190,6 +194,23 @@ describe('masking in the session', () => {
       }
     }
     expect(rows).toEqual([['****', '******2671'], [null, null], ['****', '*1234']]);
+    raw.end();
+  });
+
+  it('rewrites the definitions of a prepare and masks its executes without EOF packets (CLIENT_DEPRECATE_EOF)', async () => {
+    const raw = await RawClient.login(port, { database: dbName, capabilities: baseCapabilities | Cap.DeprecateEof });
+    expect(raw.deprecateEof).toBe(true);
+    const p = await raw.prepare('SELECT name, phone FROM people WHERE id = ?');
+    expect(p.packets).toHaveLength(4);
+    expect(p.packets.slice(2).map((d) => dec.decodeColumnDefinition(d.payload, 0, d.payload.length, false).type)).toEqual([ColumnType.VarString, ColumnType.VarString]);
+    expectConsecutive(p.packets, 1);
+    raw.send(enc.encodeStmtExecute(p.id, 0, [{ type: ColumnType.Long, value: 1 }]));
+    const result = await raw.response();
+    expectConsecutive(result, 1);
+    const row = result[3]!.payload;
+    const out = new Int32Array(4);
+    dec.binaryRowValues(row, 0, row.length, [ColumnType.VarString, ColumnType.VarString], out);
+    expect([row.toString('latin1', out[0], out[1]), row.toString('latin1', out[2], out[3])]).toEqual(['ann', '******2671']);
     raw.end();
   });
 
