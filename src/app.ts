@@ -19,7 +19,7 @@ import { MaskingPool } from './masking/pool.js';
 import { MaskingStage } from './masking/stage.js';
 import { MaskingRowStage } from './masking/row-stage.js';
 import { PgCatalog } from './session/pg-catalog.js';
-import { passThroughRows, type Gate, type RowStage } from './session/hooks.js';
+import type { Gate } from './session/hooks.js';
 import { Listener, type SessionDeps, type SessionFactory } from './session/listener.js';
 import { createPostgresSession } from './session/postgres.js';
 import { createMysqlSession } from './session/mysql.js';
@@ -35,7 +35,6 @@ export interface AppOptions {
   masking?: false;
   /** Replaces the policy gate (tests of pure transparency use an allow-all gate). */
   gate?: Gate;
-  rows?: RowStage;
 }
 
 export interface App {
@@ -87,7 +86,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     if (l.catalog) catalogs.set(l.name, new PgCatalog(l.catalog, log.child({ listener: l.name, part: 'catalog' })));
     else log.info({ listener: l.name }, 'masking: no catalog for this listener; column rules match the names a result shows (an alias hides the origin; detectors still scan the values)');
   }
-  const deps: SessionDeps = { gate, rows: opts.rows ?? passThroughRows, masking, catalogFor: (name) => catalogs.get(name), events: recorder, cancelKeys: new Map() };
+  const deps: SessionDeps = { gate, masking, catalogFor: (name) => catalogs.get(name), events: recorder, cancelKeys: new Map() };
   const listeners: Listener[] = [];
   const closeAll = async (drainMs = 0) => {
     await Promise.all(listeners.map((l) => l.close(drainMs)));

@@ -86,23 +86,6 @@ export interface ResultInfo {
   columns: ResultColumn[];
 }
 
-/** What a row stage does to one result set's row messages. */
-export interface ResultTransform {
-  /** The result's description message rewritten (masked columns become text), or null to keep it. */
-  readonly description: Buffer | null;
-  /** One row message, whole; returns the bytes to send in its place (the same view when nothing changed). */
-  row(buf: Buffer, start: number, end: number): Buffer;
-  /** The result ended. */
-  end(): void;
-}
-
-/** Called once per result set. Returning null lets its rows pass as raw bytes: the common, fast case. */
-export interface RowStage {
-  begin(result: ResultInfo): ResultTransform | null;
-}
-
-export const passThroughRows: RowStage = Object.freeze({ begin: () => null });
-
 /** What a session reports for the audit: its identity once authenticated, each statement's outcome, its end. */
 export interface SessionEvents {
   sessionOpened(session: SessionInfo, tls: boolean): void;

@@ -5,14 +5,13 @@ import { readFileSync } from 'node:fs';
 import type { ListenerConfig } from '../config.js';
 import { formatHostPort } from '../config.js';
 import { sessionLogger, type Logger } from '../log.js';
-import type { Gate, RowStage, SessionEvents } from './hooks.js';
+import type { Gate, SessionEvents } from './hooks.js';
 import type { MaskingRowStage } from '../masking/row-stage.js';
 import type { PgCatalog } from './pg-catalog.js';
 
 export interface SessionDeps {
   gate: Gate;
-  rows: RowStage;
-  /** Masking of result rows and errors (absent: everything passes raw). PostgreSQL sessions use it. */
+  /** Masking of result rows and errors (absent: everything passes raw). */
   masking?: MaskingRowStage;
   /** A listener's catalog connection for column origins (PostgreSQL, `catalog` in the config). */
   catalogFor?: (listener: string) => PgCatalog | undefined;
