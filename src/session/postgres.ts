@@ -1,8 +1,8 @@
 // One PostgreSQL client session: Startup -> (TLS) -> Auth -> Ready, relaying bytes unchanged by default.
 // It follows the PostgreSQL documentation's "Message Flow" chapter. Only the messages policy needs are
-// decoded: statements go to the gate; result sets to the row stage; everything else streams through as
-// byte ranges. Responses the proxy makes itself (a denied statement's error) are slotted in at the right
-// ReadyForQuery so they reach the client in protocol order.
+// decoded: statements go to the gate (held ones wait with their whole pipeline; refused ones fail upstream
+// like a server error, see `refuse`); results go through masking (pg-masking.ts) when it is configured;
+// everything else streams through as byte ranges.
 import type net from 'node:net';
 import tls from 'node:tls';
 import { ProxyError, type ErrorCode } from '../errors.js';
