@@ -44,7 +44,7 @@ export interface PolicyDecision {
 export interface MatchInput {
   statement: Statement;
   identity: PolicyIdentity;
-  clientIp: Uint8Array | undefined;
+  readonly clientIp: Uint8Array | undefined;
 }
 
 export interface CompiledRule {
@@ -64,7 +64,16 @@ export class Policy {
 
   decide(statements: readonly Statement[], identity: PolicyIdentity): PolicyDecision {
     if (statements.length === 0) return { action: 'allow', rule: null, statement: null };
-    const input: MatchInput = { statement: statements[0]!, identity, clientIp: identity.client ? clientIp(identity.client) : undefined };
+    // The client's address is parsed only when a rule asks about it (most policies never do).
+    let ip: Uint8Array | undefined | null = null;
+    const input: MatchInput = {
+      statement: statements[0]!,
+      identity,
+      get clientIp() {
+        if (ip === null) ip = identity.client ? clientIp(identity.client) : undefined;
+        return ip;
+      },
+    };
     let best: PolicyDecision | undefined;
     for (const statement of statements) {
       input.statement = statement;
