@@ -54,6 +54,22 @@ export class PgCatalog {
     return tables;
   }
 
+  /** The columns of a table named as a statement names it (`t`, `s.t`, quoted or not), in order; undefined if unknown. */
+  async tableColumns(database: string, name: string): Promise<string[] | undefined> {
+    try {
+      const client = await this.client(database);
+      const r = await client.query<{ column: string }>(
+        `SELECT a.attname AS column FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+        [name],
+      );
+      return r.rows.length ? r.rows.map((row) => row.column) : undefined;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, database, table: name }, 'masking catalog lookup failed');
+      return undefined;
+    }
+  }
+
   /** DDL ran in this database: what the cache knows may be stale. */
   invalidate(database: string): void {
     this.cache.delete(database);

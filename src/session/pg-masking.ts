@@ -239,16 +239,33 @@ export class PgMasking {
   }
 
   /**
-   * COPY ... TO STDOUT: one row per CopyData. The columns are named only when the statement lists them
-   * (`COPY t (email, ssn) TO STDOUT`); otherwise every column is scanned by the detectors. Binary COPY carries
-   * no types, so when anything would need masking the session ends rather than send it unmasked.
+   * COPY ... TO STDOUT: one row per CopyData. Columns are named when the statement lists them
+   * (`COPY t (email, ssn) TO STDOUT`) or, for a whole table, by the catalog; otherwise every column is scanned by
+   * the detectors. Binary COPY carries no types, so when anything would need masking the session ends rather
+   * than send it unmasked.
    */
   private beginCopy(buf: Buffer, start: number, end: number): boolean {
     this.endResult();
+    const listed = /^\s*copy\s+[^(]*?\(([^)]*)\)\s+to\s/i.exec(this.lastQuery)?.[1]?.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
+    const table = listed ? undefined : /^\s*copy\s+((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)\s+to\s/i.exec(this.lastQuery)?.[1];
+    if (table && this.catalog) {
+      this.lookup = this.catalog
+        .tableColumns(this.session.database ?? '', table)
+        .then((names) => {
+          this.lookup = null;
+          this.openCopy(buf, start, end, names);
+        })
+        .catch((err: Error) => this.output.fail(err));
+      return false;
+    }
+    this.openCopy(buf, start, end, listed);
+    return true;
+  }
+
+  private openCopy(buf: Buffer, start: number, end: number, names: string[] | undefined): void {
     const binary = buf[start + 5] === 1;
     const count = buf.readInt16BE(start + 6);
-    const listed = /^\s*copy\s+[^(]*?\(([^)]*)\)\s+to\s/i.exec(this.lastQuery)?.[1]?.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
-    const columns = Array.from({ length: count }, (_, i) => ({ name: listed?.[i] ?? '', textLike: true }));
+    const columns = Array.from({ length: count }, (_, i) => ({ name: names?.[i] ?? '', textLike: true }));
     const csv = /\bcsv\b/i.test(this.lastQuery);
     if (binary) {
       const masker = this.stage.beginCopy(this.session, columns, 'text', this.output);
@@ -257,12 +274,11 @@ export class PgMasking {
         throw new CopyNotMaskable();
       }
       this.output.write(buf.subarray(start, end));
-      return true;
+      return;
     }
     this.masker = this.stage.beginCopy(this.session, columns, csv ? 'csv' : 'text', this.output);
     this.copying = this.masker !== null;
     this.output.write(buf.subarray(start, end));
-    return true;
   }
 
   /** DDL ran: the catalog's answers for this database may be stale. */

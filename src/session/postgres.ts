@@ -169,6 +169,7 @@ class PostgresSession implements ProxySession {
         framer,
         (bytes) => this.writeClientSocket(bytes),
         (err) => {
+          if (err instanceof CopyNotMaskable) return this.fatal(new ProxyError('unsupportedCommand', err.message));
           this.ctx.log.error({ err: err.message }, 'masking failed; closing the session rather than send rows unmasked');
           this.fatal(new ProxyError('protocolViolation', 'masking failed'));
         },

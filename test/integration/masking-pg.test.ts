@@ -134,6 +134,11 @@ describe('masking on PostgreSQL', () => {
       expect((await pc.query('SELECT * FROM sw_mask_v WHERE id = 1')).rows).toEqual([{ id: 1, email: 'j***@example.com', note: 'call me' }]);
       const joined = await pc.query('SELECT a.email AS first, b.note FROM sw_mask_t a JOIN sw_mask_t b USING (id) WHERE id = 1');
       expect(joined.rows).toEqual([{ first: 'j***@example.com', note: '[hidden]' }]);
+      // COPY of a whole table: the catalog names its columns, so column rules apply to its rows too.
+      const chunks: Buffer[] = [];
+      await pipeline(pc.query(copyTo('COPY public.sw_mask_t TO STDOUT')), new Writable({ write: (chunk: Buffer, _e, cb) => (chunks.push(chunk), cb()) }));
+      const first = Buffer.concat(chunks).toString().split('\n')[0]!.split('\t');
+      expect([first[0], first[1], first[5]]).toEqual(['1', 'j***@example.com', '[hidden]']);
       await pc.end();
     } finally {
       await p.close();
