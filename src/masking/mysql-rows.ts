@@ -14,6 +14,7 @@ import { hasColumnRule, ruleStrategy } from './pg-rows.js';
 import { shortestExponential } from './pg-binary.js';
 import type { MaskCounters } from './stage.js';
 import type { MaskingRules, MaskIdentity } from './rules.js';
+import { maskMessage, type RowMasker } from './row-masker.js';
 
 /**
  * The character set a masked column is described with: utf8mb4_general_ci (45), known to every MySQL since
@@ -123,7 +124,7 @@ export function mysqlRowColumns(defs: readonly { type: number; flags?: number; d
  * Scratch arrays are sized for the result, so a row costs no allocation unless it changes. `prepare` +
  * `emit` let the worker write many rows into one buffer; `mask` is both for one row.
  */
-export class MysqlRowMasker {
+export class MysqlRowMasker implements RowMasker {
   private readonly n: number;
   /** Start and end of each value (-1 for NULL), as textRowValues/binaryRowValues give them. */
   private readonly ranges: Int32Array;
@@ -228,11 +229,7 @@ export class MysqlRowMasker {
   }
 
   mask(buf: Buffer, start: number, end: number): Buffer {
-    const size = this.prepare(buf, start, end);
-    if (size < 0) return buf.subarray(start, end);
-    const out = Buffer.allocUnsafe(size);
-    this.emit(out, 0);
-    return out;
+    return maskMessage(this, buf, start, end);
   }
 
   /** A binary value of column i: strings are masked as they are, other types in their text form. */

@@ -11,6 +11,7 @@ import { REDACTED, copyBytes, type StrategyKind } from './strategies.js';
 import type { MaskingRules, MaskIdentity, MaskColumn } from './rules.js';
 import { JSONB, binaryToText, isTextArray, sameBytesAsText } from './pg-binary.js';
 import type { MaskCounters } from './stage.js';
+import { maskMessage, type RowMasker } from './row-masker.js';
 
 export const TEXT_OID = 25;
 
@@ -92,7 +93,7 @@ export function pgRowFormats(columns: readonly { type: number; format: number }[
  * allocation unless it changes. `prepare` + `emit` let a caller (the worker) write many rows into one buffer;
  * `mask` is both for one row.
  */
-export class PgRowMasker {
+export class PgRowMasker implements RowMasker {
   private readonly offsets: Int32Array;
   private readonly lengths: Int32Array;
   private readonly results: CellResult[];
@@ -180,11 +181,7 @@ export class PgRowMasker {
 
   /** One DataRow: the same view when nothing changed, else a new frame. */
   mask(buf: Buffer, start: number, end: number): Buffer {
-    const size = this.prepare(buf, start, end);
-    if (size < 0) return buf.subarray(start, end);
-    const out = Buffer.allocUnsafe(size);
-    this.emit(out, 0);
-    return out;
+    return maskMessage(this, buf, start, end);
   }
 
   private maskBinary(i: number, type: number, buf: Buffer, s: number, e: number): CellResult {

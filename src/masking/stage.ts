@@ -12,6 +12,9 @@ import { PgRowMasker, type PgRowFormats } from './pg-rows.js';
 import { maskCopyRow, type CopySyntax } from './pg-copy.js';
 import { MysqlRowMasker, type MysqlRowColumns } from './mysql-rows.js';
 import { copyBytes, type StrategyOptions } from './strategies.js';
+import { maskMessage, type RowMasker } from './row-masker.js';
+
+export { maskMessage, type RowMasker };
 
 // ---- counters ----
 
@@ -107,11 +110,6 @@ export type RowFormat =
   | { kind: 'mysql-text'; columns: MysqlRowColumns }
   | { kind: 'mysql-binary'; columns: MysqlRowColumns };
 
-/** Masks one row message: `prepare` returns the size of the message to send instead (-1: keep it), `emit` writes it. */
-export interface RowMasker {
-  prepare(buf: Buffer, start: number, end: number): number;
-  emit(out: Buffer, pos: number): number;
-}
 
 export function createRowMasker(plan: MaskPlan, format: RowFormat, counters: MaskCounters): RowMasker {
   switch (format.kind) {
@@ -133,14 +131,6 @@ function messageEnd(format: RowFormat, buf: Buffer, pos: number, end: number): n
   return next;
 }
 
-/** A row message through a RowMasker: the same view when nothing changed. */
-export function maskMessage(masker: RowMasker, buf: Buffer, start: number, end: number): Buffer {
-  const size = masker.prepare(buf, start, end);
-  if (size < 0) return buf.subarray(start, end);
-  const out = Buffer.allocUnsafe(size);
-  masker.emit(out, 0);
-  return out;
-}
 
 class CopyRowMasker implements RowMasker {
   private pending: Buffer = Buffer.alloc(0);
