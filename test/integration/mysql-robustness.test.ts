@@ -1,11 +1,7 @@
 // The MySQL listener under stress: a slow client keeps the proxy's memory bounded (measured on the CLI run
 // as its own process); malformed, truncated, mutated and oversized packets end only their own session, with
 // an ERR packet where the state allows; a shutdown and an unreachable server are told to the client.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -18,6 +14,7 @@ import { createLogger } from '../../src/log.js';
 import { admin, caught, connect, dropDatabase, freshDatabase } from '../helpers/mysql-clients.js';
 import { RawClient, baseCapabilities, nativeToken } from '../helpers/mysql-raw.js';
 import { mysql as db } from '../helpers/databases.js';
+import { readSlowly, startCliProxy, type CliProxy } from '../helpers/cli-proxy.js';
 
 const dbName = 'sw_my_fuzz';
 const fuzzUser = 'sw_my_fuzzer';
@@ -42,34 +39,15 @@ afterAll(async () => {
 });
 
 describe('a slow client', () => {
-  let child: ChildProcess;
-  let port: number;
+  let proxy: CliProxy;
 
   beforeAll(async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-my-bp-'));
-    const config = path.join(dir, 'sqlwarden.yaml');
-    writeFileSync(
-      config,
-      `listeners:\n  - { name: my, protocol: mysql, listen: "127.0.0.1:0", upstream: "${db.host}:${db.port}", upstreamTls: disable }\n` +
-        `console: { listen: "127.0.0.1:0" }\naudit: { file: "${path.join(dir, 'audit.jsonl')}" }\nlog: { level: warn }\n`,
-    );
-    child = spawn(process.execPath, ['dist/main.js', 'start', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-    port = await new Promise<number>((resolve, reject) => {
-      let err = '';
-      child.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        const m = /listener "my" on 127\.0\.0\.1:(\d+)/.exec(err);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`sqlwarden exited ${code}: ${err}`)));
-    });
+    proxy = await startCliProxy('my', `protocol: mysql, upstream: "${db.host}:${db.port}", upstreamTls: disable`);
   });
-  afterAll(() => void child?.kill('SIGKILL'));
-
-  const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+  afterAll(() => proxy?.stop());
 
   it('keeps the proxy memory bounded while a client reads a 400 MB result slowly', async () => {
-    const raw = await RawClient.login(port, { database: dbName });
+    const raw = await RawClient.login(proxy.port, { database: dbName });
     const socket = raw.takeSocket();
     let rows = 0;
     let bytes = 0;
@@ -105,28 +83,13 @@ describe('a slow client', () => {
     await until(() => ends === 2);
     rows = 0;
     bytes = 0;
-    const baseline = rssBytes(child.pid!);
-    socket.write(framePayload(enc.encodeCommandText(Command.Query, "SELECT seq, REPEAT('x', 400) FROM seq_1_to_1000000"), 0));
-    let peak = baseline;
-    const sample = () => (peak = Math.max(peak, rssBytes(child.pid!)));
-    socket.pause();
-    for (let i = 0; i < 10; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      sample();
-    }
-    const peakStalled = peak;
-    for (let i = 0; i < 20; i++) {
-      socket.resume();
-      await new Promise((r) => setImmediate(r));
-      socket.pause();
-      await new Promise((r) => setTimeout(r, 100));
-      sample();
-    }
-    const readWhileSlow = bytes;
-    socket.resume();
-    const sampler = setInterval(sample, 100);
-    await until(() => ends === 4);
-    clearInterval(sampler);
+    const { baseline, peakStalled, peak, readWhileSlow } = await readSlowly(
+      proxy,
+      socket,
+      () => socket.write(framePayload(enc.encodeCommandText(Command.Query, "SELECT seq, REPEAT('x', 400) FROM seq_1_to_1000000"), 0)),
+      () => bytes,
+      () => ends === 4,
+    );
     socket.destroy();
 
     // Column count and two definitions are counted as "rows" by this reader too.

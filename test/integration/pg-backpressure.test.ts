@@ -1,45 +1,22 @@
 // A slow client must not make the proxy buffer the server's output: back-pressure pauses the upstream socket.
 // The proxy runs as its own process (the CLI, as users run it) so its memory can be measured alone.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { serialize } from 'pg-protocol';
 import { PgFramer } from '../../src/wire/postgres/frames.js';
 import { Back } from '../../src/wire/postgres/messages.js';
 import { pg } from '../helpers/databases.js';
+import { readSlowly, startCliProxy, type CliProxy } from '../helpers/cli-proxy.js';
 
-let child: ChildProcess;
-let port: number;
+let proxy: CliProxy;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-bp-'));
-  const config = path.join(dir, 'sqlwarden.yaml');
-  writeFileSync(config, `listeners:\n  - { name: pg, protocol: postgres, listen: "127.0.0.1:0", upstream: "${pg.host}:${pg.port}", upstreamTls: disable }\nlog: { level: warn }\n`);
-  child = spawn(process.execPath, ['dist/main.js', 'start', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  port = await new Promise<number>((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /listener "pg" on 127\.0\.0\.1:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`sqlwarden exited ${code}: ${err}`)));
-  });
+  proxy = await startCliProxy('pg', `protocol: postgres, upstream: "${pg.host}:${pg.port}", upstreamTls: disable`);
 });
-afterAll(() => {
-  child?.kill('SIGKILL');
-});
-
-function rssBytes(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Number(kb) * 1024;
-}
+afterAll(() => proxy?.stop());
 
 it('keeps its memory bounded while a client reads 1,000,000 rows slowly', async () => {
-  const socket = net.connect({ host: '127.0.0.1', port });
+  const socket = net.connect({ host: '127.0.0.1', port: proxy.port });
   await new Promise((r) => socket.once('connect', r));
   let rows = 0;
   let bytes = 0;
@@ -71,33 +48,14 @@ it('keeps its memory bounded while a client reads 1,000,000 rows slowly', async 
   await until(() => readyCount === 2);
   rows = 0;
   bytes = 0;
-  const baseline = rssBytes(child.pid!);
-
   // ~420 MB of rows: buffering them would show at once in the proxy's RSS.
-  socket.write(serialize.query("select g, repeat('x', 400) from generate_series(1, 1000000) g"));
-  let peak = baseline;
-  const sample = () => (peak = Math.max(peak, rssBytes(child.pid!)));
-  // 1. The client does not read at all for 2 s.
-  socket.pause();
-  for (let i = 0; i < 10; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    sample();
-  }
-  const peakStalled = peak;
-  // 2. Then it reads in small sips for 2 s.
-  for (let i = 0; i < 20; i++) {
-    socket.resume();
-    await new Promise((r) => setImmediate(r));
-    socket.pause();
-    await new Promise((r) => setTimeout(r, 100));
-    sample();
-  }
-  const readWhileSlow = bytes;
-  // 3. Then it drinks the rest.
-  socket.resume();
-  const sampler = setInterval(sample, 100);
-  await until(() => readyCount === 3);
-  clearInterval(sampler);
+  const { baseline, peakStalled, peak, readWhileSlow } = await readSlowly(
+    proxy,
+    socket,
+    () => socket.write(serialize.query("select g, repeat('x', 400) from generate_series(1, 1000000) g")),
+    () => bytes,
+    () => readyCount === 3,
+  );
   socket.destroy();
 
   expect(rows).toBe(1_000_000);
