@@ -83,7 +83,7 @@ export class PgMasking {
         this.results.parse(dec.decodeParse(buf, start, end).statement);
         return null;
       case Front.Bind: {
-        const b = dec.decodeBind(buf, start, end);
+        const b = dec.decodeBindResultFormats(buf, start, end);
         this.results.bind(b.portal, b.statement, b.resultFormats);
         return null;
       }

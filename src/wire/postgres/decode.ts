@@ -252,6 +252,24 @@ export function dataRowColumns(buf: Buffer, start: number, end: number, offsets:
   return n;
 }
 
+/** Bind's names and result-format codes, stepping over the parameter values without slicing them. */
+export function decodeBindResultFormats(buf: Buffer, start: number, end: number): { portal: string; statement: string; resultFormats: number[] } {
+  const r = body(buf, start, end, 'Bind');
+  const portal = r.cstring();
+  const statement = r.cstring();
+  const paramFormats = r.u16();
+  r.pos += 2 * paramFormats;
+  for (let i = 0, n = r.u16(); i < n; i++) {
+    const len = r.i32();
+    if (len < -1) throw new WireError('Bind: negative length');
+    if (len > 0) r.pos += len;
+  }
+  const resultFormats: number[] = [];
+  for (let i = 0, n = r.u16(); i < n; i++) resultFormats.push(r.i16());
+  r.done();
+  return { portal, statement, resultFormats };
+}
+
 /** Bind's portal and statement names only: what the session tracks on every Bind, without decoding values. */
 export function decodeBindNames(buf: Buffer, start: number, end: number): { portal: string; statement: string } {
   const r = body(buf, start, end, 'Bind');

@@ -128,6 +128,15 @@ describe('frontend decoders on frames from pg-protocol serialize', () => {
     expect(inside(dec.decodeBind, serialize.bind())).toEqual({ portal: '', statement: '', paramFormats: [], params: [], resultFormats: [0] });
   });
 
+  it('decodeBindResultFormats steps over the values and reads what decodeBind reads', () => {
+    for (const bytes of [serialize.bind(), serialize.bind({ portal: 'p', statement: 's', values: ['42', null, Buffer.from([1, 2]), ''], binary: true })]) {
+      const full = inside(dec.decodeBind, bytes);
+      expect(inside(dec.decodeBindResultFormats, bytes)).toEqual({ portal: full.portal, statement: full.statement, resultFormats: full.resultFormats });
+    }
+    const long = new BufferList().addCString('').addCString('').addInt16(0).addInt16(1).addInt32(100).add(Buffer.from('abc')).addInt16(0).join('B');
+    expect(wireError(() => inside(dec.decodeBindResultFormats, long)).message).toBe('Bind: truncated');
+  });
+
   it('decodeBind returns parameter values as views into the message, not copies', () => {
     const bytes = serialize.bind({ values: ['abc'] });
     const b = dec.decodeBind(bytes, 0, bytes.length);
