@@ -1,6 +1,6 @@
 // Throughput of the masking engine alone, on one core, no sockets: PostgreSQL DataRow frames of realistic
-// rows go through the row masker the stage runs inline (locate the cells, mask, count, build the new frame
-// in one allocation). MB/s counts the input frames' bytes.
+// rows go through the row masker as a worker runs a batch and the stage runs a chunk's rows inline (locate
+// the cells, mask, count, write every row into one output buffer). MB/s counts the input frames' bytes.
 //
 // Run (no TypeScript runner in the dependencies, so compile first):
 //   npx tsc --outDir .tmp/bench --rootDir . --module nodenext --moduleResolution nodenext --target es2022 \
@@ -8,9 +8,8 @@
 // Targets (DESIGN.md "Masking"): >= 200 MB/s per core for column rules, >= 50 MB/s per core for detectors.
 import { parseMaskingRules, type MaskColumn } from '../src/masking/rules.js';
 import type { MaskPlan } from '../src/masking/plan.js';
-import { PgRowMasker, pgRowFormats } from '../src/masking/pg-rows.js';
-import { MaskCounters } from '../src/masking/stage.js';
-import { maskMessage } from '../src/masking/row-masker.js';
+import { pgRowFormats } from '../src/masking/pg-rows.js';
+import { runBatch } from '../src/masking/stage.js';
 import { encodeDataRow } from '../src/wire/postgres/encode.js';
 
 const ROWS = 20_000;
@@ -73,14 +72,16 @@ let sink = 0;
 // Every column of these rows is text in text format.
 const formats = pgRowFormats(columnNames.map(() => ({ type: 25, format: 0 })));
 
+// One pass is what a worker does with a batch, and what the stage does inline with a chunk's rows: every
+// row masked into one output buffer (in place when the plan allows it, else sized then written).
+const input = Buffer.allocUnsafeSlow(frames.length);
+frames.copy(input);
+
 function passOver(plan: MaskPlan): void {
-  const masker = new PgRowMasker(plan, formats, new MaskCounters(plan.spec));
-  let start = 0;
-  for (const end of frameEnds) {
-    sink += maskMessage(masker, frames, start, end).length;
-    start = end;
-  }
+  const r = runBatch({ key: nextKey++, spec: plan.spec, format: { kind: 'pg-datarow', formats }, rows: input.buffer as ArrayBuffer, length: input.length }, { hashKey: 'bench-key' });
+  sink += r.length;
 }
+let nextKey = 1;
 
 function measure(label: string, plan: MaskPlan): number {
   for (let k = 0; k < 3; k++) passOver(plan); // warm up: let the JIT settle

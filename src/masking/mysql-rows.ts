@@ -9,7 +9,7 @@ import { encodeErr } from '../wire/mysql/encode.js';
 import { ColumnFlag, ColumnType, utf8mb4GeneralCi } from '../wire/mysql/packets.js';
 import { lenencSize, readLenenc } from '../wire/mysql/reader.js';
 import type { CellResult, MaskPlan } from './plan.js';
-import { copyBytes } from './strategies.js';
+import { copyBytes, type Strategy } from './strategies.js';
 import { hasColumnRule, ruleStrategy } from './pg-rows.js';
 import { shortestExponential } from './pg-binary.js';
 import type { MaskCounters } from './stage.js';
@@ -146,6 +146,72 @@ export class MysqlRowMasker implements RowMasker {
     this.ranges = new Int32Array(2 * this.n);
     this.cellStarts = new Int32Array(this.n);
     this.results = new Array<CellResult>(this.n).fill(undefined);
+    // In place: column rules on values that are strings in the row already (every text-row value; binary
+    // rows' length-encoded types). A masked value's length prefix may grow by up to 8 bytes.
+    this.inPlace = Array.from({ length: this.n }, (_, i) => (!binary || isLengthEncoded(columns.types[i]!) ? plan.strategies[i] : undefined));
+    let growth = 0;
+    for (let i = 0; i < this.n; i++) {
+      if (!plan.masks(i)) continue;
+      const st = this.inPlace[i];
+      if (st === undefined) {
+        growth = -1;
+        break;
+      }
+      growth += st.maxGrowth + 8;
+    }
+    this.maxGrowth = growth;
+  }
+
+  private readonly inPlace: (Strategy | undefined)[];
+  readonly maxGrowth: number;
+
+  /**
+   * The row payload buf[start, end) masked in one pass into out at pos (room for its length plus
+   * `maxGrowth`); returns the position after it. Only when `maxGrowth >= 0` (see RowMasker).
+   */
+  maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    const { ranges, inPlace, counters, n, binary } = this;
+    let at: number;
+    let p = pos;
+    if (binary) {
+      binaryRowValues(buf, start, end, this.columns.types, ranges);
+      at = start + 1 + binaryRowNullBitmapLength(n);
+      p = copyBytes(buf, start, at, out, p);
+    } else {
+      textRowValues(buf, start, end, n, ranges);
+      at = start;
+    }
+    let run = at;
+    for (let i = 0; i < n; i++) {
+      const s = ranges[2 * i]!;
+      const e = ranges[2 * i + 1]!;
+      if (s < 0) {
+        if (!binary) at++; // a text row's NULL is one 0xFB byte; a binary row's a bitmap bit
+        continue;
+      }
+      const cellStart = at;
+      at = e;
+      const st = inPlace[i];
+      if (st === undefined) continue;
+      p = copyBytes(buf, run, cellStart, out, p);
+      if (st.nulls) {
+        if (binary) out[pos + 1 + ((i + 2) >>> 3)]! |= 1 << ((i + 2) & 7);
+        else out[p++] = 0xfb;
+      } else if (e - s + st.maxGrowth < 0xfb) {
+        // The new length fits one byte: write the value, then its length before it.
+        const q = st.write(buf, s, e, out, p + 1);
+        out[p] = q - p - 1;
+        p = q;
+      } else {
+        p = writeLenenc(out, p, st.size(buf, s, e));
+        p = st.write(buf, s, e, out, p);
+      }
+      counters.cell(i, 0);
+      run = e;
+    }
+    p = copyBytes(buf, run, end, out, p);
+    counters.endRow();
+    return p;
   }
 
   /** Masks the row payload buf[start, end); returns the size of the payload to send instead, or -1 to keep it. */

@@ -7,7 +7,7 @@ import { WireError } from '../wire/bytes.js';
 import { dataRowColumns, decodeFields } from '../wire/postgres/decode.js';
 import { encodeFields } from '../wire/postgres/encode.js';
 import type { MaskPlan, CellResult } from './plan.js';
-import { REDACTED, copyBytes, type StrategyKind } from './strategies.js';
+import { REDACTED, copyBytes, type Strategy, type StrategyKind } from './strategies.js';
 import type { MaskingRules, MaskIdentity, MaskColumn } from './rules.js';
 import { JSONB, binaryToText, isTextArray, sameBytesAsText } from './pg-binary.js';
 import type { MaskCounters } from './stage.js';
@@ -96,7 +96,14 @@ export function pgRowFormats(columns: readonly { type: number; format: number }[
 export class PgRowMasker implements RowMasker {
   private readonly offsets: Int32Array;
   private readonly lengths: Int32Array;
-  private readonly results: CellResult[];
+  /** What `emit` does with each cell of the prepared row (KEEP, WRITE, BUFFER, NULL). */
+  private readonly actions: Uint8Array;
+  /** WRITE cells: the size their strategy announced. */
+  private readonly sizes: Int32Array;
+  /** BUFFER cells: the masked bytes. */
+  private readonly results: (Buffer | undefined)[];
+  /** Column rules that write in place (text values, and binary values whose bytes are their text). */
+  private readonly inPlace: (Strategy | undefined)[];
   private readonly columns: number;
   private n = 0;
   private size = 0;
@@ -112,7 +119,67 @@ export class PgRowMasker implements RowMasker {
     this.columns = formats.types.length;
     this.offsets = new Int32Array(this.columns);
     this.lengths = new Int32Array(this.columns);
-    this.results = new Array<CellResult>(this.columns).fill(undefined);
+    this.actions = new Uint8Array(this.columns);
+    this.sizes = new Int32Array(this.columns);
+    this.results = new Array<Buffer | undefined>(this.columns).fill(undefined);
+    this.inPlace = Array.from({ length: this.columns }, (_, i) =>
+      formats.binary[i] && !sameBytesAsText(formats.types[i]!) ? undefined : plan.strategies[i],
+    );
+    let growth = 0;
+    for (let i = 0; i < this.columns; i++) {
+      if (!plan.masks(i)) continue;
+      const st = this.inPlace[i];
+      if (st === undefined) {
+        growth = -1;
+        break;
+      }
+      growth += st.maxGrowth;
+    }
+    this.maxGrowth = growth;
+  }
+
+  readonly maxGrowth: number;
+
+  /**
+   * The DataRow buf[start, end) masked in one pass into out at pos (room for its length plus `maxGrowth`);
+   * returns the position after the new frame. Only when `maxGrowth >= 0`: every masked column writes in
+   * place, so nothing needs sizing first.
+   */
+  maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    if (end - start < 7 || buf[start] !== 0x44) throw new WireError('DataRow: expected a D message');
+    const n = buf.readInt16BE(start + 5);
+    if (n !== this.columns) throw new WireError(`DataRow: ${n} columns, RowDescription announced ${this.columns}`);
+    const { inPlace, counters } = this;
+    out[pos] = 0x44;
+    // The length word is written last; the column count and unchanged cells are copied in runs.
+    let p = pos + 5;
+    let run = start + 5;
+    let at = start + 7;
+    for (let i = 0; i < n; i++) {
+      if (at + 4 > end) throw new WireError('DataRow: truncated');
+      const len = (buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!;
+      const s = at + 4;
+      at = len < 0 ? s : s + len;
+      if (at > end) throw new WireError('DataRow: truncated');
+      const st = inPlace[i];
+      if (st === undefined || len < 0) continue;
+      p = copyBytes(buf, run, s - 4, out, p);
+      if (st.nulls) {
+        out.writeInt32BE(-1, p);
+        p += 4;
+      } else {
+        const q = st.write(buf, s, at, out, p + 4);
+        out.writeInt32BE(q - p - 4, p);
+        p = q;
+      }
+      counters.cell(i, 0);
+      run = at;
+    }
+    if (at !== end) throw new WireError('DataRow: trailing bytes');
+    p = copyBytes(buf, run, end, out, p);
+    out.writeInt32BE(p - pos - 1, pos + 1);
+    counters.endRow();
+    return p;
   }
 
   /**
@@ -122,23 +189,42 @@ export class PgRowMasker implements RowMasker {
   prepare(buf: Buffer, start: number, end: number): number {
     const n = dataRowColumns(buf, start, end, this.offsets, this.lengths);
     if (n !== this.columns) throw new WireError(`DataRow: ${n} columns, RowDescription announced ${this.columns}`);
-    const { plan, offsets, lengths, results, counters } = this;
+    const { plan, offsets, lengths, actions, sizes, results, inPlace, counters } = this;
     const { types, binary } = this.formats;
     let size = end - start;
     let changed = false;
     for (let i = 0; i < n; i++) {
       const len = lengths[i]!;
-      if (len < 0 || !plan.masks(i)) {
-        results[i] = undefined;
+      actions[i] = KEEP;
+      if (len < 0 || !plan.masks(i)) continue;
+      const s = offsets[i]!;
+      const st = inPlace[i];
+      if (st !== undefined) {
+        const m = st.size(buf, s, s + len);
+        changed = true;
+        counters.cell(i, 0);
+        if (m < 0) {
+          actions[i] = NULL;
+          size -= len;
+        } else {
+          actions[i] = WRITE;
+          sizes[i] = m;
+          size += m - len;
+        }
         continue;
       }
-      const s = offsets[i]!;
       const r = binary[i] ? this.maskBinary(i, types[i]!, buf, s, s + len) : plan.maskCell(i, buf, s, s + len);
-      results[i] = r;
       if (r === undefined) continue;
       changed = true;
       counters.cell(i, plan.lastDetected);
-      size += (r === null ? 0 : r.length) - len;
+      if (r === null) {
+        actions[i] = NULL;
+        size -= len;
+      } else {
+        actions[i] = BUFFER;
+        results[i] = r;
+        size += r.length - len;
+      }
     }
     counters.endRow();
     this.n = n;
@@ -152,7 +238,7 @@ export class PgRowMasker implements RowMasker {
 
   /** Writes the frame `prepare` sized into out at pos; returns the position after it. */
   emit(out: Buffer, pos: number): number {
-    const { buf, offsets, lengths, results } = this;
+    const { buf, offsets, lengths, actions, sizes, results, inPlace } = this;
     out[pos] = 0x44;
     out.writeInt32BE(this.size - 1, pos + 1);
     out.writeInt16BE(this.n, pos + 5);
@@ -160,19 +246,23 @@ export class PgRowMasker implements RowMasker {
     // Unchanged columns are copied in runs: length words and values together.
     let run = this.start + 7;
     for (let i = 0; i < this.n; i++) {
-      const r = results[i];
-      if (r === undefined) continue;
-      const cellStart = offsets[i]! - 4;
-      p = copyBytes(buf, run, cellStart, out, p);
-      if (r === null) {
+      const action = actions[i];
+      if (action === KEEP) continue;
+      const s = offsets[i]!;
+      p = copyBytes(buf, run, s - 4, out, p);
+      if (action === NULL) {
         out.writeInt32BE(-1, p);
         p += 4;
+      } else if (action === WRITE) {
+        out.writeInt32BE(sizes[i]!, p);
+        p = inPlace[i]!.write(buf, s, s + lengths[i]!, out, p + 4);
       } else {
+        const r = results[i]!;
         out.writeInt32BE(r.length, p);
         p = copyBytes(r, 0, r.length, out, p + 4);
+        results[i] = undefined; // drop the reference
       }
-      run = offsets[i]! + lengths[i]!;
-      results[i] = undefined; // drop the reference
+      run = s + lengths[i]!;
     }
     p = copyBytes(buf, run, this.end, out, p);
     this.buf = EMPTY;
@@ -202,6 +292,11 @@ export class PgRowMasker implements RowMasker {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** PgRowMasker cell actions. */
+const KEEP = 0;
+const WRITE = 1;
+const BUFFER = 2;
+const NULL = 3;
 
 /**
  * DataRow buf[start, end) with the plan's cells masked: the same view when nothing changed, else a new

@@ -2,7 +2,7 @@
 // result (masking/rules.ts `planFor`) and then called per cell; the per-cell path allocates only the masked
 // value itself. A plan is also plain data (`spec`), so the row stage can post it to a worker thread and
 // rebuild it there with `compilePlan`.
-import { compileStrategy, copyBytes, type MaskFn, type StrategyOptions, type StrategySpec } from './strategies.js';
+import { compileSizedStrategy, compileStrategy, copyBytes, type MaskFn, type Strategy, type StrategyOptions, type StrategySpec } from './strategies.js';
 import { detectorId, scanValue, type DetectorKind, type KindSet, type OnMatch } from './detectors.js';
 
 /** One column: pass through (null), a column rule's strategy, or a scan by the detectors. */
@@ -137,6 +137,11 @@ export class MaskPlan {
     readonly spec: PlanSpec,
     private readonly fns: readonly (MaskFn | undefined)[],
     private readonly spans: SpanMasker | null,
+    /**
+     * Column rules' strategies in their writing form, by column: row maskers that build frames size and
+     * write such cells in place instead of calling `maskCell`.
+     */
+    readonly strategies: readonly (Strategy | undefined)[] = [],
   ) {
     this.isEmpty = spec.columns.every((c) => c === null);
   }
@@ -172,7 +177,8 @@ export class MaskPlan {
 /** Rebuilds a plan from its plain-data form, e.g. in a worker thread. */
 export function compilePlan(spec: PlanSpec, opts: StrategyOptions = {}): MaskPlan {
   const fns = spec.columns.map((c) => (c !== null && 'rule' in c ? compileStrategy(c.strategy, opts) : undefined));
+  const strategies = spec.columns.map((c) => (c !== null && 'rule' in c ? compileSizedStrategy(c.strategy, opts) : undefined));
   const scans = spec.columns.some((c) => c !== null && 'scan' in c);
   const spans = scans ? new SpanMasker(spec.detectors.map((d) => ({ kind: d.kind, fn: compileStrategy(d.strategy, opts) }))) : null;
-  return new MaskPlan(spec, fns, spans);
+  return new MaskPlan(spec, fns, spans, strategies);
 }

@@ -5,6 +5,13 @@
 export interface RowMasker {
   prepare(buf: Buffer, start: number, end: number): number;
   emit(out: Buffer, pos: number): number;
+  /**
+   * When every masked column writes in place (column rules on text values), the row can be masked in one
+   * pass straight into an output with room for its length plus `maxGrowth`: `maskInto` returns the
+   * position after the frame. -1 when the masker cannot (detector scans, binary values read as text).
+   */
+  readonly maxGrowth: number;
+  maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number;
 }
 
 /** A row message through a RowMasker: the same view when nothing changed, else one new buffer. */

@@ -15,7 +15,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
-import { compileStrategy, StrategyError, defaultHashLength, type MaskFn, type StrategyOptions, type StrategySpec } from './strategies.js';
+import { compileSizedStrategy, compileStrategy, StrategyError, defaultHashLength, type MaskFn, type Strategy, type StrategyOptions, type StrategySpec } from './strategies.js';
 import { detectorKinds, type DetectorKind } from './detectors.js';
 import { MaskPlan, SpanMasker, type ColumnStep, type DetectorStep } from './plan.js';
 import type { ResultColumn } from '../session/hooks.js';
@@ -188,6 +188,7 @@ interface ColumnRule {
   table?: TablePattern;
   strategy: StrategySpec;
   fn: MaskFn;
+  sized: Strategy;
 }
 
 interface DetectorRule extends DetectorStep {
@@ -220,18 +221,20 @@ export class MaskingRules {
   planFor(columns: readonly MaskColumn[], who: MaskIdentity): MaskPlan {
     const exempt = this.isExempt(who);
     const fns: (MaskFn | undefined)[] = [];
+    const strategies: (Strategy | undefined)[] = [];
     const steps: ColumnStep[] = columns.map((col, i) => {
       if (exempt) return null;
       const rule = this.columnRuleFor(col);
       if (rule) {
         fns[i] = rule.fn;
+        strategies[i] = rule.sized;
         return { rule: rule.name, strategy: rule.strategy };
       }
       return col.textLike && this.detectors.length > 0 ? { scan: true } : null;
     });
     const scans = steps.some((s) => s !== null && 'scan' in s);
     const detectors = scans ? this.detectors.map(({ kind, rule, strategy }) => ({ kind, rule, strategy })) : [];
-    return new MaskPlan({ columns: steps, detectors }, fns, scans ? new SpanMasker(this.detectors) : null);
+    return new MaskPlan({ columns: steps, detectors }, fns, scans ? new SpanMasker(this.detectors) : null, strategies);
   }
 
   private columnRuleFor(col: MaskColumn): ColumnRule | undefined {
@@ -265,6 +268,13 @@ export function parseMaskingRules(text: string, source: string, opts: LoadOption
     throw new MaskingRulesError(problems.join('\n'));
   }
   const data = parsed.data;
+  const sizedOrNull = (spec: StrategySpec): Strategy => {
+    try {
+      return compileSizedStrategy(spec, opts);
+    } catch {
+      return compileSizedStrategy({ kind: 'null' });
+    }
+  };
   const compile = (spec: StrategySpec, at: PropertyKey[]): MaskFn => {
     try {
       return compileStrategy(spec, opts);
@@ -280,6 +290,8 @@ export function parseMaskingRules(text: string, source: string, opts: LoadOption
     ...(c.match.table ? { table: c.match.table } : {}),
     strategy: c.mask,
     fn: compile(c.mask, ['columns', i, 'mask']),
+    // compile() above reported a bad strategy already; this one is never used then.
+    sized: sizedOrNull(c.mask),
   }));
   const detectors: DetectorRule[] = [];
   const seen = new Map<DetectorKind, number>();

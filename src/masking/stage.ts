@@ -133,6 +133,8 @@ function messageEnd(format: RowFormat, buf: Buffer, pos: number, end: number): n
 
 
 class CopyRowMasker implements RowMasker {
+  /** COPY rows are rebuilt by maskCopyRow, not in place. */
+  readonly maxGrowth = -1;
   private pending: Buffer = Buffer.alloc(0);
   constructor(
     private readonly plan: MaskPlan,
@@ -148,6 +150,9 @@ class CopyRowMasker implements RowMasker {
   emit(out: Buffer, pos: number): number {
     return copyBytes(this.pending, 0, this.pending.length, out, pos);
   }
+  maskInto(): number {
+    throw new Error('COPY rows are not masked in place');
+  }
 }
 
 /**
@@ -155,9 +160,20 @@ class CopyRowMasker implements RowMasker {
  * packet: a row that masking grows past 16 MiB fails (closing the session) rather than renumber packets.
  */
 class MysqlPacketMasker implements RowMasker {
+  readonly maxGrowth: number;
   private seq = 0;
   private size = 0;
-  constructor(private readonly rows: MysqlRowMasker) {}
+  constructor(private readonly rows: MysqlRowMasker) {
+    this.maxGrowth = rows.maxGrowth;
+  }
+  maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    const p = this.rows.maskInto(buf, start + 4, end, out, pos + 4);
+    const size = p - pos - 4;
+    if (size >= 0xffffff) throw new WireError(`masking grew a row to ${size} bytes, past one packet`);
+    out.writeUIntLE(size, pos, 3);
+    out[pos + 3] = buf[start + 3]!;
+    return p;
+  }
   prepare(buf: Buffer, start: number, end: number): number {
     const size = this.rows.prepare(buf, start + 4, end);
     if (size < 0) return -1;
@@ -215,21 +231,31 @@ export function runBatch(job: BatchJob, opts: StrategyOptions = {}): BatchResult
   const masker = createRowMasker(plan, revive(job.format), counters);
   const input = Buffer.from(job.rows, 0, job.length);
   // Masking mostly shrinks values; an output that outgrows this is copied once into a bigger one.
-  let out = Buffer.allocUnsafeSlow(job.length + (job.length >> 3) + 1024);
+  let out: Buffer = Buffer.allocUnsafeSlow(job.length + (job.length >> 3) + 1024);
   let pos = 0;
   for (let at = 0; at < job.length; ) {
     const end = messageEnd(job.format, input, at, job.length);
+    if (masker.maxGrowth >= 0) {
+      out = ensureRoom(out, pos, end - at + masker.maxGrowth);
+      pos = masker.maskInto(input, at, end, out, pos);
+      at = end;
+      continue;
+    }
     const size = masker.prepare(input, at, end);
     const need = size < 0 ? end - at : size;
-    if (pos + need > out.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(out.length * 2, pos + need));
-      out.copy(bigger, 0, 0, pos);
-      out = bigger;
-    }
+    out = ensureRoom(out, pos, need);
     pos = size < 0 ? copyBytes(input, at, end, out, pos) : masker.emit(out, pos);
     at = end;
   }
   return { out: out.buffer as ArrayBuffer, length: pos, rows: counters.rows, ruleRows: counters.ruleRows, ruleCells: counters.ruleCells };
+}
+
+/** out, or a copy of out[0, pos) twice as big, so that `need` bytes fit from pos. */
+function ensureRoom(out: Buffer, pos: number, need: number): Buffer {
+  if (pos + need <= out.length) return out;
+  const bigger = Buffer.allocUnsafeSlow(Math.max(out.length * 2, pos + need));
+  out.copy(bigger, 0, 0, pos);
+  return bigger;
 }
 
 /** Buffers inside a format arrive in a worker as plain Uint8Arrays. */
@@ -252,12 +278,20 @@ interface Slot {
 
 /** What a slot's place holds once its bytes went out. */
 const sent: Slot = { bytes: Buffer.alloc(0) };
+const EMPTY_SLAB = Buffer.alloc(0);
+
+/** Size of the buffers rows are gathered in before they go to the sink. */
+const slabBytes = 64 * 1024;
 
 /**
  * The one way bytes reach a session's client while masking is on: in order, whether written now or filled
  * in later by a batch. Writes go straight to the sink while nothing is pending. A failure (a batch that
  * could not be masked) stops all output for good: nothing after it may reach the client unmasked or out
  * of order, so the session closes the connection (`onError`).
+ *
+ * Rows masked inline are gathered (`room`/`commit`) in a slab and reach the sink as one buffer per
+ * `flush`: a socket write per row would cost more than masking it. The session flushes at the end of each
+ * chunk it reads; anything else written, and the end of the tick, flush too, so gathered bytes never wait.
  */
 export class OrderedOutput {
   /** Bytes waiting behind a pending slot. */
@@ -266,13 +300,23 @@ export class OrderedOutput {
   private head = 0;
   private failed: Error | null = null;
   private waiters: { ready: () => boolean; resolve: () => void }[] = [];
+  /** Gathered bytes are slab[slabStart, slabPos); what precedes slabStart went out and is never rewritten. */
+  private slab: Buffer = EMPTY_SLAB;
+  private slabStart = 0;
+  /** Where the next gathered bytes go (see `room`). */
+  slabPos = 0;
+  private flushQueued = false;
+  private readonly flushLater = () => {
+    this.flushQueued = false;
+    this.flush();
+  };
 
   constructor(
     private readonly sink: (bytes: Buffer) => void,
     private readonly onError: (err: Error) => void = () => undefined,
   ) {}
 
-  /** Nothing is pending: writes go straight through. */
+  /** No slot is pending: writes, and flushed rows, go straight through. */
   get idle(): boolean {
     return this.head === this.queue.length;
   }
@@ -283,6 +327,43 @@ export class OrderedOutput {
 
   write(bytes: Buffer): void {
     if (this.failed) return;
+    this.flush();
+    this.send(bytes);
+  }
+
+  /**
+   * A buffer with room for n bytes from `slabPos`: write them there, then `commit` the position after them.
+   * Nothing else may be written in between.
+   */
+  room(n: number): Buffer {
+    if (this.slab.length - this.slabPos < n) {
+      this.flush();
+      this.slab = Buffer.allocUnsafe(Math.max(slabBytes, n));
+      this.slabStart = 0;
+      this.slabPos = 0;
+    }
+    return this.slab;
+  }
+
+  commit(pos: number): void {
+    this.slabPos = pos;
+    // Behind a pending slot the bytes wait in the queue anyway, where they count for back-pressure.
+    if (!this.idle) return this.flush();
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushLater);
+    }
+  }
+
+  /** Sends the gathered bytes on (to the sink, or behind a pending slot). */
+  flush(): void {
+    if (this.slabPos === this.slabStart) return;
+    const bytes = this.slab.subarray(this.slabStart, this.slabPos);
+    this.slabStart = this.slabPos;
+    if (!this.failed) this.send(bytes);
+  }
+
+  private send(bytes: Buffer): void {
     if (this.head === this.queue.length) this.sink(bytes);
     else {
       this.queue.push({ bytes });
@@ -292,6 +373,7 @@ export class OrderedOutput {
 
   /** A place in the order for bytes that come later (`fill`). */
   reserve(): Slot {
+    this.flush();
     const slot: Slot = { bytes: null };
     this.queue.push(slot);
     return slot;
@@ -325,6 +407,7 @@ export class OrderedOutput {
       this.queue = [];
       this.head = 0;
       this.queuedBytes = 0;
+      this.slabStart = this.slabPos;
       this.onError(err);
     }
     this.notify();
@@ -418,7 +501,7 @@ export class ResultMasker {
     if (!this.pooled) {
       if (this.inlineLeft > 0) {
         this.inlineLeft--;
-        this.out.write(maskMessage(this.masker, buf, start, end));
+        this.maskInline(buf, start, end);
         return !this.full;
       }
       this.pooled = true;
@@ -432,6 +515,19 @@ export class ResultMasker {
     this.batchLength = copyBytes(buf, start, end, this.batch, this.batchLength);
     if (++this.batchRowCount >= this.opts.batchRows || this.batchLength >= this.opts.batchBytes) this.dispatch();
     return !this.full;
+  }
+
+  /** Masks one row into the output's slab: no buffer of its own, no write of its own. */
+  private maskInline(buf: Buffer, start: number, end: number): void {
+    const out = this.out;
+    const m = this.masker;
+    if (m.maxGrowth >= 0) {
+      const slab = out.room(end - start + m.maxGrowth);
+      return out.commit(m.maskInto(buf, start, end, slab, out.slabPos));
+    }
+    const size = m.prepare(buf, start, end);
+    const slab = out.room(size < 0 ? end - start : size);
+    out.commit(size < 0 ? copyBytes(buf, start, end, slab, out.slabPos) : m.emit(slab, out.slabPos));
   }
 
   /** Resolves when the stage is no longer full. */

@@ -34,16 +34,47 @@ export const REDACTED = Buffer.from('****');
 export const defaultHashLength = 16;
 const STAR = 0x2a;
 const AT = 0x40;
-const EMPTY = Buffer.alloc(0);
 
 export class StrategyError extends Error {
   override name = 'StrategyError';
+}
+
+/**
+ * A strategy that writes its replacement straight into an outgoing frame, so the hot path allocates
+ * nothing per value: `size` says how many bytes, `write` puts exactly those bytes at out[pos]. Both are
+ * pure functions of the value (`write` recomputes what `size` found), so one instance serves every column
+ * and row.
+ */
+export interface Strategy {
+  /** Bytes of the replacement of src[start, end), or -1 when the replacement is SQL NULL. */
+  size(src: Buffer, start: number, end: number): number;
+  /** Writes the replacement at out[pos] and returns the position after it. Not called for a NULL result. */
+  write(src: Buffer, start: number, end: number, out: Buffer, pos: number): number;
+  /** The replacement is always SQL NULL (the `null` strategy). */
+  readonly nulls: boolean;
+  /** At most this many bytes more than the value: what a caller writing in place must have room for. */
+  readonly maxGrowth: number;
 }
 
 export function compileStrategy(spec: StrategySpec, opts: StrategyOptions = {}): MaskFn {
   switch (spec.kind) {
     case 'redact':
       return redact;
+    case 'null':
+      return toNull;
+    case 'fixed': {
+      const value = Buffer.from(spec.value, 'utf8');
+      return () => value;
+    }
+    default:
+      return allocating(compileSizedStrategy(spec, opts));
+  }
+}
+
+export function compileSizedStrategy(spec: StrategySpec, opts: StrategyOptions = {}): Strategy {
+  switch (spec.kind) {
+    case 'redact':
+      return constant(REDACTED);
     case 'partial':
       return partial(spec.keepFirst, spec.keepLast);
     case 'email':
@@ -51,12 +82,25 @@ export function compileStrategy(spec: StrategySpec, opts: StrategyOptions = {}):
     case 'hash':
       return hash(opts.hashKey, spec.length);
     case 'null':
-      return toNull;
-    case 'fixed': {
-      const value = Buffer.from(spec.value, 'utf8');
-      return () => value;
-    }
+      return { size: () => -1, write: (_s, _a, _b, _o, pos) => pos, nulls: true, maxGrowth: 0 };
+    case 'fixed':
+      return constant(Buffer.from(spec.value, 'utf8'));
   }
+}
+
+/** A MaskFn (one new Buffer per value) from a Strategy. */
+function allocating(st: Strategy): MaskFn {
+  return (src, start, end) => {
+    const n = st.size(src, start, end);
+    if (n < 0) return null;
+    const out = Buffer.allocUnsafe(n);
+    st.write(src, start, end, out, 0);
+    return out;
+  };
+}
+
+function constant(value: Buffer): Strategy {
+  return { size: () => value.length, write: (_s, _a, _b, out, pos) => copyBytes(value, 0, value.length, out, pos), nulls: false, maxGrowth: value.length };
 }
 
 const redact: MaskFn = () => REDACTED;
@@ -105,45 +149,77 @@ export function countChars(src: Buffer, start: number, end: number): number {
   return n;
 }
 
+/** Where `partialBounds` left its answer: the kept head ends, the kept tail begins, characters starred. */
+let headEnd = 0;
+let tailStart = 0;
+let starred = 0;
+
+/** Sets headEnd, tailStart and starred for src[start, end) (module state: the hot path returns no object). */
+function partialBounds(src: Buffer, start: number, end: number, keepFirst: number, keepLast: number): void {
+  const chars = countChars(src, start, end);
+  const revealing = keepFirst + keepLast < chars;
+  headEnd = revealing ? skipChars(src, start, end, keepFirst) : start;
+  tailStart = revealing ? backChars(src, start, end, keepLast) : end;
+  starred = revealing ? chars - keepFirst - keepLast : chars;
+}
+
 /**
  * Keeps the first `keepFirst` and last `keepLast` characters and writes one `*` per masked character:
  * `123-45-6789` with keepLast 4 is `*******6789`. A value too short to hide anything (no more characters
  * than it would keep) is masked entirely, so `partial` never returns its input unchanged.
  */
-function partial(keepFirst: number, keepLast: number): MaskFn {
-  return (src, start, end) => {
-    const chars = countChars(src, start, end);
-    if (chars === 0) return EMPTY;
-    const revealing = keepFirst + keepLast < chars;
-    const head = revealing ? skipChars(src, start, end, keepFirst) : start;
-    const tail = revealing ? backChars(src, start, end, keepLast) : end;
-    const masked = revealing ? chars - keepFirst - keepLast : chars;
-    const out = Buffer.allocUnsafe(head - start + masked + (end - tail));
-    let pos = copyBytes(src, start, head, out, 0);
-    for (let k = 0; k < masked; k++) out[pos++] = STAR;
-    copyBytes(src, tail, end, out, pos);
-    return out;
+function partial(keepFirst: number, keepLast: number): Strategy {
+  return {
+    size(src, start, end) {
+      partialBounds(src, start, end, keepFirst, keepLast);
+      return headEnd - start + starred + (end - tailStart);
+    },
+    write(src, start, end, out, pos) {
+      partialBounds(src, start, end, keepFirst, keepLast);
+      let p = copyBytes(src, start, headEnd, out, pos);
+      for (let k = 0; k < starred; k++) out[p++] = STAR;
+      return copyBytes(src, tailStart, end, out, p);
+    },
+    nulls: false,
+    maxGrowth: 0, // one '*' per hidden character: never more bytes than the characters had
   };
 }
 
 const EMAIL_MASK = Buffer.from('***@');
+
+/** Index of the last `@` in src[start, end), or -1. */
+function lastAt(src: Buffer, start: number, end: number): number {
+  let at = end - 1;
+  while (at >= start && src[at] !== AT) at--;
+  return at < start ? -1 : at;
+}
+
+/** Bytes of the local part that `email` keeps: its first character, unless that is all there is. */
+function keptLocal(src: Buffer, start: number, at: number): number {
+  const first = skipChars(src, start, at, 1);
+  return first < at ? first - start : 0;
+}
 
 /**
  * `jane.doe@example.com` -> `j***@example.com`: the first character of the local part, `***@`, and the
  * domain after the last `@`. A one-character local part is not revealed (`***@example.com`). A value
  * without `@` is not an address: it is redacted.
  */
-const email: MaskFn = (src, start, end) => {
-  let at = end - 1;
-  while (at >= start && src[at] !== AT) at--;
-  if (at < start) return REDACTED;
-  const first = skipChars(src, start, at, 1);
-  const keep = first < at ? first - start : 0;
-  const out = Buffer.allocUnsafe(keep + EMAIL_MASK.length + (end - at - 1));
-  let pos = copyBytes(src, start, start + keep, out, 0);
-  pos = copyBytes(EMAIL_MASK, 0, EMAIL_MASK.length, out, pos);
-  copyBytes(src, at + 1, end, out, pos);
-  return out;
+const email: Strategy = {
+  size(src, start, end) {
+    const at = lastAt(src, start, end);
+    if (at < 0) return REDACTED.length;
+    return keptLocal(src, start, at) + EMAIL_MASK.length + (end - at - 1);
+  },
+  write(src, start, end, out, pos) {
+    const at = lastAt(src, start, end);
+    if (at < 0) return copyBytes(REDACTED, 0, REDACTED.length, out, pos);
+    let p = copyBytes(src, start, start + keptLocal(src, start, at), out, pos);
+    p = copyBytes(EMAIL_MASK, 0, EMAIL_MASK.length, out, p);
+    return copyBytes(src, at + 1, end, out, p);
+  },
+  nulls: false,
+  maxGrowth: REDACTED.length, // '***@' for the '@' and the local part's tail, or '****' for a short value
 };
 
 const HEX = Buffer.from('0123456789abcdef');
@@ -154,16 +230,20 @@ const HEX = Buffer.from('0123456789abcdef');
  * different key gives unrelated outputs. 16 characters (64 bits) keep collisions out of reach of any table
  * a proxy will see while staying short.
  */
-function hash(key: string | Buffer | undefined, length: number): MaskFn {
+function hash(key: string | Buffer | undefined, length: number): Strategy {
   if (key === undefined || key.length === 0) throw new StrategyError('hash needs a key (config masking.key)');
   if (!Number.isInteger(length) || length < 1 || length > 64) throw new StrategyError(`hash length must be 1..64, got ${length}`);
-  return (src, start, end) => {
-    const digest = createHmac('sha256', key).update(src.subarray(start, end)).digest();
-    const out = Buffer.allocUnsafe(length);
-    for (let i = 0; i < length; i++) {
-      const byte = digest[i >> 1]!;
-      out[i] = HEX[i & 1 ? byte & 0x0f : byte >> 4]!;
-    }
-    return out;
+  return {
+    size: () => length,
+    write(src, start, end, out, pos) {
+      const digest = createHmac('sha256', key).update(src.subarray(start, end)).digest();
+      for (let i = 0; i < length; i++) {
+        const byte = digest[i >> 1]!;
+        out[pos + i] = HEX[i & 1 ? byte & 0x0f : byte >> 4]!;
+      }
+      return pos + length;
+    },
+    nulls: false,
+    maxGrowth: length,
   };
 }

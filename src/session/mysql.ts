@@ -138,6 +138,8 @@ class MysqlSession implements ProxySession {
       this.client.cork();
       try {
         framer.push(chunk);
+        // Rows masked inline were gathered: they join this chunk's one write.
+        this.masking?.output.flush();
       } catch (err) {
         this.protocolError(err, 'server');
       } finally {
@@ -188,8 +190,12 @@ class MysqlSession implements ProxySession {
   /** Runs `fn` once masking's output has sent everything it holds (rows still with the workers). */
   private afterOutput(fn: () => void): void {
     const out = this.masking?.output;
+    out?.flush();
     if (!out || out.idle) return fn();
-    void out.until(() => out.idle).then(fn);
+    void out.until(() => out.idle).then(() => {
+      out.flush();
+      fn();
+    });
   }
 
   private writeUpstream(bytes: Buffer): void {
@@ -446,6 +452,7 @@ class MysqlSession implements ProxySession {
     this.client.cork();
     try {
       this.fromServer!.resume();
+      this.masking?.output.flush();
     } catch (err) {
       this.protocolError(err, 'server');
     } finally {

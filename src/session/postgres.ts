@@ -183,6 +183,8 @@ class PostgresSession implements ProxySession {
         if (this.deferredToClient.length > 0 && framer.atBoundary) {
           for (const m of this.deferredToClient.splice(0)) this.writeClient(m);
         }
+        // Rows masked inline were gathered: they join this chunk's one write.
+        this.masking?.output.flush();
       } catch (err) {
         this.protocolError(err, 'server');
       } finally {
@@ -577,6 +579,7 @@ class PostgresSession implements ProxySession {
       this.client.cork();
       try {
         this.fromServer!.resume();
+        this.masking?.output.flush();
       } catch (err) {
         this.protocolError(err, 'server');
       } finally {

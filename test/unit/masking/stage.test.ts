@@ -116,17 +116,27 @@ function harness(opts: StageOptions, plan = detectPlan) {
   );
   const stage = new MaskingStage(opts);
   const result = stage.open(plan, textFormat(3), out);
-  return { out, result, written, errors, rowsOut: () => parseRows(Buffer.concat(written)) };
+  const rowsOut = () => {
+    out.flush();
+    return parseRows(Buffer.concat(written));
+  };
+  return { out, result, written, errors, rowsOut };
 }
 
 describe('inline or pool', () => {
-  it('runs plans of byte-copy strategies inline even with a pool, writing each row at once', () => {
+  it('runs plans of byte-copy strategies inline even with a pool, gathering the rows into one write', async () => {
     const pool = new FakePool();
     const h = harness({ executor: pool, inlineRows: 0 }, cheapPlan);
     const input = rows(10);
     for (const r of input) expect(h.result.row(r, 0, r.length)).toBe(true);
     expect(pool.jobs).toHaveLength(0);
+    expect(h.written).toHaveLength(0);
+    // Nothing else flushes them: the end of the tick does.
+    await Promise.resolve();
+    expect(h.written).toHaveLength(1);
     expect(h.rowsOut()).toEqual(inlineExpected(cheapPlan, input).rows);
+    h.out.write(backend.commandComplete('SELECT 10'));
+    expect(h.written).toHaveLength(2);
     expect(needsWorkers(cheapPlan.spec)).toBe(false);
     expect(needsWorkers(detectPlan.spec)).toBe(true);
     expect(needsWorkers(rules.planFor([col('account', false)], {}).spec)).toBe(true);
@@ -350,10 +360,13 @@ describe('MaskingRowStage', () => {
 
   it('PostgreSQL: rewrites the RowDescription and masks rows written through the output', () => {
     const written: Buffer[] = [];
-    const t = rowStage.begin({ session: session('postgres'), columns: pgColumns, raw: [rowDescription] }, new OrderedOutput((b) => written.push(b)))!;
+    const out = new OrderedOutput((b) => written.push(b));
+    const t = rowStage.begin({ session: session('postgres'), columns: pgColumns, raw: [rowDescription] }, out)!;
     expect(decodeRowDescription(t.description!, 0, t.description!.length).map((f) => f.typeOid)).toEqual([23, 25, 25]);
     const r = backend.dataRow(['1', 'jane@example.com', 'ping bob@x.io']);
     t.row(r, 0, r.length);
+    expect(written).toHaveLength(0); // gathered until the session flushes, at the end of the chunk it read
+    out.flush();
     expect(parseRows(Buffer.concat(written))).toEqual([['1', 'j***@example.com', 'ping b***@x.io']]);
   });
 
@@ -371,7 +384,8 @@ describe('MaskingRowStage', () => {
     const raw = [framePayload(encodeColumnCount(3), 1), ...defs.map((d, i) => framePayload(encodeColumnDefinition(d), 2 + i))];
     const written: Buffer[] = [];
     const columns = defs.map((d) => ({ name: d.name, schema: d.schema, table: d.orgTable, originalName: d.orgName, type: d.type, format: 0 }));
-    const t = rowStage.begin({ session: session('mysql'), columns, raw }, new OrderedOutput((b) => written.push(b)))!;
+    const out = new OrderedOutput((b) => written.push(b));
+    const t = rowStage.begin({ session: session('mysql'), columns, raw }, out)!;
     const desc = t.description!;
     expect(desc.subarray(0, raw[0]!.length).equals(raw[0]!)).toBe(true);
     let at = raw[0]!.length;
@@ -385,6 +399,7 @@ describe('MaskingRowStage', () => {
     expect(back.map((d) => [d.type, d.characterSet])).toEqual([[ColumnType.Long, 63], [ColumnType.VarString, 45], [ColumnType.VarString, 45]]);
     const row = framePayload(encodeTextRow(['1', 'jane@example.com', 'x']), 6);
     t.row(row, 0, row.length);
+    out.flush();
     expect(written[0]![3]).toBe(6);
     expect(written[0]!.subarray(4).toString()).toContain('j***@example.com');
   });
