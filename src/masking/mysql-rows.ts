@@ -159,15 +159,16 @@ export class MysqlRowMasker implements RowMasker {
       }
       growth += st.maxGrowth + 8;
     }
-    this.maxGrowth = growth;
+    this.slack = growth;
   }
 
   private readonly inPlace: (Strategy | undefined)[];
-  readonly maxGrowth: number;
+  /** The most a row grows: every masked column writes in place, or -1 (see RowMasker). */
+  readonly slack: number;
 
   /**
    * The row payload buf[start, end) masked in one pass into out at pos (room for its length plus
-   * `maxGrowth`); returns the position after it. Only when `maxGrowth >= 0` (see RowMasker).
+   * `slack`); returns the position after it. Only when `slack >= 0` (see RowMasker).
    */
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
     const { ranges, inPlace, counters, n, binary } = this;

@@ -125,31 +125,44 @@ export class PgRowMasker implements RowMasker {
     this.inPlace = Array.from({ length: this.columns }, (_, i) =>
       formats.binary[i] && !sameBytesAsText(formats.types[i]!) ? undefined : plan.strategies[i],
     );
+    // How maskInto treats each column: untouched, written by its strategy, scanned where it lies (values
+    // whose bytes are their text), or through maskCell (binary values read as text first).
+    this.how = Uint8Array.from({ length: this.columns }, (_, i) => {
+      if (!plan.masks(i)) return UNTOUCHED;
+      if (this.inPlace[i] !== undefined) return STRATEGY;
+      const textBytes = !formats.binary[i] || sameBytesAsText(formats.types[i]!);
+      return plan.spans !== null && !hasColumnRule(plan, i) && textBytes ? SCAN : MASK_CELL;
+    });
+    this.hits = new Int32Array(this.columns);
     let growth = 0;
+    let bounded = true;
     for (let i = 0; i < this.columns; i++) {
       if (!plan.masks(i)) continue;
       const st = this.inPlace[i];
-      if (st === undefined) {
-        growth = -1;
-        break;
-      }
-      growth += st.maxGrowth;
+      if (st === undefined) bounded = false;
+      else growth += st.maxGrowth;
     }
-    this.maxGrowth = growth;
+    // Detector matches and binary values read as text have no bound: offer room that nearly always does.
+    this.slack = bounded ? growth : growth + 256;
   }
 
-  readonly maxGrowth: number;
+  readonly slack: number;
+  private readonly how: Uint8Array;
+  /** maskInto: per column, -1 untouched, else the detectors that matched (0 for a column rule). */
+  private readonly hits: Int32Array;
 
   /**
-   * The DataRow buf[start, end) masked in one pass into out at pos (room for its length plus `maxGrowth`);
-   * returns the position after the new frame. Only when `maxGrowth >= 0`: every masked column writes in
-   * place, so nothing needs sizing first.
+   * The DataRow buf[start, end) masked in one pass into out at pos; returns the position after the new
+   * frame, or -1 when it did not fit in out (nothing counted: use prepare/emit for that row).
    */
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
     if (end - start < 7 || buf[start] !== 0x44) throw new WireError('DataRow: expected a D message');
     const n = buf.readInt16BE(start + 5);
     if (n !== this.columns) throw new WireError(`DataRow: ${n} columns, RowDescription announced ${this.columns}`);
-    const { inPlace, counters } = this;
+    const { inPlace, how, hits, plan, counters } = this;
+    const { types, binary } = this.formats;
+    const spans = plan.spans;
+    const limit = out.length;
     out[pos] = 0x44;
     // The length word is written last; the column count and unchanged cells are copied in runs.
     let p = pos + 5;
@@ -161,23 +174,51 @@ export class PgRowMasker implements RowMasker {
       const s = at + 4;
       at = len < 0 ? s : s + len;
       if (at > end) throw new WireError('DataRow: truncated');
-      const st = inPlace[i];
-      if (st === undefined || len < 0) continue;
-      p = copyBytes(buf, run, s - 4, out, p);
-      if (st.nulls) {
-        out.writeInt32BE(-1, p);
-        p += 4;
+      hits[i] = -1;
+      const h = how[i];
+      if (len < 0 || h === UNTOUCHED) continue;
+      if (h === STRATEGY) {
+        const st = inPlace[i]!;
+        if (p + (s - run) + len + st.maxGrowth + (end - at) > limit) return -1;
+        p = copyBytes(buf, run, s - 4, out, p);
+        if (st.nulls) {
+          putInt32(out, p, -1);
+          p += 4;
+        } else {
+          const q = st.write(buf, s, at, out, p + 4);
+          putInt32(out, p, q - p - 4);
+          p = q;
+        }
+        hits[i] = 0;
+      } else if (h === SCAN) {
+        if (spans!.scan(buf, s, at) === 0) continue;
+        const m = spans!.size(buf, s, at);
+        if (p + (s - run) + m + (end - at) > limit) return -1;
+        p = copyBytes(buf, run, s - 4, out, p);
+        putInt32(out, p, m);
+        p = m < 0 ? p + 4 : spans!.write(buf, s, at, out, p + 4);
+        hits[i] = spans!.found;
       } else {
-        const q = st.write(buf, s, at, out, p + 4);
-        out.writeInt32BE(q - p - 4, p);
-        p = q;
+        const r = binary[i] ? this.maskBinary(i, types[i]!, buf, s, at) : plan.maskCell(i, buf, s, at);
+        if (r === undefined) continue;
+        if (p + (s - run) + (r === null ? 0 : r.length) + (end - at) > limit) return -1;
+        p = copyBytes(buf, run, s - 4, out, p);
+        if (r === null) putInt32(out, p, -1);
+        else {
+          putInt32(out, p, r.length);
+          copyBytes(r, 0, r.length, out, p + 4);
+          p += r.length;
+        }
+        p += 4;
+        hits[i] = plan.lastDetected;
       }
-      counters.cell(i, 0);
       run = at;
     }
     if (at !== end) throw new WireError('DataRow: trailing bytes');
+    if (p + (end - run) > limit) return -1;
     p = copyBytes(buf, run, end, out, p);
-    out.writeInt32BE(p - pos - 1, pos + 1);
+    putInt32(out, pos + 1, p - pos - 1);
+    for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
     counters.endRow();
     return p;
   }
@@ -292,6 +333,20 @@ export class PgRowMasker implements RowMasker {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** out.writeInt32BE without its argument checks: the hot path has checked the room already. */
+function putInt32(out: Buffer, p: number, v: number): void {
+  out[p] = v >>> 24;
+  out[p + 1] = v >>> 16;
+  out[p + 2] = v >>> 8;
+  out[p + 3] = v;
+}
+
+/** How PgRowMasker#maskInto treats a column. */
+const UNTOUCHED = 0;
+const STRATEGY = 1;
+const SCAN = 2;
+const MASK_CELL = 3;
 /** PgRowMasker cell actions. */
 const KEEP = 0;
 const WRITE = 1;

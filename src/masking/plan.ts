@@ -30,22 +30,24 @@ export type CellResult = Buffer | null | undefined;
 /**
  * Masks the detector matches inside one value and keeps the bytes between them. Overlapping matches are
  * resolved left to right, the longer one first at equal starts. A match whose strategy is `null` makes the
- * whole value NULL. Reuses its span buffers: one instance per plan, one call at a time.
+ * whole value NULL. Reuses its span buffers: one instance per plan, one value at a time.
+ *
+ * Row maskers that write frames in place call `scan`, then `size`, then `write` for the same value; `mask`
+ * does the three into a new buffer.
  */
 export class SpanMasker {
   readonly kinds: KindSet;
-  /** Detectors that matched in the last `mask` call, as a bit set (see detectors.ts `kindsOf`). */
+  /** Detectors that matched in the last `scan`, as a bit set (see detectors.ts `kindsOf`). */
   found: KindSet = 0;
-  private readonly fns: (MaskFn | undefined)[] = [];
+  private readonly strategies: (Strategy | undefined)[] = [];
   private spans = new Int32Array(3 * 8);
   private n = 0;
-  private readonly replacements: (Buffer | null)[] = [];
 
-  constructor(detectors: readonly { kind: DetectorKind; fn: MaskFn }[]) {
+  constructor(detectors: readonly { kind: DetectorKind; sized: Strategy }[]) {
     let kinds = 0;
     for (const d of detectors) {
       const id = detectorId[d.kind];
-      if (this.fns[id] === undefined) this.fns[id] = d.fn;
+      if (this.strategies[id] === undefined) this.strategies[id] = d.sized;
       kinds |= 1 << id;
     }
     this.kinds = kinds;
@@ -63,35 +65,52 @@ export class SpanMasker {
     this.spans[k + 2] = kind;
   };
 
-  mask(buf: Buffer, start: number, end: number): CellResult {
+  /** Finds the matches to mask in buf[start, end); returns how many (0: the value stays as it is). */
+  scan(buf: Buffer, start: number, end: number): number {
     this.n = 0;
     this.found = 0;
     scanValue(buf, start, end, this.kinds, this.collect);
-    if (this.n === 0) return undefined;
-    const n = this.orderAndDropOverlaps();
+    if (this.n === 0) return 0;
+    this.n = this.orderAndDropOverlaps();
     const s = this.spans;
-    const repl = this.replacements;
+    for (let j = 0; j < this.n; j++) this.found |= 1 << s[3 * j + 2]!;
+    return this.n;
+  }
+
+  /** Bytes of the value scanned last once masked, or -1 when a match's strategy makes it NULL. */
+  size(buf: Buffer, start: number, end: number): number {
+    const s = this.spans;
     let length = end - start;
-    for (let j = 0; j < n; j++) {
-      const r = this.fns[s[3 * j + 2]!]!(buf, s[3 * j]!, s[3 * j + 1]!);
-      this.found |= 1 << s[3 * j + 2]!;
-      if (r === null) {
-        repl.length = 0;
-        return null;
-      }
-      repl[j] = r;
-      length += r.length - (s[3 * j + 1]! - s[3 * j]!);
+    for (let j = 0; j < this.n; j++) {
+      const a = s[3 * j]!;
+      const b = s[3 * j + 1]!;
+      const m = this.strategies[s[3 * j + 2]!]!.size(buf, a, b);
+      if (m < 0) return -1;
+      length += m - (b - a);
     }
-    const out = Buffer.allocUnsafe(length);
+    return length;
+  }
+
+  /** Writes the value scanned last, masked (`size` bytes), at out[pos]; returns the position after it. */
+  write(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    const s = this.spans;
     let from = start;
-    let pos = 0;
-    for (let j = 0; j < n; j++) {
-      pos = copyBytes(buf, from, s[3 * j]!, out, pos);
-      pos = copyBytes(repl[j]!, 0, repl[j]!.length, out, pos);
+    let p = pos;
+    for (let j = 0; j < this.n; j++) {
+      const a = s[3 * j]!;
+      p = copyBytes(buf, from, a, out, p);
       from = s[3 * j + 1]!;
+      p = this.strategies[s[3 * j + 2]!]!.write(buf, a, from, out, p);
     }
-    copyBytes(buf, from, end, out, pos);
-    repl.length = 0; // drop references to the replacement buffers
+    return copyBytes(buf, from, end, out, p);
+  }
+
+  mask(buf: Buffer, start: number, end: number): CellResult {
+    if (this.scan(buf, start, end) === 0) return undefined;
+    const size = this.size(buf, start, end);
+    if (size < 0) return null;
+    const out = Buffer.allocUnsafe(size);
+    this.write(buf, start, end, out, 0);
     return out;
   }
 
@@ -136,7 +155,8 @@ export class MaskPlan {
   constructor(
     readonly spec: PlanSpec,
     private readonly fns: readonly (MaskFn | undefined)[],
-    private readonly spans: SpanMasker | null,
+    /** The detectors' span masker when some column is scanned. */
+    readonly spans: SpanMasker | null,
     /**
      * Column rules' strategies in their writing form, by column: row maskers that build frames size and
      * write such cells in place instead of calling `maskCell`.
@@ -179,6 +199,6 @@ export function compilePlan(spec: PlanSpec, opts: StrategyOptions = {}): MaskPla
   const fns = spec.columns.map((c) => (c !== null && 'rule' in c ? compileStrategy(c.strategy, opts) : undefined));
   const strategies = spec.columns.map((c) => (c !== null && 'rule' in c ? compileSizedStrategy(c.strategy, opts) : undefined));
   const scans = spec.columns.some((c) => c !== null && 'scan' in c);
-  const spans = scans ? new SpanMasker(spec.detectors.map((d) => ({ kind: d.kind, fn: compileStrategy(d.strategy, opts) }))) : null;
+  const spans = scans ? new SpanMasker(spec.detectors.map((d) => ({ kind: d.kind, sized: compileSizedStrategy(d.strategy, opts) }))) : null;
   return new MaskPlan(spec, fns, spans, strategies);
 }

@@ -6,11 +6,12 @@ export interface RowMasker {
   prepare(buf: Buffer, start: number, end: number): number;
   emit(out: Buffer, pos: number): number;
   /**
-   * When every masked column writes in place (column rules on text values), the row can be masked in one
-   * pass straight into an output with room for its length plus `maxGrowth`: `maskInto` returns the
-   * position after the frame. -1 when the masker cannot (detector scans, binary values read as text).
+   * Room beyond a row's own length to offer `maskInto`, which masks the row in one pass straight into out
+   * at pos and returns the position after it, or -1 when the row did not fit (nothing counted: size it with
+   * prepare/emit instead). Rows always fit when every masked column writes in place with a bounded growth
+   * (column rules on text values); detector matches usually do. -1: the masker has no `maskInto`.
    */
-  readonly maxGrowth: number;
+  readonly slack: number;
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number;
 }
 

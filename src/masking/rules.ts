@@ -192,7 +192,7 @@ interface ColumnRule {
 }
 
 interface DetectorRule extends DetectorStep {
-  fn: MaskFn;
+  sized: Strategy;
 }
 
 type Exemption = Partial<Record<keyof MaskIdentity, Pattern>>;
@@ -268,20 +268,14 @@ export function parseMaskingRules(text: string, source: string, opts: LoadOption
     throw new MaskingRulesError(problems.join('\n'));
   }
   const data = parsed.data;
-  const sizedOrNull = (spec: StrategySpec): Strategy => {
+  /** Both forms of a strategy; a bad one is reported and stands in as `null` (the rules are refused anyway). */
+  const compile = (spec: StrategySpec, at: PropertyKey[]): { fn: MaskFn; sized: Strategy } => {
     try {
-      return compileSizedStrategy(spec, opts);
-    } catch {
-      return compileSizedStrategy({ kind: 'null' });
-    }
-  };
-  const compile = (spec: StrategySpec, at: PropertyKey[]): MaskFn => {
-    try {
-      return compileStrategy(spec, opts);
+      return { fn: compileStrategy(spec, opts), sized: compileSizedStrategy(spec, opts) };
     } catch (err) {
       if (!(err instanceof StrategyError)) throw err;
       problem(at, err.message);
-      return () => null;
+      return { fn: () => null, sized: compileSizedStrategy({ kind: 'null' }) };
     }
   };
   const columns: ColumnRule[] = data.columns.map((c, i) => ({
@@ -289,19 +283,17 @@ export function parseMaskingRules(text: string, source: string, opts: LoadOption
     column: c.match.column,
     ...(c.match.table ? { table: c.match.table } : {}),
     strategy: c.mask,
-    fn: compile(c.mask, ['columns', i, 'mask']),
-    // compile() above reported a bad strategy already; this one is never used then.
-    sized: sizedOrNull(c.mask),
+    ...compile(c.mask, ['columns', i, 'mask']),
   }));
   const detectors: DetectorRule[] = [];
   const seen = new Map<DetectorKind, number>();
   data.detect.forEach((d, i) => {
-    const fn = compile(d.mask, ['detect', i, 'mask']);
+    const { sized } = compile(d.mask, ['detect', i, 'mask']);
     for (const k of d.kind) {
       const earlier = seen.get(k);
       if (earlier !== undefined) problem(['detect', i, 'kind'], `detector ${k} is already configured in detect[${earlier}]`);
       seen.set(k, i);
-      detectors.push({ kind: k, rule: d.name ?? k, strategy: d.mask, fn });
+      detectors.push({ kind: k, rule: d.name ?? k, strategy: d.mask, sized });
     }
   });
   if (problems.length > 0) throw new MaskingRulesError(problems.join('\n'));

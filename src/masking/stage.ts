@@ -134,7 +134,7 @@ function messageEnd(format: RowFormat, buf: Buffer, pos: number, end: number): n
 
 class CopyRowMasker implements RowMasker {
   /** COPY rows are rebuilt by maskCopyRow, not in place. */
-  readonly maxGrowth = -1;
+  readonly slack = -1;
   private pending: Buffer = Buffer.alloc(0);
   constructor(
     private readonly plan: MaskPlan,
@@ -160,14 +160,15 @@ class CopyRowMasker implements RowMasker {
  * packet: a row that masking grows past 16 MiB fails (closing the session) rather than renumber packets.
  */
 class MysqlPacketMasker implements RowMasker {
-  readonly maxGrowth: number;
+  readonly slack: number;
   private seq = 0;
   private size = 0;
   constructor(private readonly rows: MysqlRowMasker) {
-    this.maxGrowth = rows.maxGrowth;
+    this.slack = rows.slack;
   }
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
     const p = this.rows.maskInto(buf, start + 4, end, out, pos + 4);
+    if (p < 0) return -1;
     const size = p - pos - 4;
     if (size >= 0xffffff) throw new WireError(`masking grew a row to ${size} bytes, past one packet`);
     out.writeUIntLE(size, pos, 3);
@@ -235,11 +236,14 @@ export function runBatch(job: BatchJob, opts: StrategyOptions = {}): BatchResult
   let pos = 0;
   for (let at = 0; at < job.length; ) {
     const end = messageEnd(job.format, input, at, job.length);
-    if (masker.maxGrowth >= 0) {
-      out = ensureRoom(out, pos, end - at + masker.maxGrowth);
-      pos = masker.maskInto(input, at, end, out, pos);
-      at = end;
-      continue;
+    if (masker.slack >= 0) {
+      out = ensureRoom(out, pos, end - at + masker.slack);
+      const p = masker.maskInto(input, at, end, out, pos);
+      if (p >= 0) {
+        pos = p;
+        at = end;
+        continue;
+      }
     }
     const size = masker.prepare(input, at, end);
     const need = size < 0 ? end - at : size;
@@ -521,9 +525,10 @@ export class ResultMasker {
   private maskInline(buf: Buffer, start: number, end: number): void {
     const out = this.out;
     const m = this.masker;
-    if (m.maxGrowth >= 0) {
-      const slab = out.room(end - start + m.maxGrowth);
-      return out.commit(m.maskInto(buf, start, end, slab, out.slabPos));
+    if (m.slack >= 0) {
+      const slab = out.room(end - start + m.slack);
+      const p = m.maskInto(buf, start, end, slab, out.slabPos);
+      if (p >= 0) return out.commit(p);
     }
     const size = m.prepare(buf, start, end);
     const slab = out.room(size < 0 ? end - start : size);

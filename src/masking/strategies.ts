@@ -131,16 +131,6 @@ function skipChars(src: Buffer, start: number, end: number, n: number): number {
   return p;
 }
 
-/** Byte offset where the last `n` characters of src[start, end) begin. */
-function backChars(src: Buffer, start: number, end: number, n: number): number {
-  let p = end;
-  for (let k = 0; k < n && p > start; k++) {
-    p--;
-    while (p > start && isContinuation(src[p]!)) p--;
-  }
-  return p;
-}
-
 /** Characters in src[start, end): a leading run of stray continuation bytes counts as one. */
 export function countChars(src: Buffer, start: number, end: number): number {
   if (end <= start) return 0;
@@ -149,18 +139,30 @@ export function countChars(src: Buffer, start: number, end: number): number {
   return n;
 }
 
-/** Where `partialBounds` left its answer: the kept head ends, the kept tail begins, characters starred. */
+/** Where `partialBounds` left its answer: the middle to hide is [headEnd, tailStart). */
 let headEnd = 0;
 let tailStart = 0;
-let starred = 0;
 
-/** Sets headEnd, tailStart and starred for src[start, end) (module state: the hot path returns no object). */
+/**
+ * Sets [headEnd, tailStart) to the characters of src[start, end) that `partial` hides: all of them when the
+ * value has no more characters than it keeps. (Module state: the hot path returns no object.)
+ */
 function partialBounds(src: Buffer, start: number, end: number, keepFirst: number, keepLast: number): void {
-  const chars = countChars(src, start, end);
-  const revealing = keepFirst + keepLast < chars;
-  headEnd = revealing ? skipChars(src, start, end, keepFirst) : start;
-  tailStart = revealing ? backChars(src, start, end, keepLast) : end;
-  starred = revealing ? chars - keepFirst - keepLast : chars;
+  const head = skipChars(src, start, end, keepFirst);
+  let tail = end;
+  let kept = 0;
+  while (kept < keepLast && tail > head) {
+    tail--;
+    while (tail > head && isContinuation(src[tail]!)) tail--;
+    kept++;
+  }
+  if (kept < keepLast || tail === head) {
+    headEnd = start;
+    tailStart = end;
+  } else {
+    headEnd = head;
+    tailStart = tail;
+  }
 }
 
 /**
@@ -172,12 +174,14 @@ function partial(keepFirst: number, keepLast: number): Strategy {
   return {
     size(src, start, end) {
       partialBounds(src, start, end, keepFirst, keepLast);
-      return headEnd - start + starred + (end - tailStart);
+      return headEnd - start + countChars(src, headEnd, tailStart) + (end - tailStart);
     },
     write(src, start, end, out, pos) {
       partialBounds(src, start, end, keepFirst, keepLast);
       let p = copyBytes(src, start, headEnd, out, pos);
-      for (let k = 0; k < starred; k++) out[p++] = STAR;
+      // One '*' per character, counted as countChars does: the first byte, then each non-continuation byte.
+      if (tailStart > headEnd) out[p++] = STAR;
+      for (let i = headEnd + 1; i < tailStart; i++) if ((src[i]! & 0xc0) !== 0x80) out[p++] = STAR;
       return copyBytes(src, tailStart, end, out, p);
     },
     nulls: false,

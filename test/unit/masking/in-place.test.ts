@@ -1,8 +1,8 @@
 // Rows masked in place (RowMasker.maskInto, one pass straight into the output) against a reference built
 // the slow way: decode the row, mask each value with the allocating MaskFn, encode the row again. Random
 // rows cover NULLs, empty strings, multi-byte UTF-8, values long enough to change a MySQL length prefix,
-// and every strategy; the output must match byte for byte, counters included, and never outgrow the room
-// `maxGrowth` promised.
+// and every strategy; the output must match byte for byte, counters included, and fit the room `slack`
+// promised. Rows with detector matches are checked against prepare/emit, which sizes every cell first.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseMaskingRules, type MaskColumn } from '../../../src/masking/rules.js';
@@ -10,6 +10,7 @@ import { compileStrategy, type StrategySpec } from '../../../src/masking/strateg
 import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
 import { MysqlRowMasker, mysqlRowColumns } from '../../../src/masking/mysql-rows.js';
 import { MaskCounters, createRowMasker } from '../../../src/masking/stage.js';
+import { maskMessage, type RowMasker } from '../../../src/masking/row-masker.js';
 import { encodeDataRow } from '../../../src/wire/postgres/encode.js';
 import { encodeBinaryRow, encodeTextRow } from '../../../src/wire/mysql/encode.js';
 import { framePayload } from '../../../src/wire/mysql/frames.js';
@@ -70,11 +71,21 @@ function reference(values: (string | null)[]): (Buffer | null)[] {
 }
 
 /** maskInto at an offset inside a buffer exactly as big as the promised room (overruns throw). */
-function inPlace(masker: { maxGrowth: number; maskInto(buf: Buffer, s: number, e: number, out: Buffer, p: number): number }, frame: Buffer): Buffer {
-  expect(masker.maxGrowth).toBeGreaterThanOrEqual(0);
-  const out = Buffer.alloc(3 + frame.length + masker.maxGrowth);
+function inPlace(masker: RowMasker, frame: Buffer): Buffer {
+  expect(masker.slack).toBeGreaterThanOrEqual(0);
+  const out = Buffer.alloc(3 + frame.length + masker.slack);
   const end = masker.maskInto(frame, 0, frame.length, out, 3);
+  expect(end).toBeGreaterThan(0);
   return out.subarray(3, end);
+}
+
+/** The same row the two-pass way: sized by prepare, then written by emit. */
+function twoPass(masker: RowMasker, frame: Buffer): Buffer {
+  const size = masker.prepare(frame, 0, frame.length);
+  if (size < 0) return frame;
+  const out = Buffer.alloc(size);
+  expect(masker.emit(out, 0)).toBe(size);
+  return out;
 }
 
 describe('masking in place equals masking value by value', () => {
@@ -98,9 +109,17 @@ describe('masking in place equals masking value by value', () => {
     const masker = new PgRowMasker(plan, formats, new MaskCounters(plan.spec));
     const values = ['7', 'jane@example.com', '123-45-6789', 'Zoë Ørjan', 'x', 'y', 'z', 'w'];
     expect(inPlace(masker, encodeDataRow(values.map((v) => Buffer.from(v))))).toEqual(encodeDataRow(reference(values)));
-    // An int4 in binary format is read as text first: not in place.
-    const ints = new PgRowMasker(plan, pgRowFormats(names.map((_, i) => ({ type: i === 1 ? 23 : 25, format: 1 }))), new MaskCounters(plan.spec));
-    expect(ints.maxGrowth).toBe(-1);
+    // An int4 in binary format is read as text first, then masked: the same bytes either way.
+    const intFormats = pgRowFormats(names.map((_, i) => ({ type: i === 1 ? 23 : 25, format: 1 })));
+    const int4 = Buffer.alloc(4);
+    int4.writeInt32BE(-1234567);
+    const frame = encodeDataRow([Buffer.from('7'), int4, ...values.slice(2).map((v) => Buffer.from(v))]);
+    const counted = [new MaskCounters(plan.spec), new MaskCounters(plan.spec)];
+    const got = inPlace(new PgRowMasker(plan, intFormats, counted[0]!), frame);
+    expect(got).toEqual(twoPass(new PgRowMasker(plan, intFormats, counted[1]!), frame));
+    expect(got.includes('j***@example.com')).toBe(false);
+    expect(got.includes('-1234567')).toBe(false);
+    expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
   });
 
   it('MySQL text rows, inside a packet (header kept)', () => {
@@ -129,11 +148,57 @@ describe('masking in place equals masking value by value', () => {
     );
     // A masked LONGLONG is printed as text first: not in place.
     const numeric = mysqlRowColumns(names.map(() => ({ type: ColumnType.LongLong })));
-    expect(new MysqlRowMasker(plan, numeric, true, new MaskCounters(plan.spec)).maxGrowth).toBe(-1);
+    expect(new MysqlRowMasker(plan, numeric, true, new MaskCounters(plan.spec)).slack).toBe(-1);
+  });
+});
+
+describe('detector matches masked in place', () => {
+  const detecting = parseMaskingRules(
+    `columns:
+  - match: { column: hashed }
+    mask: hash
+detect:
+  - kind: [email, credit_card, us_ssn, phone, ipv4, jwt, aws_access_key]
+    mask: { partial: { keepLast: 4 } }
+  - kind: iban
+    mask: { fixed: "[IBAN]" }
+  - kind: api_token
+    mask: null
+`,
+    'detect.yaml',
+    { hashKey },
+  );
+  const scanned = ['id', 'notes', 'hashed', 'email', 'extra'];
+  const scanPlan = detecting.planFor(scanned.map((name, i) => ({ name, textLike: i > 0 })), {});
+  const piece = fc.constantFrom('jane.doe@example.com', '4111 1111 1111 1111', '123-45-6789', '+1 415-555-0100', '10.0.0.1', 'DE89 3704 0044 0532 0130 00', 'AKIAIOSFODNN7EXAMPLE', 'ghp_' + 'a'.repeat(36), ' ', 'note ', 'Zoë ', ', ');
+  const text = fc.oneof(fc.array(piece, { maxLength: 12 }).map((a) => a.join('')), fc.string({ maxLength: 40 }), fc.constant(null));
+  const rowOf = fc.array(text, { minLength: scanned.length, maxLength: scanned.length });
+
+  it('equals prepare/emit byte for byte and counts the same, text and binary format', () => {
+    for (const format of [0, 1]) {
+      const formats = pgRowFormats(scanned.map(() => ({ type: 25, format })));
+      fc.assert(
+        fc.property(rowOf, (values) => {
+          const frame = encodeDataRow(values.map((v) => (v === null ? null : Buffer.from(v, 'utf8'))));
+          const counted = [new MaskCounters(scanPlan.spec), new MaskCounters(scanPlan.spec)];
+          const got = inPlace(new PgRowMasker(scanPlan, formats, counted[0]!), frame);
+          expect(got.equals(twoPass(new PgRowMasker(scanPlan, formats, counted[1]!), frame))).toBe(true);
+          expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
+        }),
+        { numRuns: 200 },
+      );
+    }
   });
 
-  it('a plan with detector scans is not masked in place', () => {
-    const scanning = parseMaskingRules('detect:\n  - kind: email\n    mask: email\n', 'd.yaml').planFor(columns, {});
-    expect(new PgRowMasker(scanning, pgRowFormats(names.map(() => ({ type: 25, format: 0 }))), new MaskCounters(scanning.spec)).maxGrowth).toBe(-1);
+  it('returns -1 and counts nothing when the row does not fit; prepare/emit then takes it', () => {
+    const formats = pgRowFormats(scanned.map(() => ({ type: 25, format: 0 })));
+    const counters = new MaskCounters(scanPlan.spec);
+    const masker = new PgRowMasker(scanPlan, formats, counters);
+    // A room smaller than the row itself: the e-mail's cell cannot be written.
+    const frame = encodeDataRow([Buffer.from('1'), Buffer.from('mail jane@example.com'), null, null, null]);
+    expect(masker.maskInto(frame, 0, frame.length, Buffer.alloc(frame.length - 8), 0)).toBe(-1);
+    expect(counters.snapshot()).toMatchObject({ rows: 0, maskedCells: 0 });
+    expect(maskMessage(masker, frame, 0, frame.length).toString()).toContain('mail ************.com');
+    expect(counters.snapshot()).toMatchObject({ rows: 1, maskedCells: 1 });
   });
 });
