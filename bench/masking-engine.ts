@@ -2,9 +2,8 @@
 // rows go through the row masker as a worker runs a batch and the stage runs a chunk's rows inline (locate
 // the cells, mask, count, write every row into one output buffer). MB/s counts the input frames' bytes.
 //
-// Run (no TypeScript runner in the dependencies, so compile first):
-//   npx tsc --outDir .tmp/bench --rootDir . --module nodenext --moduleResolution nodenext --target es2022 \
-//     --strict --skipLibCheck --types node bench/masking-engine.ts && node .tmp/bench/bench/masking-engine.js
+// `npm run bench` runs it (in a process of its own, `--json`) and reports its figures; alone, after
+// `npm run bench` has compiled it: node .tmp/bench/bench/masking-engine.js [--json]
 // Targets (DESIGN.md "Masking"): >= 200 MB/s per core for column rules, >= 50 MB/s per core for detectors.
 import { parseMaskingRules, type MaskColumn } from '../src/masking/rules.js';
 import type { MaskPlan } from '../src/masking/plan.js';
@@ -77,25 +76,36 @@ const formats = pgRowFormats(columnNames.map(() => ({ type: 25, format: 0 })));
 const input = Buffer.allocUnsafeSlow(frames.length);
 frames.copy(input);
 
-function passOver(plan: MaskPlan): void {
-  const r = runBatch({ key: nextKey++, spec: plan.spec, format: { kind: 'pg-datarow', formats }, rows: input.buffer as ArrayBuffer, length: input.length }, { hashKey: 'bench-key' });
+function passOver(plan: MaskPlan, key: number): void {
+  const r = runBatch({ key, spec: plan.spec, format: { kind: 'pg-datarow', formats }, rows: input.buffer as ArrayBuffer, length: input.length }, { hashKey: 'bench-key' });
   sink += r.length;
 }
 let nextKey = 1;
 
-function measure(label: string, plan: MaskPlan): number {
-  for (let k = 0; k < 3; k++) passOver(plan); // warm up: let the JIT settle
+export interface EngineFigure {
+  id: string;
+  label: string;
+  mbPerSec: number;
+  rowsPerSec: number;
+}
+const figures: EngineFigure[] = [];
+const json = process.argv.includes('--json');
+
+function measure(id: string, label: string, plan: MaskPlan): number {
+  const key = nextKey++;
+  for (let k = 0; k < 3; k++) passOver(plan, key); // warm up: let the JIT settle
   let passes = 0;
   const t0 = process.hrtime.bigint();
   let elapsed = 0;
   while (elapsed < SECONDS) {
-    passOver(plan);
+    passOver(plan, key);
     passes++;
     elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
   }
   const mbps = (frames.length * passes) / elapsed / 1e6;
   const rowsPerSec = (ROWS * passes) / elapsed;
-  console.log(`${label.padEnd(58)} ${mbps.toFixed(1).padStart(8)} MB/s  ${(rowsPerSec / 1e6).toFixed(2).padStart(6)} M rows/s`);
+  figures.push({ id, label, mbPerSec: Math.round(mbps * 10) / 10, rowsPerSec: Math.round(rowsPerSec) });
+  if (!json) console.log(`${label.padEnd(58)} ${mbps.toFixed(1).padStart(8)} MB/s  ${(rowsPerSec / 1e6).toFixed(2).padStart(6)} M rows/s`);
   return mbps;
 }
 
@@ -134,15 +144,18 @@ const detectorRules = (kinds: string) =>
 const shippedKinds = 'credit_card, us_ssn, iban, email, jwt, aws_access_key, private_key, bearer_token, api_token';
 const allKinds = `${shippedKinds}, phone, ipv4, ipv6`;
 
-console.log(`masking engine, one core: ${ROWS} rows x 7 columns, ${(frames.length / ROWS).toFixed(0)} bytes per DataRow frame, ${SECONDS}s per figure`);
+if (!json) console.log(`masking engine, one core: ${ROWS} rows x 7 columns, ${(frames.length / ROWS).toFixed(0)} bytes per DataRow frame, ${SECONDS}s per figure`);
 const fig = {
-  parseOnly: measure('baseline: locate cells, nothing masked', columnRules.planFor(cols(false).map((c) => ({ ...c, name: `x${c.name}` })), who)),
-  columns: measure('column rules: 3 of 7 columns (email, partial x2)', columnRules.planFor(cols(false), who)),
-  hash: measure('column rules: 3 of 7 columns hashed (HMAC-SHA256)', hashRules.planFor(cols(false), who)),
-  detectShipped: measure('detectors: 6 text columns scanned, shipped 9 detectors', detectorRules(shippedKinds).planFor(cols(true), who)),
-  detectAll: measure('detectors: 6 text columns scanned, all 12 detectors', detectorRules(allKinds).planFor(cols(true), who)),
+  parseOnly: measure('baseline', 'baseline: locate cells, nothing masked', columnRules.planFor(cols(false).map((c) => ({ ...c, name: `x${c.name}` })), who)),
+  columns: measure('columns', 'column rules: 3 of 7 columns (email, partial x2)', columnRules.planFor(cols(false), who)),
+  hash: measure('hash', 'column rules: 3 of 7 columns hashed (HMAC-SHA256)', hashRules.planFor(cols(false), who)),
+  detectShipped: measure('detect-shipped', 'detectors: 6 text columns scanned, shipped 9 detectors', detectorRules(shippedKinds).planFor(cols(true), who)),
+  detectAll: measure('detect-all', 'detectors: 6 text columns scanned, all 12 detectors', detectorRules(allKinds).planFor(cols(true), who)),
 };
-console.log(
-  `targets: column rules ${fig.columns >= 200 ? 'met' : 'MISSED'} (>= 200 MB/s), detectors ${Math.min(fig.detectShipped, fig.detectAll) >= 50 ? 'met' : 'MISSED'} (>= 50 MB/s)`,
-);
-if (sink === 0) console.log('');
+if (json) {
+  process.stdout.write(JSON.stringify({ rows: ROWS, bytesPerRow: Math.round(frames.length / ROWS), seconds: SECONDS, figures, checksum: sink }) + '\n');
+} else {
+  console.log(
+    `targets: column rules ${fig.columns >= 200 ? 'met' : 'MISSED'} (>= 200 MB/s), detectors ${Math.min(fig.detectShipped, fig.detectAll) >= 50 ? 'met' : 'MISSED'} (>= 50 MB/s)`,
+  );
+}

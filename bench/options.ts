@@ -1,7 +1,7 @@
 // Command-line options of `npm run bench` (see bench/README.md).
 import { parseArgs } from 'node:util';
 
-export const workloads = ['bulk', 'small'] as const;
+export const workloads = ['bulk', 'small', 'engine'] as const;
 export type Workload = (typeof workloads)[number];
 
 export interface Options {
@@ -22,7 +22,8 @@ export const usage = `usage: npm run bench -- [options]
   --rows N          rows in bench_pii (default 1000000); reseeded when the count differs
   --rounds N        rounds per measurement, targets interleaved within a round (default 4)
   --seconds S       duration of each small-query measurement (default 2)
-  --only LIST       workloads to run, comma-separated: bulk,small (default both)
+  --only LIST       workloads to run, comma-separated: bulk,small,engine (default all; engine: the masking
+                    engine alone, no sockets, ~12 s)
   --json            print the results as JSON on stdout instead of the table
   --pg URL          PostgreSQL to bench against (default $PG_URL or postgres://postgres@127.0.0.1:5432/test)
   --mysql URL       MySQL/MariaDB (default $MYSQL_URL or mysql://root@127.0.0.1:3306/test)
@@ -55,7 +56,7 @@ export function parseOptions(argv: string[]): Options | undefined {
   const only = new Set<Workload>();
   for (const w of (values.only ?? workloads.join(',')).split(',')) {
     const name = w.trim();
-    if (!(workloads as readonly string[]).includes(name)) throw new Error(`--only: expected bulk and/or small, got ${JSON.stringify(name)}`);
+    if (!(workloads as readonly string[]).includes(name)) throw new Error(`--only: expected some of ${workloads.join(', ')}, got ${JSON.stringify(name)}`);
     only.add(name as Workload);
   }
   return {

@@ -186,7 +186,7 @@ export interface Goal {
 }
 
 /** Ratios the project holds itself to (issue 7): each measurement listed, met or not. */
-export function goals(bulk: BulkRow[], small: SmallRow[]): Goal[] {
+export function goals(bulk: BulkRow[], small: SmallRow[], engine: { id: string; mbPerSec: number }[] = []): Goal[] {
   const pick = <T extends { target: string }>(rows: T[], targets: string[], on: (r: T) => string, ratio: (r: T) => number | undefined, target: number) =>
     rows
       .filter((r) => targets.includes(r.target) && ratio(r) !== undefined)
@@ -198,8 +198,15 @@ export function goals(bulk: BulkRow[], small: SmallRow[]): Goal[] {
     { what: '3 masked columns vs direct (bulk rows/s)', target: 0.85, ratios: pick(bulk, ['columns-inline', 'columns-workers'], (r) => r.client, (r) => r.vsDirect, 0.85), note: inactive(['columns-inline', 'columns-workers']) },
     { what: 'detectors vs direct (bulk rows/s)', target: 0.7, ratios: pick(bulk, ['detect-inline', 'detect-workers'], (r) => r.client, (r) => r.vsDirect, 0.7), note: inactive(['detect-inline', 'detect-workers']) },
     { what: 'small queries vs relay (TPS)', target: 1.0, ratios: pick(small, ['passthrough'], (r) => r.test, (r) => r.vsRelay, 1.0) },
+    // The engine's targets are MB/s per core, not ratios: the "ratio" is MB/s over the target.
+    { what: 'masking engine, column rules, MB/s / 200 (one core)', target: 1, ratios: engineGoal(engine, ['columns'], 200) },
+    { what: 'masking engine, detectors, MB/s / 50 (one core)', target: 1, ratios: engineGoal(engine, ['detect-shipped', 'detect-all'], 50) },
   ];
   return out.filter((g) => g.ratios.length > 0);
+}
+
+function engineGoal(engine: { id: string; mbPerSec: number }[], ids: string[], mbPerSec: number): Goal['ratios'] {
+  return engine.filter((f) => ids.includes(f.id)).map((f) => ({ on: `${f.id} ${f.mbPerSec.toFixed(0)} MB/s:`, ratio: f.mbPerSec / mbPerSec, met: f.mbPerSec >= mbPerSec }));
 }
 
 export function goalsText(list: Goal[]): string {

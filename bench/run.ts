@@ -1,6 +1,8 @@
 // `npm run bench`: what sqlwarden costs, measured against the database itself and against a plain TCP relay,
 // in one run on one machine. See bench/README.md for what each figure means and how it is measured.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -101,6 +103,26 @@ async function checkMasking(targets: Target[], pgDb: Db, myDb: Db): Promise<Map<
   return states;
 }
 
+// ---- the masking engine alone ----
+
+interface EngineResult {
+  rows: number;
+  bytesPerRow: number;
+  seconds: number;
+  figures: { id: string; label: string; mbPerSec: number; rowsPerSec: number }[];
+}
+
+/** masking-engine.js in a process of its own: a fresh JIT, and one core's figure undisturbed by this one. */
+function runEngine(): EngineResult {
+  const script = fileURLToPath(new URL('./masking-engine.js', import.meta.url));
+  const out = execFileSync(process.execPath, [script, '--json'], { encoding: 'utf8', env: { ...process.env, BENCH_SECONDS: '2' } });
+  return JSON.parse(out.trim().split('\n').pop()!) as EngineResult;
+}
+
+function engineTable(e: EngineResult): string {
+  return e.figures.map((f) => `  ${f.label.padEnd(58)} ${f.mbPerSec.toFixed(1).padStart(8)} MB/s  ${(f.rowsPerSec / 1e6).toFixed(2).padStart(6)} M rows/s`).join('\n');
+}
+
 // ---- the run ----
 
 async function machine(pgDb: Db, myDb: Db) {
@@ -123,6 +145,11 @@ async function main(opts: Options): Promise<void> {
   if (!existsSync(path.join(repoRoot, 'dist/main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
   const host = await machine(pgDb, myDb);
   say(`sqlwarden bench: ${opts.rows.toLocaleString('en-US')} rows, ${opts.rounds} rounds, ${host.cores} cores (${host.cpu}), load ${host.loadAverageAtStart.join(' ')}`);
+  let engine: EngineResult | undefined;
+  if (opts.only.has('engine')) {
+    progress('masking engine alone, one core (5 figures, 2 s each)');
+    engine = runEngine();
+  }
   await seed(pgDb, myDb, opts.rows, say);
 
   const started = await startTargets(pgDb, myDb, scenarios);
@@ -219,7 +246,8 @@ async function main(opts: Options): Promise<void> {
     bulk,
     small,
     processes,
-    goals: goals(bulk, small),
+    engine,
+    goals: goals(bulk, small, engine?.figures),
     durationSeconds: Math.round((Date.now() - began) / 1000),
   };
   mkdirSync(opts.outDir, { recursive: true });
@@ -249,6 +277,7 @@ async function main(opts: Options): Promise<void> {
     out.push(smallTable(small));
   }
   out.push('', 'proxy processes (CPU over the whole run, peak RSS)', processTable(processes));
+  if (engine) out.push('', `masking engine alone, one core, no sockets (${engine.rows.toLocaleString('en-US')} rows of ${engine.bytesPerRow} bytes, MB/s of input frames)`, engineTable(engine));
   out.push('', 'ratios the project aims at (issue 7)', goalsText(result.goals));
   out.push('', `written: ${jsonFile}, ${svgFile}`);
   process.stdout.write(out.join('\n') + '\n');
