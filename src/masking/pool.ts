@@ -1,6 +1,6 @@
 // The worker pool the row stage sends batches to (DESIGN.md "Masking"): piscina, `masking.workers` threads,
-// started up front so the first batch does not wait for a thread. A batch's rows are transferred to the
-// worker (the stage's ArrayBuffer is detached after `run`), its output transferred back.
+// started up front so the first batch does not wait for a thread. A batch's rows and the buffer for its
+// output are transferred to the worker (the stage's ArrayBuffers are detached after `run`) and back.
 //
 // Which file the workers load: built (dist/masking/pool.js) it is the compiled worker.js next to this file;
 // run from the TypeScript sources (vitest), it is worker.source.mjs, a plain-JS entry that compiles the
@@ -36,7 +36,7 @@ export class MaskingPool implements BatchExecutor {
   }
 
   run(job: BatchJob): Promise<BatchResult> {
-    return this.piscina.run(job, { transferList: [job.rows] });
+    return this.piscina.run(job, { transferList: job.out ? [job.rows, job.out] : [job.rows] });
   }
 
   /** Resolves once every worker has answered a task: a caller that measures wants no start-up in its numbers. */

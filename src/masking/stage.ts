@@ -1,8 +1,9 @@
 // The row stage (DESIGN.md "Masking"): one result's row messages through its MaskPlan, in order, with
 // back-pressure. Cheap plans (column rules whose strategies are byte copies) run inline; plans that scan
-// with detectors or hash go to a worker pool in batches (rows copied into one ArrayBuffer that is
-// transferred, not copied, both ways), at most `maxInFlight` batches at a time. Output goes through an
-// OrderedOutput, which keeps everything the session writes behind the rows still being masked.
+// with detectors or hash go to a worker pool in batches (rows copied into one ArrayBuffer, transferred to
+// the worker with a buffer for its output; both come back and are used again), at most `maxInFlight`
+// batches at a time. Output goes through an OrderedOutput, which keeps everything the session writes
+// behind the rows still being masked.
 //
 // This module is also what the worker runs (`runBatch`): it imports no pool and no socket.
 import { WireError } from '../wire/bytes.js';
@@ -200,11 +201,15 @@ export interface BatchJob {
   /** Row messages back to back in rows[0, length); transferred to the worker. */
   rows: ArrayBuffer;
   length: number;
+  /** A buffer to write the output into when it fits (transferred too); else the worker allocates one. */
+  out?: ArrayBuffer;
 }
 
 export interface BatchResult {
   /** The messages to send, back to back in out[0, length); transferred back. */
   out: ArrayBuffer;
+  /** The job's rows buffer, handed back (transferred) to take a later batch. */
+  input?: ArrayBuffer;
   length: number;
   rows: number;
   ruleRows: Uint32Array;
@@ -232,7 +237,8 @@ export function runBatch(job: BatchJob, opts: StrategyOptions = {}): BatchResult
   const masker = createRowMasker(plan, revive(job.format), counters);
   const input = Buffer.from(job.rows, 0, job.length);
   // Masking mostly shrinks values; an output that outgrows this is copied once into a bigger one.
-  let out: Buffer = Buffer.allocUnsafeSlow(job.length + (job.length >> 3) + 1024);
+  const room = job.length + (job.length >> 3) + 1024;
+  let out: Buffer = job.out !== undefined && job.out.byteLength >= room ? Buffer.from(job.out) : Buffer.allocUnsafeSlow(room);
   let pos = 0;
   for (let at = 0; at < job.length; ) {
     const end = messageEnd(job.format, input, at, job.length);
@@ -453,6 +459,46 @@ export interface StageOptions {
 
 const defaults = { batchRows: 1024, batchBytes: 256 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256 };
 
+/**
+ * Batch buffers handed back by the workers, kept to take later batches: a fresh ArrayBuffer per batch made
+ * the main thread's garbage collector its busiest part (about a third of its CPU with detectors on workers).
+ * One per process; buffers of another size (a batch grown for one big row) are let go.
+ */
+export class BatchBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  constructor(
+    readonly size: number,
+    private readonly keep = 16,
+  ) {}
+
+  take(atLeast: number): Buffer {
+    if (atLeast <= this.size) {
+      const ab = this.free.pop();
+      if (ab !== undefined) return Buffer.from(ab);
+    }
+    return Buffer.allocUnsafeSlow(Math.max(this.size, atLeast));
+  }
+
+  give(ab: ArrayBuffer | undefined): void {
+    if (ab !== undefined && ab.byteLength === this.size && this.free.length < this.keep) this.free.push(ab);
+  }
+
+  private readonly freeOut: ArrayBuffer[] = [];
+  /** Room for the output of a batch of up to `size` bytes, as runBatch wants it. */
+  private get outSize(): number {
+    return this.size + (this.size >> 3) + 1024;
+  }
+
+  /** An output buffer for a batch: one handed back, or a new one. */
+  takeOut(): ArrayBuffer {
+    return this.freeOut.pop() ?? new ArrayBuffer(this.outSize);
+  }
+
+  giveOut(ab: ArrayBuffer): void {
+    if (ab.byteLength === this.outSize && this.freeOut.length < this.keep) this.freeOut.push(ab);
+  }
+}
+
 let nextKey = 1;
 
 /**
@@ -470,7 +516,15 @@ export class ResultMasker {
   private pooled: boolean;
   private inlineLeft: number;
   private batch: Buffer | null = null;
+  /** Bytes of the batch so far, the pending run included. */
   private batchLength = 0;
+  /**
+   * Rows not yet copied into the batch: pendingSrc[pendingStart, batchLength - pendingAt + pendingStart).
+   * Rows of one socket chunk lie back to back, so a chunk's rows are copied with one call, not one per row.
+   */
+  private pendingSrc: Buffer | null = null;
+  private pendingStart = 0;
+  private pendingAt = 0;
   private batchRowCount = 0;
   private batchSlot: Slot | null = null;
   private inFlight = 0;
@@ -483,6 +537,7 @@ export class ResultMasker {
     private readonly out: OrderedOutput,
     private readonly executor: BatchExecutor | null,
     opts: StageOptions = {},
+    private readonly buffers = new BatchBuffers(opts.batchBytes ?? defaults.batchBytes),
   ) {
     this.opts = { ...defaults, ...definedOnly(opts) };
     this.counters = new MaskCounters(plan.spec);
@@ -513,12 +568,28 @@ export class ResultMasker {
     const len = end - start;
     if (this.batch !== null && this.batchLength + len > this.batch.length) this.dispatch();
     if (this.batch === null) {
-      this.batch = Buffer.allocUnsafeSlow(Math.max(this.opts.batchBytes, len));
+      this.batch = this.buffers.take(len);
       this.batchSlot = this.out.reserve();
     }
-    this.batchLength = copyBytes(buf, start, end, this.batch, this.batchLength);
+    const pendingEnd = this.pendingStart + (this.batchLength - this.pendingAt);
+    if (buf !== this.pendingSrc || start !== pendingEnd) {
+      this.copyPending();
+      this.pendingSrc = buf;
+      this.pendingStart = start;
+      this.pendingAt = this.batchLength;
+    }
+    this.batchLength += len;
     if (++this.batchRowCount >= this.opts.batchRows || this.batchLength >= this.opts.batchBytes) this.dispatch();
     return !this.full;
+  }
+
+  /** Copies the rows still pending into the batch. */
+  private copyPending(): void {
+    const src = this.pendingSrc;
+    if (src === null) return;
+    const n = this.batchLength - this.pendingAt;
+    if (n > 0) src.copy(this.batch!, this.pendingAt, this.pendingStart, this.pendingStart + n);
+    this.pendingSrc = null;
   }
 
   /** Masks one row into the output's slab: no buffer of its own, no write of its own. */
@@ -558,9 +629,10 @@ export class ResultMasker {
   }
 
   private dispatch(): void {
+    this.copyPending();
     const rows = this.batch!;
     const slot = this.batchSlot!;
-    const job: BatchJob = { key: this.key, spec: this.plan.spec, format: this.format, rows: rows.buffer as ArrayBuffer, length: this.batchLength };
+    const job: BatchJob = { key: this.key, spec: this.plan.spec, format: this.format, rows: rows.buffer as ArrayBuffer, length: this.batchLength, out: this.buffers.takeOut() };
     this.batch = null;
     this.batchSlot = null;
     this.batchLength = 0;
@@ -575,8 +647,13 @@ export class ResultMasker {
     running.then(
       (r) => {
         this.inFlight--;
+        this.buffers.give(r.input);
         this.counters.add(r.rows, r.ruleRows, r.ruleCells);
-        this.out.fill(slot, Buffer.from(r.out, 0, r.length));
+        // Copied out, so the worker's buffer can take another batch (see BatchBuffers).
+        const bytes = Buffer.allocUnsafe(r.length);
+        Buffer.from(r.out, 0, r.length).copy(bytes);
+        this.buffers.giveOut(r.out);
+        this.out.fill(slot, bytes);
         this.settle();
       },
       (err: unknown) => {
@@ -602,11 +679,14 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 /** Opens ResultMaskers with shared options and executor (one per process). */
 export class MaskingStage {
-  constructor(private readonly opts: StageOptions = {}) {}
+  private readonly buffers: BatchBuffers;
+  constructor(private readonly opts: StageOptions = {}) {
+    this.buffers = new BatchBuffers(opts.batchBytes ?? defaults.batchBytes);
+  }
 
   /** The rows of one result. Plans that need no workers (see needsWorkers) always run inline. */
   open(plan: MaskPlan, format: RowFormat, out: OrderedOutput): ResultMasker {
     const executor = needsWorkers(plan.spec) ? (this.opts.executor ?? null) : null;
-    return new ResultMasker(plan, format, out, executor, this.opts);
+    return new ResultMasker(plan, format, out, executor, this.opts, this.buffers);
   }
 }

@@ -7,6 +7,7 @@ import { parseMaskingRules, type MaskColumn } from '../../../src/masking/rules.j
 import { compilePlan, type MaskPlan } from '../../../src/masking/plan.js';
 import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
 import {
+  BatchBuffers,
   MaskCounters,
   MaskingStage,
   OrderedOutput,
@@ -314,6 +315,38 @@ describe('the piscina pool', () => {
     const r = await pool.run(job);
     expect(job.rows.byteLength).toBe(0);
     expect(parseRows(Buffer.from(r.out, 0, r.length))).toEqual(inlineExpected(detectPlan, rows(10)).rows);
+  });
+
+  it('hands the rows buffer back with the output, and writes the output into the buffer it was given', async () => {
+    const rowsBuf = Buffer.concat(rows(10));
+    const batch = Buffer.allocUnsafeSlow(rowsBuf.length);
+    rowsBuf.copy(batch);
+    const given = new ArrayBuffer(rowsBuf.length * 2 + 1024);
+    const r = await pool.run({ key: 998, spec: detectPlan.spec, format: textFormat(3), rows: batch.buffer as ArrayBuffer, length: batch.length, out: given });
+    expect(given.byteLength).toBe(0); // moved to the worker
+    expect(r.input?.byteLength).toBe(rowsBuf.length);
+    expect(r.out.byteLength).toBe(rowsBuf.length * 2 + 1024); // the buffer given, come back
+    expect(parseRows(Buffer.from(r.out, 0, r.length))).toEqual(inlineExpected(detectPlan, rows(10)).rows);
+  });
+
+  it('keeps handed-back batch buffers of its size for later batches, a bounded number', () => {
+    const buffers = new BatchBuffers(1000, 2);
+    const first = buffers.take(10);
+    expect(first.length).toBe(1000);
+    const ab = first.buffer as ArrayBuffer;
+    buffers.give(ab);
+    expect(buffers.take(10).buffer).toBe(ab);
+    expect(buffers.take(5000).length).toBe(5000); // a batch grown for one big row
+    buffers.give(new ArrayBuffer(5000)); // not kept: another size
+    buffers.give(new ArrayBuffer(1000));
+    buffers.give(new ArrayBuffer(1000));
+    buffers.give(new ArrayBuffer(1000)); // past the bound
+    expect(new Set([buffers.take(1).buffer, buffers.take(1).buffer]).size).toBe(2);
+    expect(buffers.take(1).buffer.byteLength).toBe(1000); // a new one
+    const out = buffers.takeOut();
+    expect(out.byteLength).toBeGreaterThan(1000 + 1000 / 8);
+    buffers.giveOut(out);
+    expect(buffers.takeOut()).toBe(out);
   });
 
   it('masks MySQL binary rows and COPY rows in the worker', async () => {
