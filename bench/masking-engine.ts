@@ -8,7 +8,7 @@
 import { parseMaskingRules, type MaskColumn } from '../src/masking/rules.js';
 import type { MaskPlan } from '../src/masking/plan.js';
 import { pgRowFormats } from '../src/masking/pg-rows.js';
-import { runBatch } from '../src/masking/stage.js';
+import { runBatch } from '../src/masking/batch.js';
 import { encodeDataRow } from '../src/wire/postgres/encode.js';
 
 const ROWS = 20_000;

@@ -10,7 +10,9 @@
 import { parseMaskingRules, type MaskColumn } from '../src/masking/rules.js';
 import type { MaskPlan } from '../src/masking/plan.js';
 import { pgRowFormats } from '../src/masking/pg-rows.js';
-import { OrderedOutput, ResultMasker, type BatchExecutor } from '../src/masking/stage.js';
+import { ResultMasker } from '../src/masking/stage.js';
+import { OrderedOutput } from '../src/masking/ordered-output.js';
+import type { BatchExecutor } from '../src/masking/batch.js';
 import { MaskingPool } from '../src/masking/pool.js';
 import { encodeDataRow } from '../src/wire/postgres/encode.js';
 

@@ -12,7 +12,7 @@ import type { CellResult, MaskPlan } from './plan.js';
 import { copyBytes, type Strategy } from './strategies.js';
 import { hasColumnRule, ruleStrategy } from './pg-rows.js';
 import { shortestExponential } from './pg-binary.js';
-import type { MaskCounters } from './stage.js';
+import type { MaskCounters } from './counters.js';
 import type { MaskingRules, MaskIdentity } from './rules.js';
 import { maskMessage, type RowMasker } from './row-masker.js';
 

@@ -3,7 +3,7 @@
 import { WireError } from '../wire/bytes.js';
 import type { MaskPlan } from './plan.js';
 import { copyBytes } from './strategies.js';
-import type { MaskCounters } from './stage.js';
+import type { MaskCounters } from './counters.js';
 
 /** COPY's text or CSV syntax (COPY options DELIMITER, NULL, QUOTE, ESCAPE); the defaults for 'text'/'csv'. */
 export interface CopySyntax {

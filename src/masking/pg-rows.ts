@@ -10,7 +10,7 @@ import type { MaskPlan, CellResult } from './plan.js';
 import { REDACTED, copyBytes, type Strategy, type StrategyKind } from './strategies.js';
 import type { MaskingRules, MaskIdentity, MaskColumn } from './rules.js';
 import { JSONB, binaryToText, isTextArray, sameBytesAsText } from './pg-binary.js';
-import type { MaskCounters } from './stage.js';
+import type { MaskCounters } from './counters.js';
 import { maskMessage, type RowMasker } from './row-masker.js';
 
 export const TEXT_OID = 25;

@@ -6,7 +6,7 @@
 // run from the TypeScript sources (vitest), it is worker.source.mjs, a plain-JS entry that compiles the
 // sources on load (worker threads do not go through vitest's transform).
 import { Piscina } from 'piscina';
-import type { BatchExecutor, BatchJob, BatchResult } from './stage.js';
+import type { BatchExecutor, BatchJob, BatchResult } from './batch.js';
 import type maskBatch from './worker.js';
 
 export interface PoolOptions {

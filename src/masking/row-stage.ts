@@ -10,7 +10,8 @@ import { isMysqlTextType, isPostgresTextType } from './types.js';
 import { maskErrorResponse, pgRowFormats, rewriteRowDescription } from './pg-rows.js';
 import { copyCsv, copyText, type CopySyntax } from './pg-copy.js';
 import { maskErrPacket, mysqlRowColumns, rewriteColumnDefinition } from './mysql-rows.js';
-import type { MaskingStage, OrderedOutput, ResultMasker } from './stage.js';
+import type { MaskingStage, ResultMasker } from './stage.js';
+import type { OrderedOutput } from './ordered-output.js';
 
 /** ResultInfo plus the description's bytes, which the rewrite and the per-column formats need. */
 export interface MaskedResultInfo extends ResultInfo {

@@ -2,7 +2,7 @@
 // output back by transfer, not copy. The HMAC key of the `hash` strategy comes in the pool's workerData.
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { runBatch, type BatchJob, type BatchResult } from './stage.js';
+import { runBatch, type BatchJob, type BatchResult } from './batch.js';
 
 const key = (workerData as { hashKey?: string | Uint8Array } | undefined)?.hashKey;
 const hashKey = key === undefined || typeof key === 'string' ? key : Buffer.from(key);

@@ -8,7 +8,8 @@
 // reader renumbers a row in place before handing it over when it has shifted the ids of that response.
 import type { MaskingRowStage } from '../masking/row-stage.js';
 import { MysqlRowMasker, mysqlRowColumns } from '../masking/mysql-rows.js';
-import { OrderedOutput, type ResultMasker } from '../masking/stage.js';
+import type { ResultMasker } from '../masking/stage.js';
+import { OrderedOutput } from '../masking/ordered-output.js';
 import { encodeColumnCount } from '../wire/mysql/encode.js';
 import { framePayload } from '../wire/mysql/frames.js';
 import type { ResultColumn, SessionInfo } from './hooks.js';

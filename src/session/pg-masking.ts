@@ -3,7 +3,8 @@
 // through one ordered output, so masked rows finished by workers later still reach the client in order.
 // A result with nothing to mask streams its rows as raw bytes (DataRow is inspected again at its end).
 import type { MaskingRowStage } from '../masking/row-stage.js';
-import { OrderedOutput, type ResultMasker } from '../masking/stage.js';
+import type { ResultMasker } from '../masking/stage.js';
+import { OrderedOutput } from '../masking/ordered-output.js';
 import * as dec from '../wire/postgres/decode.js';
 import type { PgFramer } from '../wire/postgres/frames.js';
 import { Back, Front } from '../wire/postgres/messages.js';

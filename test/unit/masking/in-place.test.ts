@@ -9,7 +9,8 @@ import { parseMaskingRules, type MaskColumn } from '../../../src/masking/rules.j
 import { compileStrategy, type StrategySpec } from '../../../src/masking/strategies.js';
 import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
 import { MysqlRowMasker, mysqlRowColumns } from '../../../src/masking/mysql-rows.js';
-import { MaskCounters, createRowMasker } from '../../../src/masking/stage.js';
+import { MaskCounters } from '../../../src/masking/counters.js';
+import { createRowMasker } from '../../../src/masking/batch.js';
 import { maskMessage, type RowMasker } from '../../../src/masking/row-masker.js';
 import { encodeDataRow } from '../../../src/wire/postgres/encode.js';
 import { encodeBinaryRow, encodeTextRow } from '../../../src/wire/mysql/encode.js';

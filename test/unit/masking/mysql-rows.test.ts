@@ -16,7 +16,7 @@ import {
   maskedCharset,
   maskErrPacket,
 } from '../../../src/masking/mysql-rows.js';
-import { MaskCounters } from '../../../src/masking/stage.js';
+import { MaskCounters } from '../../../src/masking/counters.js';
 import { binaryRowValues, decodeColumnDefinition, decodeErr, textRowValues, type BinaryValue, type ColumnDefinition } from '../../../src/wire/mysql/decode.js';
 import { encodeBinaryRow, encodeColumnDefinition, encodeErr, encodeStmtExecute, encodeTextRow } from '../../../src/wire/mysql/encode.js';
 import { ColumnFlag, ColumnType } from '../../../src/wire/mysql/packets.js';

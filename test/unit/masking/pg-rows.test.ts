@@ -10,7 +10,7 @@ import type { MaskPlan } from '../../../src/masking/plan.js';
 import { maskDataRow, maskErrorFields, maskErrorResponse, pgRowFormats, rewriteRowDescription, PgRowMasker } from '../../../src/masking/pg-rows.js';
 import { binaryToText, floatText } from '../../../src/masking/pg-binary.js';
 import { maskCopyRow } from '../../../src/masking/pg-copy.js';
-import { MaskCounters } from '../../../src/masking/stage.js';
+import { MaskCounters } from '../../../src/masking/counters.js';
 import { dataRowColumns, decodeFields, decodeRowDescription } from '../../../src/wire/postgres/decode.js';
 import { backend } from '../../helpers/pg-buffers.js';
 import { pg as db } from '../../helpers/databases.js';

@@ -6,22 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMaskingRules, type MaskColumn } from '../../../src/masking/rules.js';
 import { compilePlan, type MaskPlan } from '../../../src/masking/plan.js';
 import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
-import {
-  BatchBuffers,
-  MaskCounters,
-  MaskingStage,
-  OrderedOutput,
-  ResultMasker,
-  maskMessage,
-  createRowMasker,
-  runBatch,
-  needsWorkers,
-  type BatchExecutor,
-  type BatchJob,
-  type BatchResult,
-  type RowFormat,
-  type StageOptions,
-} from '../../../src/masking/stage.js';
+import { MaskingStage, ResultMasker, type StageOptions } from '../../../src/masking/stage.js';
+import { BatchBuffers, createRowMasker, runBatch, needsWorkers, type BatchExecutor, type BatchJob, type BatchResult, type RowFormat } from '../../../src/masking/batch.js';
+import { MaskCounters } from '../../../src/masking/counters.js';
+import { OrderedOutput } from '../../../src/masking/ordered-output.js';
+import { maskMessage } from '../../../src/masking/row-masker.js';
 import { MaskingPool } from '../../../src/masking/pool.js';
 import { MaskingRowStage } from '../../../src/masking/row-stage.js';
 import { mysqlRowColumns } from '../../../src/masking/mysql-rows.js';
