@@ -5,7 +5,7 @@
 // strip the hash member, prepend prev, sha256sum. The first line of a chain has prev = 64 zeros.
 //
 // Rotated files are `<file>.1`, `<file>.2`, ... (oldest first); the chain runs through them into `<file>`.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { open, readdir } from 'node:fs/promises';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -16,9 +16,12 @@ export const hashKey = ',"hash":"';
 /** `,"hash":"` + 64 hex + `"}` */
 export const hashSuffixLength = hashKey.length + 64 + 2;
 
-/** The hash of a line, `body` being the line up to (not including) its hash member. */
+/**
+ * The hash of a line, `body` being the line up to (not including) its hash member: SHA-256 of prev, body and
+ * `}`. One-shot `hash` (no Hash object per line) takes about half the time of createHash for lines this short.
+ */
 export function lineHash(prev: string, body: string): string {
-  return createHash('sha256').update(prev).update(body).update('}').digest('hex');
+  return hash('sha256', prev + body + '}', 'hex');
 }
 
 const isHex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66);
