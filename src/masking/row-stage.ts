@@ -100,5 +100,5 @@ function sameView(out: Buffer, buf: Buffer, start: number): boolean {
 }
 
 function maskColumn(c: ResultColumn, textLike: boolean): MaskColumn {
-  return { name: c.name, schema: c.schema, table: c.table, originalName: c.originalName, textLike };
+  return { name: c.name, schema: c.schema, table: c.table, originalName: c.originalName, ...(c.view ? { view: c.view } : {}), textLike };
 }

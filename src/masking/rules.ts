@@ -26,7 +26,7 @@ export class MaskingRulesError extends Error {
 }
 
 /** A result column as planFor needs it; `textLike` (see masking/types.ts) decides whether detectors scan it. */
-export type MaskColumn = Pick<ResultColumn, 'name' | 'schema' | 'table' | 'originalName'> & { textLike: boolean };
+export type MaskColumn = Pick<ResultColumn, 'name' | 'schema' | 'table' | 'originalName' | 'view'> & { textLike: boolean };
 
 /** Who runs the query: SessionInfo fits. */
 export interface MaskIdentity {
@@ -239,10 +239,12 @@ export class MaskingRules {
 
   private columnRuleFor(col: MaskColumn): ColumnRule | undefined {
     const original = col.originalName || undefined;
+    const view = col.view;
     for (const rule of this.columnRules) {
-      if (!rule.column.test(col.name) && !(original !== undefined && rule.column.test(original))) continue;
-      if (rule.table && col.table && !rule.table.test(col.schema || undefined, col.table)) continue;
-      return rule;
+      const byName = rule.column.test(col.name);
+      // A view column shows a base table's column: the rules of the column and of the view's column apply.
+      if ((byName || (original !== undefined && rule.column.test(original))) && !(rule.table && col.table && !rule.table.test(col.schema || undefined, col.table))) return rule;
+      if (view && (byName || rule.column.test(view.column)) && !(rule.table && !rule.table.test(view.schema || undefined, view.table))) return rule;
     }
     return undefined;
   }

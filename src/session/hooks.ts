@@ -75,6 +75,11 @@ export interface ResultColumn {
   schema?: string;
   table?: string;
   originalName?: string;
+  /**
+   * The view the result named, when schema/table/originalName are the base table's column the view column
+   * shows (PostgreSQL, through the catalog): rules of either apply.
+   */
+  view?: { schema?: string; table: string; column: string };
   /** PostgreSQL type OID or MySQL column type. */
   type: number;
   /** 0 text, 1 binary. */

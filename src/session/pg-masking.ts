@@ -226,6 +226,7 @@ export class PgMasking {
         type: f.typeOid,
         format: f.format,
         ...(origin ? { schema: origin.schema, table: origin.table, originalName: origin.column } : {}),
+        ...(origin?.view ? { view: origin.view } : {}),
       };
     });
     this.masker = this.stage.begin({ session: this.session, columns, ...(raw ? { raw: [raw] } : {}) }, this.output);

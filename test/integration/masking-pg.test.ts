@@ -109,14 +109,24 @@ describe('masking on PostgreSQL', () => {
     }
   });
 
-  it('applies table.column rules through the catalog, and masks views, SELECT * and joins', async () => {
+  it('applies table.column rules through the catalog, through views (to their base tables), SELECT * and joins', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-rules-'));
     writeFileSync(path.join(dir, 'policy.yaml'), 'rules: []\ndefault: allow\n');
     writeFileSync(
       path.join(dir, 'masking.yaml'),
-      ['columns:', '  - match: { table: public.sw_mask_t, column: note }', '    mask: { fixed: "[hidden]" }', '  - match: { column: email }', '    mask: email', ''].join('\n'),
+      [
+        'columns:',
+        '  - match: { table: public.sw_mask_t, column: note }',
+        '    mask: { fixed: "[hidden]" }',
+        '  - match: { column: email }',
+        '    mask: email',
+        '  - match: { table: public.sw_mask_v2, column: ident }',
+        '    mask: redact',
+        '',
+      ].join('\n'),
     );
-    await direct.query('CREATE OR REPLACE VIEW sw_mask_v AS SELECT id, email, note FROM sw_mask_t');
+    await direct.query(`CREATE OR REPLACE VIEW sw_mask_v AS SELECT id, email, note FROM sw_mask_t;
+      CREATE OR REPLACE VIEW sw_mask_v2 AS SELECT id AS ident, note AS remark, upper(note) AS shout FROM sw_mask_v`);
     const p = await startProxy({
       masking: true,
       pg: { catalog: `postgres://${pg.user}@${pg.host}:${pg.port}/${pg.database}` },
@@ -131,7 +141,12 @@ describe('masking on PostgreSQL', () => {
       expect((await pc.query('SELECT note FROM sw_mask_other')).rows).toEqual([{ note: 'plain' }]);
       // ...but a computed column of that name has no known table: when in doubt, it is masked.
       expect((await pc.query("SELECT 'call me'::text AS note")).rows).toEqual([{ note: '[hidden]' }]);
-      expect((await pc.query('SELECT * FROM sw_mask_v WHERE id = 1')).rows).toEqual([{ id: 1, email: 'j***@example.com', note: 'call me' }]);
+      // A view's columns are its base table's: the note rule of sw_mask_t applies through sw_mask_v, and through
+      // sw_mask_v2 (a view of that view, renaming it); a rule naming the view's own column applies too; a
+      // computed column (upper(note)) has no base column (detectors are what would see it).
+      expect((await pc.query('SELECT * FROM sw_mask_v WHERE id = 1')).rows).toEqual([{ id: 1, email: 'j***@example.com', note: '[hidden]' }]);
+      expect((await pc.query('SELECT * FROM sw_mask_v2 WHERE ident = 1')).rows).toEqual([{ ident: '****', remark: '[hidden]', shout: 'CALL ME' }]);
+      expect((await pc.query('SELECT id FROM sw_mask_t WHERE id = 1')).rows).toEqual([{ id: 1 }]);
       const joined = await pc.query('SELECT a.email AS first, b.note FROM sw_mask_t a JOIN sw_mask_t b USING (id) WHERE id = 1');
       expect(joined.rows).toEqual([{ first: 'j***@example.com', note: '[hidden]' }]);
       // COPY of a whole table: the catalog names its columns, so column rules apply to its rows too.
@@ -142,7 +157,7 @@ describe('masking on PostgreSQL', () => {
       await pc.end();
     } finally {
       await p.close();
-      await direct.query('DROP VIEW IF EXISTS sw_mask_v; DROP TABLE IF EXISTS sw_mask_other');
+      await direct.query('DROP VIEW IF EXISTS sw_mask_v2; DROP VIEW IF EXISTS sw_mask_v; DROP TABLE IF EXISTS sw_mask_other');
     }
   });
 

@@ -71,6 +71,21 @@ columns:
     expect(plan.ruleOf(0)).toBe('public.customers.ssn');
     expect(plan.ruleOf(1)).toBe('public.customers.ssn');
   });
+  it('applies to a view column the rules of the base column it shows and the rules of the view column', () => {
+    const view = (table: string, column: string) => ({ view: { schema: 'public', table, column } });
+    const plan = r.planFor(
+      [
+        // v.x shows customers.ssn: the customers.ssn rule applies under the view's name for it
+        col('x', { schema: 'public', table: 'customers', originalName: 'ssn', ...view('v', 'x') }),
+        // v_orders.remark shows sales.orders.id: no rule for that, but the view's column is `note` of `orders`
+        col('remark', { schema: 'sales', table: 'orders', originalName: 'id', ...view('orders', 'note') }),
+        // a view column named ssn showing employees.ssn: the customers rule is for another table
+        col('ssn', { schema: 'public', table: 'employees', originalName: 'ssn', ...view('staff', 'ssn') }),
+      ],
+      alice,
+    );
+    expect([plan.ruleOf(0), plan.ruleOf(1), plan.ruleOf(2)]).toEqual(['public.customers.ssn', 'orders.note', undefined]);
+  });
   it('tests a table regex against schema.table and uses the rule name', () => {
     const plan = r.planFor([col('customer_id', { schema: 'crm', table: 'people' }), col('customer_id', { schema: 'public', table: 'people' })], alice);
     expect(plan.ruleOf(0)).toBe('hashed-id');
