@@ -1,6 +1,6 @@
 // Tokens both lexers produce, and what is built from them alone: the literal-masked text the audit
 // writes and the fingerprint approval windows match on.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Dialect } from './types.js';
 
 /**
@@ -109,7 +109,7 @@ function sameRange(parts: string[], a: number, b: number, n: number): boolean {
 }
 
 export function fingerprintOf(dialect: Dialect, parts: readonly string[]): string {
-  return createHash('sha256').update(dialect).update('\n').update(parts.join(' ')).digest('hex').slice(0, 32);
+  return hash('sha256', `${dialect}\n${parts.join(' ')}`, 'hex').slice(0, 32);
 }
 
 /** text[start, end) with each literal token inside it replaced by `?`. Tokens are in text order. */
