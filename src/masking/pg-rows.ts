@@ -192,11 +192,18 @@ export class PgRowMasker implements RowMasker {
         hits[i] = 0;
       } else if (h === SCAN) {
         if (spans!.scan(buf, s, at) === 0) continue;
-        const m = spans!.size(buf, s, at);
-        if (p + (s - run) + m + (end - at) > limit) return -1;
+        // Written first and its length put before it after: the growth bound saves sizing every match.
+        const growth = spans!.maxGrowth();
+        if (p + (s - run) + (growth < 0 ? 0 : at - s + growth) + (end - at) > limit) return -1;
         p = copyBytes(buf, run, s - 4, out, p);
-        putInt32(out, p, m);
-        p = m < 0 ? p + 4 : spans!.write(buf, s, at, out, p + 4);
+        if (growth < 0) {
+          putInt32(out, p, -1);
+          p += 4;
+        } else {
+          const q = spans!.write(buf, s, at, out, p + 4);
+          putInt32(out, p, q - p - 4);
+          p = q;
+        }
         hits[i] = spans!.found;
       } else {
         const r = binary[i] ? this.maskBinary(i, types[i]!, buf, s, at) : plan.maskCell(i, buf, s, at);

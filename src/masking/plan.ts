@@ -77,6 +77,21 @@ export class SpanMasker {
     return this.n;
   }
 
+  /**
+   * The most bytes masking the value scanned last adds (what `write` may need beyond the value's length),
+   * or -1 when a match's strategy makes it NULL.
+   */
+  maxGrowth(): number {
+    const s = this.spans;
+    let growth = 0;
+    for (let j = 0; j < this.n; j++) {
+      const st = this.strategies[s[3 * j + 2]!]!;
+      if (st.nulls) return -1;
+      growth += st.maxGrowth;
+    }
+    return growth;
+  }
+
   /** Bytes of the value scanned last once masked, or -1 when a match's strategy makes it NULL. */
   size(buf: Buffer, start: number, end: number): number {
     const s = this.spans;
