@@ -15,7 +15,8 @@ import type { Hold, SessionInfo, StatementRequest, Verdict } from './hooks.js';
 import { CopyNotMaskable, PgMasking, maskingClientInspected, maskingServerInspected } from './pg-masking.js';
 import type { ProxySession, SessionContext } from './listener.js';
 import type { PostgresContext } from '../classify/index.js';
-import { closeLike, connectTcp, readExactly, startClientTls } from './upstream.js';
+import { SocketPair, type PairEvents } from './socket-pair.js';
+import { connectTcp, readExactly, startClientTls } from './upstream.js';
 
 type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
 
@@ -52,22 +53,13 @@ export function createPostgresSession(client: net.Socket, ctx: SessionContext): 
 
 class PostgresSession implements ProxySession {
   readonly closed: Promise<void>;
-  private resolveClosed!: () => void;
-  private readonly abort = new AbortController();
   private readonly info: SessionInfo;
   private phase: Phase = 'startup';
 
-  private client: net.Socket;
-  private upstream?: net.Socket;
+  private readonly sockets: SocketPair;
   private fromClient: PgFramer;
   private fromServer?: PgFramer;
-  private clientOpen = true;
-  private upstreamOpen = false;
   private terminating = false;
-
-  /** Back-pressure: a socket whose peer is not draining pauses the other side. */
-  private clientBacklogged = false;
-  private upstreamBacklogged = false;
 
   private txStatus: dec.TransactionStatus = 'I';
   private readonly syncPoints: SyncPoint[] = [];
@@ -106,53 +98,57 @@ class PostgresSession implements ProxySession {
     client: net.Socket,
     private readonly ctx: SessionContext,
   ) {
-    this.client = client;
-    this.closed = new Promise((r) => (this.resolveClosed = r));
+    this.sockets = new SocketPair(client, this.socketEvents, ctx.log);
+    this.closed = this.sockets.closed;
     this.info = {
       id: ctx.id,
       listener: ctx.listener.name,
       protocol: 'postgres',
       client: ctx.client,
-      signal: this.abort.signal,
+      signal: this.sockets.signal,
     };
     this.fromClient = this.newClientFramer();
-    this.attachClient(client);
     ctx.log.debug('session opened');
   }
 
   // ---- sockets ----
 
-  private attachClient(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => {
+  private readonly socketEvents: PairEvents = {
+    clientData: (chunk) => {
       // After a fatal error the rest of what the client sends is moot (and no longer framed).
       if (this.phase === 'closed') return;
-      const up = this.upstream;
-      up?.cork();
       try {
         this.fromClient.push(chunk);
         this.endOfInput();
       } catch (err) {
         this.protocolError(err, 'client');
-      } finally {
-        up?.uncork();
       }
-    });
-    socket.on('drain', () => {
-      this.clientBacklogged = false;
-      this.updateFlow();
-    });
-    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'client socket error'));
-    socket.on('close', (hadError) => {
-      this.clientOpen = false;
-      this.hold?.cancel('disconnect');
-      if (this.upstream && this.upstreamOpen) closeLike(this.upstream, hadError);
-      this.finish();
-    });
-  }
+    },
+    upstreamData: (chunk) => {
+      try {
+        this.fromServer!.push(chunk);
+        if (this.deferredToClient.length > 0 && this.fromServer!.atBoundary) {
+          for (const m of this.deferredToClient.splice(0)) this.writeClient(m);
+        }
+        // Rows masked inline were gathered: they join this chunk's one write.
+        this.masking?.output.flush();
+      } catch (err) {
+        this.protocolError(err, 'server');
+      }
+    },
+    // A verdict pending stops reading the client; masking without room stops reading the server.
+    clientStopped: () => this.fromClient.isStopped,
+    upstreamStopped: () => this.fromServer?.isStopped === true,
+    clientClosed: () => this.hold?.cancel('disconnect'),
+    upstreamClosed: (hadError) => {
+      // Terminate sent, or the client has its reason already: the client is closed as the server closed.
+      if (this.terminating || this.phase === 'closed' || this.serverSentFatal) this.sockets.closeClientLike(hadError);
+      else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
+    },
+    bothClosed: () => this.finish(),
+  };
 
   private attachUpstream(socket: net.Socket): void {
-    this.upstream = socket;
-    this.upstreamOpen = true;
     const framer = new PgFramer(this.serverHandler, {
       typed: true,
       maxMessageBytes: this.ctx.listener.maxMessageBytes,
@@ -167,7 +163,7 @@ class PostgresSession implements ProxySession {
         stage,
         this.info,
         framer,
-        (bytes) => this.writeClientSocket(bytes),
+        (bytes) => this.sockets.writeClient(bytes),
         (err) => {
           if (err instanceof CopyNotMaskable) return this.fatal(new ProxyError('unsupportedCommand', err.message));
           this.ctx.log.error({ err: err.message }, 'masking failed; closing the session rather than send rows unmasked');
@@ -176,67 +172,13 @@ class PostgresSession implements ProxySession {
         this.ctx.deps.catalogFor?.(this.ctx.listener.name),
       );
     }
-    socket.on('data', (chunk: Buffer) => {
-      this.client.cork();
-      try {
-        framer.push(chunk);
-        if (this.deferredToClient.length > 0 && framer.atBoundary) {
-          for (const m of this.deferredToClient.splice(0)) this.writeClient(m);
-        }
-        // Rows masked inline were gathered: they join this chunk's one write.
-        this.masking?.output.flush();
-      } catch (err) {
-        this.protocolError(err, 'server');
-      } finally {
-        this.client.uncork();
-      }
-    });
-    socket.on('drain', () => {
-      this.upstreamBacklogged = false;
-      this.updateFlow();
-    });
-    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'upstream socket error'));
-    socket.on('close', (hadError) => {
-      this.upstreamOpen = false;
-      if (this.clientOpen) {
-        if (this.terminating || this.phase === 'closed' || this.serverSentFatal) closeLike(this.client, hadError);
-        else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
-      }
-      this.finish();
-    });
+    this.sockets.attachUpstream(socket);
   }
 
   /** Everything for the client goes here: through masking's ordered output when masking is on. */
   private writeClient(bytes: Buffer): void {
     if (this.masking) this.masking.output.write(bytes);
-    else this.writeClientSocket(bytes);
-  }
-
-  private writeClientSocket(bytes: Buffer): void {
-    if (!this.clientOpen) return;
-    if (!this.client.write(bytes)) {
-      this.clientBacklogged = true;
-      this.updateFlow();
-    }
-  }
-
-  private writeUpstream(bytes: Buffer): void {
-    if (!this.upstreamOpen || !this.upstream) return;
-    if (!this.upstream.write(bytes)) {
-      this.upstreamBacklogged = true;
-      this.updateFlow();
-    }
-  }
-
-  /** Reads from a side only while the other side drains and no verdict is pending. */
-  private updateFlow(): void {
-    const holdClient = this.upstreamBacklogged || this.fromClient.isStopped;
-    if (holdClient) this.client.pause();
-    else if (this.clientOpen) this.client.resume();
-    if (this.upstream) {
-      if (this.clientBacklogged || this.fromServer?.isStopped) this.upstream.pause();
-      else if (this.upstreamOpen) this.upstream.resume();
-    }
+    else this.sockets.writeClient(bytes);
   }
 
   // ---- startup: SSLRequest, GSSENCRequest, CancelRequest, StartupMessage ----
@@ -270,7 +212,7 @@ class PostgresSession implements ProxySession {
         return true;
       case 'cancel':
         this.ctx.deps.cancelKeys.get(cancelKeyOf(packet.processId, packet.key))?.cancel();
-        this.client.end();
+        this.sockets.client.end();
         return false;
       case 'startup':
         if (packet.major !== 3) {
@@ -291,19 +233,16 @@ class PostgresSession implements ProxySession {
   }
 
   private startClientTls(): void {
-    const raw = this.client;
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('drain');
+    const raw = this.sockets.client;
+    this.sockets.detach(raw);
     const secure = new tls.TLSSocket(raw, {
       isServer: true,
       secureContext: this.ctx.tls,
       ALPNProtocols: ['postgresql'],
     });
-    raw.removeAllListeners('close');
     raw.on('close', () => secure.destroy());
-    this.client = secure;
     this.fromClient = this.newClientFramer();
-    this.attachClient(secure);
+    this.sockets.attachClient(secure);
     secure.on('secure', () => this.ctx.log.debug({ protocol: secure.getProtocol() }, 'client TLS established'));
     raw.resume();
   }
@@ -321,11 +260,11 @@ class PostgresSession implements ProxySession {
         if (bytes[0] === 0x53) socket = await startClientTls(socket, target, mode, upstreamCa);
         else if (mode !== 'prefer') throw new ProxyError('upstreamTlsRequired');
       }
-      if (!this.clientOpen) return void socket.destroy();
+      if (!this.sockets.clientOpen) return void socket.destroy();
       this.attachUpstream(socket);
       this.phase = 'auth';
       this.fromClient.typed = true;
-      this.writeUpstream(startupPacket);
+      this.sockets.writeUpstream(startupPacket);
     } catch (err) {
       return this.fatal(err instanceof ProxyError ? err : new ProxyError('upstreamUnreachable', (err as Error).message));
     }
@@ -335,7 +274,7 @@ class PostgresSession implements ProxySession {
     } catch (err) {
       this.protocolError(err, 'client');
     }
-    this.updateFlow();
+    this.sockets.updateFlow();
   }
 
   // ---- client -> server ----
@@ -392,10 +331,10 @@ class PostgresSession implements ProxySession {
       case Front.FunctionCall:
         this.syncPoints.push({ refusal: null });
         this.flushPipeline();
-        return this.writeUpstream(bytes);
+        return this.sockets.writeUpstream(bytes);
       case Front.Terminate:
         this.flushPipeline();
-        return this.writeUpstream(bytes);
+        return this.sockets.writeUpstream(bytes);
       case Front.Sync:
       case Front.Flush:
         // The client now waits for answers: the pipeline goes.
@@ -418,7 +357,7 @@ class PostgresSession implements ProxySession {
 
   /** Client bytes go upstream now, or join the open pipeline. */
   private send(bytes: Buffer): void {
-    if (!this.pipelineOpen) return this.writeUpstream(bytes);
+    if (!this.pipelineOpen) return this.sockets.writeUpstream(bytes);
     this.pipeline.push(bytes);
     this.pipelineBytes += bytes.length;
     // A pipeline larger than this goes on in parts: memory stays bounded, the unit is then only as large.
@@ -426,7 +365,7 @@ class PostgresSession implements ProxySession {
   }
 
   private flushPipeline(stillOpen = false): void {
-    for (const b of this.pipeline) this.writeUpstream(b);
+    for (const b of this.pipeline) this.sockets.writeUpstream(b);
     this.pipeline = [];
     this.pipelineBytes = 0;
     this.pipelineOpen = stillOpen;
@@ -466,18 +405,16 @@ class PostgresSession implements ProxySession {
   private afterVerdict(v: Verdict, buf: Buffer, start: number, end: number, onAllow?: () => void): void {
     this.hold = null;
     if (this.phase === 'closed') return;
-    const up = this.upstream;
-    up?.cork();
-    try {
-      this.apply(v, buf, start, end, onAllow);
-      this.fromClient.resume();
-      this.endOfInput();
-    } catch (err) {
-      this.protocolError(err, 'client');
-    } finally {
-      up?.uncork();
-    }
-    this.updateFlow();
+    this.sockets.withUpstreamCorked(() => {
+      try {
+        this.apply(v, buf, start, end, onAllow);
+        this.fromClient.resume();
+        this.endOfInput();
+      } catch (err) {
+        this.protocolError(err, 'client');
+      }
+    });
+    this.sockets.updateFlow();
   }
 
   private apply(v: Verdict, buf: Buffer, start: number, end: number, onAllow?: () => void): void {
@@ -498,7 +435,7 @@ class PostgresSession implements ProxySession {
     if (type === Front.Query || type === Front.FunctionCall) {
       this.syncPoints.push({ refusal: error });
       this.masking?.clientSent(Front.Query, refusalQuery, 0, refusalQuery.length);
-      this.writeUpstream(refusalQuery);
+      this.sockets.writeUpstream(refusalQuery);
       return;
     }
     this.masking?.clientSent(Front.Parse, refusalParse, 0, refusalParse.length);
@@ -570,22 +507,21 @@ class PostgresSession implements ProxySession {
   private toClient(type: number, buf: Buffer, start: number, end: number): boolean {
     const masking = this.masking;
     if (!masking) {
-      this.writeClientSocket(buf.subarray(start, end));
+      this.sockets.writeClient(buf.subarray(start, end));
       return true;
     }
     if (masking.serverMessage(type, buf, start, end)) return true;
     void masking.drained().then(() => {
       if (this.phase === 'closed') return;
-      this.client.cork();
-      try {
-        this.fromServer!.resume();
-        this.masking?.output.flush();
-      } catch (err) {
-        this.protocolError(err, 'server');
-      } finally {
-        this.client.uncork();
-      }
-      this.updateFlow();
+      this.sockets.withClientCorked(() => {
+        try {
+          this.fromServer!.resume();
+          this.masking?.output.flush();
+        } catch (err) {
+          this.protocolError(err, 'server');
+        }
+      });
+      this.sockets.updateFlow();
     });
     return false;
   }
@@ -602,7 +538,7 @@ class PostgresSession implements ProxySession {
       }
     } else if (auth.code === AuthCode.ok) {
       this.ctx.log.info({ user: this.info.user, database: this.info.database, application: this.info.application }, 'authenticated');
-      this.ctx.deps.events.sessionOpened(this.info, this.client instanceof tls.TLSSocket);
+      this.ctx.deps.events.sessionOpened(this.info, this.sockets.client instanceof tls.TLSSocket);
       this.opened = true;
     }
     this.writeClient(buf.subarray(start, end));
@@ -664,11 +600,12 @@ class PostgresSession implements ProxySession {
     this.ctx.log.info({ code: error.entry.sqlstate, reason: error.message }, 'session ended by the proxy');
     this.closeReason = `error: ${error.message}`;
     const atBoundary = !this.fromServer || this.fromServer.atBoundary;
-    if (this.clientOpen) {
-      if (atBoundary) this.client.end(enc.encodeErrorResponse({ severity: 'FATAL', code: error.entry.sqlstate, message: error.message }));
-      else this.client.destroy();
+    const { client, clientOpen, upstream } = this.sockets;
+    if (clientOpen) {
+      if (atBoundary) client.end(enc.encodeErrorResponse({ severity: 'FATAL', code: error.entry.sqlstate, message: error.message }));
+      else client.destroy();
     }
-    this.upstream?.destroy();
+    upstream?.destroy();
   }
 
   close(reason: 'shutdown'): void {
@@ -676,14 +613,11 @@ class PostgresSession implements ProxySession {
     this.fatal(new ProxyError('shuttingDown'));
   }
 
+  /** Both sockets are closed. */
   private finish(): void {
-    if (this.clientOpen || (this.upstream && this.upstreamOpen)) return;
     if (this.phase !== 'closed') this.phase = 'closed';
     if (this.backendKey) this.ctx.deps.cancelKeys.delete(this.backendKey);
     if (this.opened) this.ctx.deps.events.sessionClosed(this.info, this.closeReason);
-    this.abort.abort();
-    this.ctx.log.debug('session closed');
-    this.resolveClosed();
   }
 }
 
