@@ -23,7 +23,8 @@ import { AuthExchange, proxyRsaKey, type AuthLinks } from './mysql-auth.js';
 import { CommandPhase, type CommandIo } from './mysql-commands.js';
 import { MysqlMasking } from './mysql-masking.js';
 import { agreement, contextOfGreeting, greetingForClient, responseForServer } from './mysql-handshake.js';
-import { closeLike, connectTcp, startClientTls } from './upstream.js';
+import { SocketPair, type PairEvents } from './socket-pair.js';
+import { connectTcp, startClientTls } from './upstream.js';
 
 type Phase = 'greeting' | 'handshake' | 'auth' | 'command' | 'closed';
 
@@ -33,22 +34,15 @@ export function createMysqlSession(client: net.Socket, ctx: SessionContext): Pro
 
 class MysqlSession implements ProxySession {
   readonly closed: Promise<void>;
-  private resolveClosed!: () => void;
-  private readonly abort = new AbortController();
   private readonly info: SessionInfo;
   private phase: Phase = 'greeting';
 
-  private client: net.Socket;
-  private upstream?: net.Socket;
+  private readonly sockets: SocketPair;
   private fromClient: MyFramer;
   private fromServer?: MyFramer;
-  private clientOpen = true;
-  private upstreamOpen = false;
   private clientTls = false;
   private upstreamTls = false;
   private terminating = false;
-  private clientBacklogged = false;
-  private upstreamBacklogged = false;
 
   private greeting?: dec.HandshakeV10;
   /** The greeting as offered to the client. */
@@ -68,14 +62,14 @@ class MysqlSession implements ProxySession {
     client: net.Socket,
     private readonly ctx: SessionContext,
   ) {
-    this.client = client;
-    this.closed = new Promise((r) => (this.resolveClosed = r));
+    this.sockets = new SocketPair(client, this.socketEvents, ctx.log);
+    this.closed = this.sockets.closed;
     this.info = {
       id: ctx.id,
       listener: ctx.listener.name,
       protocol: 'mysql',
       client: `${client.remoteAddress}:${client.remotePort}`,
-      signal: this.abort.signal,
+      signal: this.sockets.signal,
     };
     const stage = ctx.deps.masking;
     if (stage) {
@@ -93,7 +87,6 @@ class MysqlSession implements ProxySession {
     this.fromClient = this.newClientFramer();
     // Nothing is expected from the client before the server's greeting has reached it.
     this.fromClient.stop();
-    this.attachClient(client);
     ctx.log.debug('session opened');
     void this.connectUpstream();
   }
@@ -104,72 +97,43 @@ class MysqlSession implements ProxySession {
     return new MyFramer(this.clientHandler, this.ctx.listener.maxMessageBytes, 'from the client');
   }
 
-  private attachClient(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => {
-      const up = this.upstream;
-      up?.cork();
+  private readonly socketEvents: PairEvents = {
+    clientData: (chunk) => {
       try {
         this.fromClient.push(chunk);
       } catch (err) {
         this.protocolError(err, 'client');
-      } finally {
-        up?.uncork();
       }
-      if (this.fromClient.isStopped) this.updateFlow();
-    });
-    socket.on('drain', () => {
-      this.clientBacklogged = false;
-      this.updateFlow();
-    });
-    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'client socket error'));
-    socket.on('close', (hadError) => {
-      this.clientOpen = false;
-      if (this.upstream && this.upstreamOpen) closeLike(this.upstream, hadError);
-      this.finish();
-    });
-  }
-
-  private attachUpstream(socket: net.Socket): void {
-    this.upstream = socket;
-    this.upstreamOpen = true;
-    this.fromServer ??= new MyFramer(this.serverHandler, this.ctx.listener.maxMessageBytes, 'from the server');
-    const framer = this.fromServer;
-    socket.on('data', (chunk: Buffer) => {
-      this.client.cork();
+      // A command sent: the client waits its next turn in the socket.
+      if (this.fromClient.isStopped) this.sockets.updateFlow();
+    },
+    upstreamData: (chunk) => {
+      const framer = this.fromServer!;
       try {
         framer.push(chunk);
         // Rows masked inline were gathered: they join this chunk's one write.
         this.masking?.output.flush();
       } catch (err) {
         this.protocolError(err, 'server');
-      } finally {
-        this.client.uncork();
       }
-      if (framer.isStopped) this.updateFlow();
-    });
-    socket.on('drain', () => {
-      this.upstreamBacklogged = false;
-      this.updateFlow();
-    });
-    socket.on('error', (err) => this.ctx.log.debug({ err: err.message }, 'upstream socket error'));
-    socket.on('close', (hadError) => {
-      this.upstreamOpen = false;
-      if (this.clientOpen) {
-        // The server closing between responses (after COM_QUIT, a failed login, KILL, a timeout) closes the
-        // client the same way; in the middle of one, the client gets an error.
-        const between = this.phase === 'closed' || this.terminating || (this.phase === 'command' && !this.auth && this.commands.idle) || (this.phase === 'auth' && !this.auth);
-        if (!this.terminating && this.phase !== 'closed') this.closeReason = 'server closed';
-        if (between) this.afterOutput(() => closeLike(this.client, hadError));
-        else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
-      }
-      this.finish();
-    });
-  }
+      if (framer.isStopped) this.sockets.updateFlow();
+    },
+    clientStopped: () => this.fromClient.isStopped,
+    upstreamStopped: () => this.fromServer?.isStopped === true,
+    upstreamClosed: (hadError) => {
+      // The server closing between responses (after COM_QUIT, a failed login, KILL, a timeout) closes the
+      // client the same way; in the middle of one, the client gets an error.
+      const between = this.phase === 'closed' || this.terminating || (this.phase === 'command' && !this.auth && this.commands.idle) || (this.phase === 'auth' && !this.auth);
+      if (!this.terminating && this.phase !== 'closed') this.closeReason = 'server closed';
+      if (between) this.afterOutput(() => this.sockets.closeClientLike(hadError));
+      else this.fatal(new ProxyError('upstreamLost', hadError ? 'connection reset' : 'the server closed the connection'));
+    },
+    bothClosed: () => this.finish(),
+  };
 
-  private detach(socket: net.Socket): void {
-    socket.pause();
-    if (socket === this.upstream) this.upstreamOpen = false;
-    for (const event of ['data', 'drain', 'close']) socket.removeAllListeners(event);
+  private attachUpstream(socket: net.Socket): void {
+    this.fromServer ??= new MyFramer(this.serverHandler, this.ctx.listener.maxMessageBytes, 'from the server');
+    this.sockets.attachUpstream(socket);
   }
 
   /** Everything for the client goes here: through masking's ordered output when masking is on. */
@@ -180,11 +144,8 @@ class MysqlSession implements ProxySession {
 
   private writeClientSocket(bytes: Buffer): void {
     // Ended by fatal(): rows masked after that have nowhere to go.
-    if (!this.clientOpen || this.client.writableEnded) return;
-    if (!this.client.write(bytes)) {
-      this.clientBacklogged = true;
-      this.updateFlow();
-    }
+    if (this.sockets.client.writableEnded) return;
+    this.sockets.writeClient(bytes);
   }
 
   /** Runs `fn` once masking's output has sent everything it holds (rows still with the workers). */
@@ -198,14 +159,6 @@ class MysqlSession implements ProxySession {
     });
   }
 
-  private writeUpstream(bytes: Buffer): void {
-    if (!this.upstreamOpen || !this.upstream) return;
-    if (!this.upstream.write(bytes)) {
-      this.upstreamBacklogged = true;
-      this.updateFlow();
-    }
-  }
-
   /** Frames a payload of the proxy's own for one link, continuing that link's sequence ids. */
   private sendClient(payload: Buffer): void {
     this.writeClient(framePayload(payload, (this.clientSeq + 1) & 0xff));
@@ -213,33 +166,21 @@ class MysqlSession implements ProxySession {
   }
 
   private sendServer(payload: Buffer): void {
-    this.writeUpstream(framePayload(payload, (this.serverSeq + 1) & 0xff));
+    this.sockets.writeUpstream(framePayload(payload, (this.serverSeq + 1) & 0xff));
     this.serverSeq = (this.serverSeq + physicalPackets(payload.length)) & 0xff;
-  }
-
-  /** Reads from a side only while the other side drains and it is that side's turn. */
-  private updateFlow(): void {
-    if (this.upstreamBacklogged || this.fromClient.isStopped) this.client.pause();
-    else if (this.clientOpen) this.client.resume();
-    if (this.upstream) {
-      if (this.clientBacklogged || this.fromServer?.isStopped) this.upstream.pause();
-      else if (this.upstreamOpen) this.upstream.resume();
-    }
   }
 
   /** The client's turn: read its next packet. */
   private resumeClient(): void {
     if (this.phase === 'closed' || this.terminating) return;
-    const up = this.upstream;
-    up?.cork();
-    try {
-      this.fromClient.resume();
-    } catch (err) {
-      this.protocolError(err, 'client');
-    } finally {
-      up?.uncork();
-    }
-    this.updateFlow();
+    this.sockets.withUpstreamCorked(() => {
+      try {
+        this.fromClient.resume();
+      } catch (err) {
+        this.protocolError(err, 'client');
+      }
+    });
+    this.sockets.updateFlow();
   }
 
   // ---- connection phase ----
@@ -247,7 +188,7 @@ class MysqlSession implements ProxySession {
   private async connectUpstream(): Promise<void> {
     try {
       const socket = await connectTcp(this.ctx.listener.upstream);
-      if (!this.clientOpen) return void socket.destroy();
+      if (!this.sockets.clientOpen) return void socket.destroy();
       this.attachUpstream(socket);
     } catch (err) {
       this.fatal(err instanceof ProxyError ? err : new ProxyError('upstreamUnreachable', (err as Error).message));
@@ -321,8 +262,8 @@ class MysqlSession implements ProxySession {
     if (offered && mode !== 'disable') {
       hr.capabilities = (hr.capabilities | Cap.Ssl) >>> 0;
       this.sendServer(enc.encodeSSLRequest(hr));
-      const raw = this.upstream!;
-      this.detach(raw);
+      const raw = this.sockets.upstream!;
+      this.sockets.detach(raw);
       let secure: tls.TLSSocket;
       try {
         secure = await startClientTls(raw, target, mode, upstreamCa);
@@ -343,16 +284,15 @@ class MysqlSession implements ProxySession {
 
   private startClientTls(): void {
     if (this.phase === 'closed') return;
-    const raw = this.client;
+    const raw = this.sockets.client;
     const rest = this.fromClient.takeRemainder();
-    this.detach(raw);
+    this.sockets.detach(raw);
     const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.ctx.tls });
     if (rest.length > 0) raw.unshift(rest);
     raw.on('close', () => secure.destroy());
-    this.client = secure;
     this.clientTls = true;
     this.fromClient = this.newClientFramer();
-    this.attachClient(secure);
+    this.sockets.attachClient(secure);
     secure.on('secure', () => this.ctx.log.debug({ protocol: secure.getProtocol() }, 'client TLS established'));
     raw.resume();
   }
@@ -404,12 +344,12 @@ class MysqlSession implements ProxySession {
           return false;
       }
     },
-    onPass: (buf, start, end) => this.writeUpstream(buf.subarray(start, end)),
+    onPass: (buf, start, end) => this.sockets.writeUpstream(buf.subarray(start, end)),
   };
 
   private readonly commandIo: CommandIo = {
     writeClient: (bytes) => this.writeClient(bytes),
-    writeUpstream: (bytes) => this.writeUpstream(bytes),
+    writeUpstream: (bytes) => this.sockets.writeUpstream(bytes),
     resumeClient: () => this.resumeClient(),
     sentToClient: (seq) => (this.clientSeq = seq),
     changeUser: (plugin, buf, start, end) => {
@@ -417,7 +357,7 @@ class MysqlSession implements ProxySession {
       this.clientSeq = this.serverSeq = lastSequenceId(buf, start, end);
       const g = this.greeting!;
       this.auth = new AuthExchange(this.authLinks, plugin || g.authPluginName || 'mysql_native_password', dec.scrambleOf(g.authPluginData), this.clientTls, this.upstreamTls);
-      this.writeUpstream(buf.subarray(start, end));
+      this.sockets.writeUpstream(buf.subarray(start, end));
     },
     quit: () => (this.terminating = true),
     isClosed: () => this.phase === 'closed',
@@ -449,16 +389,15 @@ class MysqlSession implements ProxySession {
 
   private resumeServer(): void {
     if (this.phase === 'closed') return;
-    this.client.cork();
-    try {
-      this.fromServer!.resume();
-      this.masking?.output.flush();
-    } catch (err) {
-      this.protocolError(err, 'server');
-    } finally {
-      this.client.uncork();
-    }
-    this.updateFlow();
+    this.sockets.withClientCorked(() => {
+      try {
+        this.fromServer!.resume();
+        this.masking?.output.flush();
+      } catch (err) {
+        this.protocolError(err, 'server');
+      }
+    });
+    this.sockets.updateFlow();
   }
 
   // ---- errors, close ----
@@ -481,14 +420,14 @@ class MysqlSession implements ProxySession {
     this.ctx.log.info({ code: error.entry.errno, reason: error.message }, 'session ended by the proxy');
     this.closeReason = `error: ${error.message}`;
     const atBoundary = !this.fromServer || this.fromServer.atBoundary;
-    if (this.clientOpen) {
+    const { client, clientOpen, upstream } = this.sockets;
+    if (clientOpen) {
       const seq = before === 'greeting' ? 0 : (this.clientSeq + 1) & 0xff;
-      const client = this.client;
       // Closed once the error is out, without waiting for the client to close its side: it may never read again.
       if (atBoundary) client.end(enc.errPacket(seq, error.entry.errno, error.entry.mysqlState, error.message), () => client.destroy());
       else client.destroy();
     }
-    this.upstream?.destroy();
+    upstream?.destroy();
   }
 
   close(reason: 'shutdown'): void {
@@ -496,13 +435,10 @@ class MysqlSession implements ProxySession {
     this.fatal(new ProxyError('shuttingDown'));
   }
 
+  /** Both sockets are closed. */
   private finish(): void {
-    if (this.clientOpen || (this.upstream && this.upstreamOpen)) return;
     this.phase = 'closed';
     this.commands.end();
     if (this.opened) this.commands.afterOutcomes(() => this.ctx.deps.events.sessionClosed(this.info, this.closeReason));
-    this.abort.abort();
-    this.ctx.log.debug('session closed');
-    this.resolveClosed();
   }
 }
