@@ -16,7 +16,7 @@ import { CopyNotMaskable, PgMasking, maskingClientInspected, maskingServerInspec
 import type { ProxySession, SessionContext } from './listener.js';
 import type { PostgresContext } from '../classify/index.js';
 import { SocketPair, type PairEvents } from './socket-pair.js';
-import { connectTcp, readExactly, startClientTls } from './upstream.js';
+import { connectPgUpstream, forwardCancelRequest } from './pg-startup.js';
 
 type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
 
@@ -249,17 +249,8 @@ class PostgresSession implements ProxySession {
 
   private async connectUpstream(startupPacket: Buffer): Promise<void> {
     this.phase = 'connecting';
-    const { upstream: target, upstreamTls: mode, upstreamCa } = this.ctx.listener;
     try {
-      let socket = await connectTcp(target);
-      if (mode !== 'disable') {
-        socket.write(enc.encodeSSLRequest());
-        const { bytes, extra } = await readExactly(socket, 1);
-        // Bytes after the server's answer could be injected by a man in the middle (CVE-2021-23222).
-        if (extra.length > 0) throw new ProxyError('protocolViolation', 'the server sent data after its SSLRequest answer');
-        if (bytes[0] === 0x53) socket = await startClientTls(socket, target, mode, upstreamCa);
-        else if (mode !== 'prefer') throw new ProxyError('upstreamTlsRequired');
-      }
+      const socket = await connectPgUpstream(this.ctx.listener);
       if (!this.sockets.clientOpen) return void socket.destroy();
       this.attachUpstream(socket);
       this.phase = 'auth';
@@ -566,16 +557,8 @@ class PostgresSession implements ProxySession {
 
   /** A client's CancelRequest for this session, sent on a fresh connection to the server as the protocol wants. */
   private async cancelUpstream(processId: number, key: Buffer): Promise<void> {
-    const { upstream: target, upstreamTls: mode, upstreamCa } = this.ctx.listener;
     try {
-      let socket = await connectTcp(target);
-      if (mode === 'require' || mode === 'verify-full') {
-        socket.write(enc.encodeSSLRequest());
-        const { bytes } = await readExactly(socket, 1);
-        if (bytes[0] === 0x53) socket = await startClientTls(socket, target, mode, upstreamCa);
-      }
-      socket.on('error', () => undefined);
-      socket.end(enc.encodeCancelRequest(processId, key));
+      await forwardCancelRequest(this.ctx.listener, processId, key);
       this.ctx.log.info('cancel request forwarded');
     } catch (err) {
       this.ctx.log.warn({ err: (err as Error).message }, 'cancel request could not be forwarded');
