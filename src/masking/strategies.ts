@@ -139,16 +139,8 @@ export function countChars(src: Buffer, start: number, end: number): number {
   return n;
 }
 
-/** Where `partialBounds` left its answer: the middle to hide is [headEnd, tailStart). */
-let headEnd = 0;
-let tailStart = 0;
-
-/**
- * Sets [headEnd, tailStart) to the characters of src[start, end) that `partial` hides: all of them when the
- * value has no more characters than it keeps. (Module state: the hot path returns no object.)
- */
-function partialBounds(src: Buffer, start: number, end: number, keepFirst: number, keepLast: number): void {
-  const head = skipChars(src, start, end, keepFirst);
+/** Where the kept tail of the last `keepLast` characters of src[head, end) begins; `head` when fewer. */
+function tailOf(src: Buffer, head: number, end: number, keepLast: number): number {
   let tail = end;
   let kept = 0;
   while (kept < keepLast && tail > head) {
@@ -156,13 +148,7 @@ function partialBounds(src: Buffer, start: number, end: number, keepFirst: numbe
     while (tail > head && isContinuation(src[tail]!)) tail--;
     kept++;
   }
-  if (kept < keepLast || tail === head) {
-    headEnd = start;
-    tailStart = end;
-  } else {
-    headEnd = head;
-    tailStart = tail;
-  }
+  return kept < keepLast ? head : tail;
 }
 
 /**
@@ -171,18 +157,31 @@ function partialBounds(src: Buffer, start: number, end: number, keepFirst: numbe
  * than it would keep) is masked entirely, so `partial` never returns its input unchanged.
  */
 function partial(keepFirst: number, keepLast: number): Strategy {
+  // The hidden middle is [head, tail): all of the value when it has no more characters than are kept.
+  const middle = (src: Buffer, start: number, end: number): number => {
+    const head = keepFirst === 0 ? start : skipChars(src, start, end, keepFirst);
+    const tail = tailOf(src, head, end, keepLast);
+    return tail === head ? -1 : tail;
+  };
   return {
     size(src, start, end) {
-      partialBounds(src, start, end, keepFirst, keepLast);
-      return headEnd - start + countChars(src, headEnd, tailStart) + (end - tailStart);
+      const tail = middle(src, start, end);
+      if (tail < 0) return countChars(src, start, end);
+      const head = keepFirst === 0 ? start : skipChars(src, start, end, keepFirst);
+      return head - start + countChars(src, head, tail) + (end - tail);
     },
     write(src, start, end, out, pos) {
-      partialBounds(src, start, end, keepFirst, keepLast);
-      let p = copyBytes(src, start, headEnd, out, pos);
+      let tail = middle(src, start, end);
+      let head = start;
+      if (tail < 0) tail = end;
+      else if (keepFirst > 0) head = skipChars(src, start, end, keepFirst);
+      let p = pos;
+      for (let i = start; i < head; i++) out[p++] = src[i]!;
       // One '*' per character, counted as countChars does: the first byte, then each non-continuation byte.
-      if (tailStart > headEnd) out[p++] = STAR;
-      for (let i = headEnd + 1; i < tailStart; i++) if ((src[i]! & 0xc0) !== 0x80) out[p++] = STAR;
-      return copyBytes(src, tailStart, end, out, p);
+      if (tail > head) out[p++] = STAR;
+      for (let i = head + 1; i < tail; i++) if ((src[i]! & 0xc0) !== 0x80) out[p++] = STAR;
+      for (let i = tail; i < end; i++) out[p++] = src[i]!;
+      return p;
     },
     nulls: false,
     maxGrowth: 0, // one '*' per hidden character: never more bytes than the characters had
