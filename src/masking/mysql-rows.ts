@@ -14,7 +14,7 @@ import { hasColumnRule, ruleStrategy } from './pg-rows.js';
 import { shortestExponential } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
 import type { MaskingRules, MaskIdentity } from './rules.js';
-import { maskMessage, type RowMasker } from './row-masker.js';
+import { maskMessage, RunCopier, type RowMasker } from './row-masker.js';
 
 /**
  * The character set a masked column is described with: utf8mb4_general_ci (45), known to every MySQL since
@@ -125,6 +125,7 @@ export function mysqlRowColumns(defs: readonly { type: number; flags?: number; d
  * `emit` let the worker write many rows into one buffer; `mask` is both for one row.
  */
 export class MysqlRowMasker implements RowMasker {
+  private readonly runs = new RunCopier();
   private readonly n: number;
   /** Start and end of each value (-1 for NULL), as textRowValues/binaryRowValues give them. */
   private readonly ranges: Int32Array;
@@ -194,7 +195,7 @@ export class MysqlRowMasker implements RowMasker {
       at = e;
       const st = inPlace[i];
       if (st === undefined) continue;
-      p = copyBytes(buf, run, cellStart, out, p);
+      p = this.runs.copy(buf, run, cellStart, out, p);
       if (st.nulls) {
         if (binary) out[pos + 1 + ((i + 2) >>> 3)]! |= 1 << ((i + 2) & 7);
         else out[p++] = 0xfb;
@@ -210,7 +211,7 @@ export class MysqlRowMasker implements RowMasker {
       counters.cell(i, 0);
       run = e;
     }
-    p = copyBytes(buf, run, end, out, p);
+    p = this.runs.copy(buf, run, end, out, p);
     counters.endRow();
     return p;
   }
@@ -280,7 +281,7 @@ export class MysqlRowMasker implements RowMasker {
     for (let i = 0; i < n; i++) {
       const r = results[i];
       if (r === undefined) continue;
-      p = copyBytes(buf, run, cellStarts[i]!, out, p);
+      p = this.runs.copy(buf, run, cellStarts[i]!, out, p);
       if (r === null) {
         if (!this.binary) out[p++] = 0xfb;
       } else {
@@ -290,7 +291,7 @@ export class MysqlRowMasker implements RowMasker {
       run = ranges[2 * i + 1]!;
       results[i] = undefined;
     }
-    p = copyBytes(buf, run, this.end, out, p);
+    p = this.runs.copy(buf, run, this.end, out, p);
     this.buf = EMPTY;
     return p;
   }

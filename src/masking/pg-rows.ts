@@ -11,7 +11,7 @@ import { REDACTED, copyBytes, type Strategy, type StrategyKind } from './strateg
 import type { MaskingRules, MaskIdentity, MaskColumn } from './rules.js';
 import { JSONB, binaryToText, isTextArray, sameBytesAsText } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
-import { maskMessage, type RowMasker } from './row-masker.js';
+import { maskMessage, RunCopier, type RowMasker } from './row-masker.js';
 
 export const TEXT_OID = 25;
 
@@ -94,6 +94,7 @@ export function pgRowFormats(columns: readonly { type: number; format: number }[
  * `mask` is both for one row.
  */
 export class PgRowMasker implements RowMasker {
+  private readonly runs = new RunCopier();
   private readonly offsets: Int32Array;
   private readonly lengths: Int32Array;
   /** What `emit` does with each cell of the prepared row (KEEP, WRITE, BUFFER, NULL). */
@@ -180,7 +181,7 @@ export class PgRowMasker implements RowMasker {
       if (h === STRATEGY) {
         const st = inPlace[i]!;
         if (p + (s - run) + len + st.maxGrowth + (end - at) > limit) return -1;
-        p = copyBytes(buf, run, s - 4, out, p);
+        p = this.runs.copy(buf, run, s - 4, out, p);
         if (st.nulls) {
           putInt32(out, p, -1);
           p += 4;
@@ -195,7 +196,7 @@ export class PgRowMasker implements RowMasker {
         // Written first and its length put before it after: the growth bound saves sizing every match.
         const growth = spans!.maxGrowth();
         if (p + (s - run) + (growth < 0 ? 0 : at - s + growth) + (end - at) > limit) return -1;
-        p = copyBytes(buf, run, s - 4, out, p);
+        p = this.runs.copy(buf, run, s - 4, out, p);
         if (growth < 0) {
           putInt32(out, p, -1);
           p += 4;
@@ -209,7 +210,7 @@ export class PgRowMasker implements RowMasker {
         const r = binary[i] ? this.maskBinary(i, types[i]!, buf, s, at) : plan.maskCell(i, buf, s, at);
         if (r === undefined) continue;
         if (p + (s - run) + (r === null ? 0 : r.length) + (end - at) > limit) return -1;
-        p = copyBytes(buf, run, s - 4, out, p);
+        p = this.runs.copy(buf, run, s - 4, out, p);
         if (r === null) putInt32(out, p, -1);
         else {
           putInt32(out, p, r.length);
@@ -223,7 +224,7 @@ export class PgRowMasker implements RowMasker {
     }
     if (at !== end) throw new WireError('DataRow: trailing bytes');
     if (p + (end - run) > limit) return -1;
-    p = copyBytes(buf, run, end, out, p);
+    p = this.runs.copy(buf, run, end, out, p);
     putInt32(out, pos + 1, p - pos - 1);
     for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
     counters.endRow();
@@ -297,7 +298,7 @@ export class PgRowMasker implements RowMasker {
       const action = actions[i];
       if (action === KEEP) continue;
       const s = offsets[i]!;
-      p = copyBytes(buf, run, s - 4, out, p);
+      p = this.runs.copy(buf, run, s - 4, out, p);
       if (action === NULL) {
         out.writeInt32BE(-1, p);
         p += 4;
@@ -312,7 +313,7 @@ export class PgRowMasker implements RowMasker {
       }
       run = s + lengths[i]!;
     }
-    p = copyBytes(buf, run, this.end, out, p);
+    p = this.runs.copy(buf, run, this.end, out, p);
     this.buf = EMPTY;
     return p;
   }

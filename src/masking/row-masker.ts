@@ -23,3 +23,37 @@ export function maskMessage(masker: RowMasker, buf: Buffer, start: number, end: 
   masker.emit(out, 0);
   return out;
 }
+
+/**
+ * Copies the unchanged runs of rows (the cells between masked ones) into the output. Runs are short (a few
+ * cells, 10-60 bytes): Buffer#copy costs ~50 ns a call whatever the length, a byte loop ~1.5 ns a byte, and
+ * 4-byte DataView reads and writes a third of that. The views are kept while rows come from the same chunk
+ * and go to the same output buffer (one copier per result: it lives as long as the result's masker).
+ */
+export class RunCopier {
+  private src: Buffer | null = null;
+  private srcView: DataView = EMPTY_VIEW;
+  private out: Buffer | null = null;
+  private outView: DataView = EMPTY_VIEW;
+
+  copy(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+    if (to - from > 96) return pos + src.copy(out, pos, from, to);
+    if (src !== this.src) {
+      this.src = src;
+      this.srcView = new DataView(src.buffer, src.byteOffset, src.length);
+    }
+    if (out !== this.out) {
+      this.out = out;
+      this.outView = new DataView(out.buffer, out.byteOffset, out.length);
+    }
+    const sv = this.srcView;
+    const ov = this.outView;
+    let i = from;
+    let p = pos;
+    for (; i + 4 <= to; i += 4, p += 4) ov.setUint32(p, sv.getUint32(i));
+    for (; i < to; i++) out[p++] = src[i]!;
+    return p;
+  }
+}
+
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
