@@ -2,7 +2,8 @@
 // result (masking/rules.ts `planFor`) and then called per cell; the per-cell path allocates only the masked
 // value itself. A plan is also plain data (`spec`), so the row stage can post it to a worker thread and
 // rebuild it there with `compilePlan`.
-import { compileSizedStrategy, compileStrategy, copyBytes, type MaskFn, type Strategy, type StrategyOptions, type StrategySpec } from './strategies.js';
+import { compileSizedStrategy, compileStrategy, type MaskFn, type Strategy, type StrategyOptions, type StrategySpec } from './strategies.js';
+import { RunCopier } from './row-masker.js';
 import { detectorId, scanValue, type DetectorKind, type KindSet, type OnMatch } from './detectors.js';
 
 /** One column: pass through (null), a column rule's strategy, or a scan by the detectors. */
@@ -42,6 +43,8 @@ export class SpanMasker {
   private readonly strategies: (Strategy | undefined)[] = [];
   private spans = new Int32Array(3 * 8);
   private n = 0;
+  /** Copies the text between matches. */
+  private readonly runs = new RunCopier();
 
   constructor(detectors: readonly { kind: DetectorKind; sized: Strategy }[]) {
     let kinds = 0;
@@ -113,11 +116,11 @@ export class SpanMasker {
     let p = pos;
     for (let j = 0; j < this.n; j++) {
       const a = s[3 * j]!;
-      p = copyBytes(buf, from, a, out, p);
+      p = this.runs.copy(buf, from, a, out, p);
       from = s[3 * j + 1]!;
       p = this.strategies[s[3 * j + 2]!]!.write(buf, a, from, out, p);
     }
-    return copyBytes(buf, from, end, out, p);
+    return this.runs.copy(buf, from, end, out, p);
   }
 
   mask(buf: Buffer, start: number, end: number): CellResult {
