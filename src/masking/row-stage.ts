@@ -32,8 +32,18 @@ export class MaskingRowStage {
     private readonly stage: MaskingStage,
   ) {}
 
+  /**
+   * Nothing this session's results show is masked under the rules now (no rules, or the session is exempt):
+   * the session skips describing its results (no catalog lookup, no plan) and their rows pass raw.
+   */
+  masksNothing(session: SessionInfo): boolean {
+    const rules = this.rules();
+    return rules.isEmpty || rules.isExempt(session);
+  }
+
   /** Called once per result set, rows written through `out`; null: nothing to mask, the rows pass raw. */
   begin(info: MaskedResultInfo, out: OrderedOutput): ResultMasker | null {
+    if (this.masksNothing(info.session)) return null;
     return info.session.protocol === 'postgres' ? this.beginPostgres(info, out) : this.beginMysql(info, out);
   }
 

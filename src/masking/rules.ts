@@ -209,6 +209,11 @@ export class MaskingRules {
     readonly source: string,
   ) {}
 
+  /** No column rule and no detector: nothing is ever masked (a result needs no plan). */
+  get isEmpty(): boolean {
+    return this.columnRules.length === 0 && this.detectors.length === 0;
+  }
+
   get counts(): { columns: number; detectors: number; exemptions: number } {
     return { columns: this.columnRules.length, detectors: this.detectors.length, exemptions: this.exemptions.length };
   }

@@ -201,6 +201,10 @@ export class PgMasking {
    * `then` runs once they are known (the session stops reading the server until `drained()`).
    */
   private begin(fields: dec.FieldDescription[], raw: Buffer | null, then: () => void): boolean {
+    if (this.stage.masksNothing(this.session)) {
+      this.masker = null;
+      return true;
+    }
     const database = this.session.database ?? '';
     const oids = fields.map((f) => f.tableOid);
     const tables = this.catalog?.known(database, oids);

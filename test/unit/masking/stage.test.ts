@@ -3,7 +3,7 @@
 // a fake pool makes ordering and back-pressure deterministic, the real piscina pool checks the worker loads
 // and masks exactly as inline does. Also the session-facing MaskingRowStage.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMaskingRules, type MaskColumn } from '../../../src/masking/rules.js';
+import { MaskingRules, parseMaskingRules, type MaskColumn } from '../../../src/masking/rules.js';
 import { compilePlan, type MaskPlan } from '../../../src/masking/plan.js';
 import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
 import { MaskingStage, ResultMasker, type StageOptions } from '../../../src/masking/stage.js';
@@ -396,6 +396,12 @@ describe('MaskingRowStage', () => {
     const out = new OrderedOutput(() => undefined);
     expect(rowStage.begin({ session: session('postgres', 'auditor'), columns: pgColumns, raw: [rowDescription] }, out)).toBeNull();
     expect(rowStage.begin({ session: session('postgres'), columns: [{ name: 'id', type: 23, format: 0 }] }, out)).toBeNull();
+    // The session asks first, and skips describing its results (no catalog lookup) when nothing can be masked.
+    expect(rowStage.masksNothing(session('postgres', 'auditor'))).toBe(true);
+    expect(rowStage.masksNothing(session('postgres'))).toBe(false);
+    const empty = new MaskingRowStage(() => MaskingRules.none, new MaskingStage({ executor: null }));
+    expect(empty.masksNothing(session('mysql'))).toBe(true);
+    expect(empty.begin({ session: session('postgres'), columns: pgColumns, raw: [rowDescription] }, out)).toBeNull();
   });
 
   it('MySQL: rewrites the column definitions (framed, sequence ids kept) and masks text rows', () => {
