@@ -389,15 +389,13 @@ class MysqlSession implements ProxySession {
 
   private resumeServer(): void {
     if (this.phase === 'closed') return;
-    this.sockets.withClientCorked(() => {
-      try {
+    this.sockets.resumeUpstream(
+      () => {
         this.fromServer!.resume();
         this.masking?.output.flush();
-      } catch (err) {
-        this.protocolError(err, 'server');
-      }
-    });
-    this.sockets.updateFlow();
+      },
+      (err) => this.protocolError(err, 'server'),
+    );
   }
 
   // ---- errors, close ----

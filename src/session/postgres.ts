@@ -504,15 +504,13 @@ class PostgresSession implements ProxySession {
     if (masking.serverMessage(type, buf, start, end)) return true;
     void masking.drained().then(() => {
       if (this.phase === 'closed') return;
-      this.sockets.withClientCorked(() => {
-        try {
+      this.sockets.resumeUpstream(
+        () => {
           this.fromServer!.resume();
-          this.masking?.output.flush();
-        } catch (err) {
-          this.protocolError(err, 'server');
-        }
-      });
-      this.sockets.updateFlow();
+          masking.output.flush();
+        },
+        (err) => this.protocolError(err, 'server'),
+      );
     });
     return false;
   }

@@ -139,6 +139,21 @@ export class SocketPair {
     }
   }
 
+  /**
+   * Goes on reading the server's bytes the session had stopped at (`resume`: its framer, then what masking
+   * gathered), with the client corked; a protocol error goes to `onError`.
+   */
+  resumeUpstream(resume: () => void, onError: (err: unknown) => void): void {
+    this.withClientCorked(() => {
+      try {
+        resume();
+      } catch (err) {
+        onError(err);
+      }
+    });
+    this.updateFlow();
+  }
+
   /** Closes the client the way the server closed: a reset stays a reset. */
   closeClientLike(hadError: boolean): void {
     closeLike(this.client, hadError);
