@@ -18,7 +18,6 @@
 // the file). The queue is bounded (`maxPendingBytes` while the disk fails, 4x that while it is healthy but behind):
 // past it, an event is logged in full at error level (its only copy) and counted; the next line that fits is
 // preceded by an `audit.dropped` line saying how many.
-import { writeSync } from 'node:fs';
 import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { chainPoint, genesis, lineHash, readTail, rotatedFiles } from './chain.js';
@@ -49,11 +48,6 @@ export interface AuditLogOptions {
   /** Retry delays after a failed write. Default 100 ms doubling to 5 s. */
   retryMinMs?: number;
   retryMaxMs?: number;
-  /**
-   * A write slower than this many ms (a slow or remote disk) sends writes through the thread pool for a
-   * minute (see `writeSome`). Default 5.
-   */
-  slowWriteMs?: number;
 }
 
 export interface AuditStatus {
@@ -67,8 +61,6 @@ export interface AuditStatus {
   pending: number;
   /** Events logged instead of kept since start (queue full while the disk failed). */
   dropped: number;
-  /** Writes made to the file since start (each a batch of lines, or part of one). */
-  writes: number;
   lastError?: string;
 }
 
@@ -109,10 +101,6 @@ export class AuditLog {
   private readonly maxPendingBytes: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
-  private readonly slowWriteMs: number;
-  /** Until then, writes go through the thread pool (a write was slow). */
-  private asyncUntil = 0;
-  private writesMade = 0;
 
   private fh: FileHandle | null = null;
   private regular = false;
@@ -173,7 +161,6 @@ export class AuditLog {
     this.retryMinMs = opts.retryMinMs ?? 100;
     this.retryMaxMs = opts.retryMaxMs ?? 5000;
     this.retryDelay = this.retryMinMs;
-    this.slowWriteMs = opts.slowWriteMs ?? 5;
   }
 
   static async open(file: string, opts: AuditLogOptions): Promise<AuditLog> {
@@ -213,7 +200,6 @@ export class AuditLog {
       hash: this.hash,
       pending: this.enqueued - this.written,
       dropped: this.droppedTotal,
-      writes: this.writesMade,
       ...(this.failure && { lastError: this.failure.message }),
     };
   }
@@ -394,35 +380,16 @@ export class AuditLog {
     return { buf: Buffer.from(text, 'utf8'), offset: 0, count, afterSeq, afterHash };
   }
 
-  /**
-   * One write to the file; returns the bytes written. Synchronous while the disk keeps up: a batch to the page
-   * cache takes microseconds, and the thread pool's round trip (a pool thread woken, then the event loop) cost
-   * point selects through the proxy 11-16% of their rate. A write slower than `slowWriteMs` means the disk
-   * does not keep up: then for a minute writes go through the thread pool, so no session waits on the disk.
-   */
-  private async writeSome(fh: FileHandle, buf: Buffer, offset: number, length: number): Promise<number> {
-    this.writesMade++;
-    if (Date.now() < this.asyncUntil) return (await fh.write(buf, offset, length, null)).bytesWritten;
-    const started = performance.now();
-    const n = writeSync(fh.fd, buf, offset, length, null);
-    const ms = performance.now() - started;
-    if (ms > this.slowWriteMs) {
-      this.asyncUntil = Date.now() + 60_000;
-      this.log.warn({ file: this.file, ms: Math.round(ms * 10) / 10 }, 'audit: a write was slow; writing through the thread pool for a minute');
-    }
-    return n;
-  }
-
   private async writeBatch(batch: Batch): Promise<void> {
     const fh = this.fh!;
     if (this.needsNewline && batch.offset === 0) {
-      await this.writeSome(fh, newline, 0, 1);
+      await fh.write(newline, 0, 1, null);
       this.size += 1;
       this.needsNewline = false;
     }
     while (batch.offset < batch.buf.length) {
       // A short write (disk full) is continued where it stopped, so no line is written twice.
-      const bytesWritten = await this.writeSome(fh, batch.buf, batch.offset, batch.buf.length - batch.offset);
+      const { bytesWritten } = await fh.write(batch.buf, batch.offset, batch.buf.length - batch.offset, null);
       if (bytesWritten <= 0) throw new Error('write returned 0 bytes');
       batch.offset += bytesWritten;
       this.size += bytesWritten;
