@@ -1,4 +1,5 @@
-// The one way bytes reach a session's client while masking is on (see OrderedOutput).
+// A session's bytes for its client while masking is on: kept in order behind the batches still with the
+// workers, and rows masked inline gathered into one write per chunk.
 export interface Slot {
   bytes: Buffer | null;
 }

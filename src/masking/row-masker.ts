@@ -1,5 +1,6 @@
-// What every row rewriter offers (PostgreSQL DataRow, COPY rows, MySQL rows): size the new message, then
-// write it in one allocation.
+// What every row rewriter offers (PostgreSQL DataRow, COPY rows, MySQL rows): mask a row straight into an
+// output buffer in one pass (`maskInto`), or size the new message first and then write it (`prepare`/`emit`),
+// and the copier of the unchanged runs between masked cells.
 
 /** Masks one row message: `prepare` returns the size of the message to send instead (-1: keep it), `emit` writes it. */
 export interface RowMasker {
