@@ -15,16 +15,20 @@ type UpstreamSettings = Pick<ListenerConfig, 'upstream' | 'upstreamTls' | 'upstr
 /** A connection to the server ready for the StartupMessage: SSLRequest first unless `upstreamTls` is disable. */
 export async function connectPgUpstream(listener: UpstreamSettings): Promise<net.Socket> {
   const { upstream: target, upstreamTls: mode, upstreamCa } = listener;
-  let socket = await connectTcp(target);
-  if (mode !== 'disable') {
+  const socket = await connectTcp(target);
+  if (mode === 'disable') return socket;
+  try {
     socket.write(enc.encodeSSLRequest());
     const { bytes, extra } = await readExactly(socket, 1);
     // Bytes after the server's answer could be injected by a man in the middle (CVE-2021-23222).
     if (extra.length > 0) throw new ProxyError('protocolViolation', 'the server sent data after its SSLRequest answer');
-    if (bytes[0] === sslYes) socket = await startClientTls(socket, target, mode, upstreamCa);
-    else if (mode !== 'prefer') throw new ProxyError('upstreamTlsRequired');
+    if (bytes[0] === sslYes) return await startClientTls(socket, target, mode, upstreamCa);
+    if (mode !== 'prefer') throw new ProxyError('upstreamTlsRequired');
+    return socket;
+  } catch (err) {
+    socket.destroy(); // the session ends with the error: the connection must not linger
+    throw err;
   }
-  return socket;
 }
 
 /** Sends a CancelRequest to the server on a fresh connection, as the protocol wants; TLS when it is required. */
