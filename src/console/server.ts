@@ -5,6 +5,7 @@
 //   console.route(method, '/path/:param', handler, { auth? })          more routes (the page, /metrics)
 //   console.server                                                     the http.Server: attach ws to 'upgrade'
 //   console.authenticate(req)                                          Bearer token or session cookie -> Reviewer
+//   console.token(token, clientAddress)                                 a token -> Reviewer; 429 after repeated wrong ones
 //   console.sessionOf(req)                                             the cookie's ConsoleSession, if any
 //   console.sessions                                                   browser sessions (sessions.ts)
 //   console.onClose(async () => ...)                                   runs first on close (ws closes its sockets)
@@ -31,6 +32,7 @@ import type { AddressInfo } from 'node:net';
 import { ApprovalError, type Broker } from '../approval/broker.js';
 import type { Reviewer, Reviewers } from '../approval/identity.js';
 import { Sessions, sessionIdOf, type ConsoleSession, type SessionsOptions } from './sessions.js';
+import { LoginGuard, type LoginGuardOptions } from './login-guard.js';
 
 export interface ConsoleLog {
   info(obj: object, msg: string): void;
@@ -45,6 +47,8 @@ export interface ConsoleOptions {
   maxBodyBytes?: number;
   /** Browser sessions (login lifetime, cookie flags). */
   sessions?: SessionsOptions;
+  /** How wrong tokens slow a client down (see login-guard.ts). */
+  loginGuard?: LoginGuardOptions;
 }
 
 export interface RouteContext {
@@ -136,7 +140,10 @@ export class ConsoleServer {
   private readonly routes: Route[] = [];
   private readonly closeHooks: (() => void | Promise<void>)[] = [];
 
+  private readonly guard: LoginGuard;
+
   constructor(private readonly opts: ConsoleOptions) {
+    this.guard = new LoginGuard(opts.loginGuard);
     this.sessions = new Sessions(opts.sessions);
     this.server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void this.handle(req, res));
   }
@@ -146,24 +153,35 @@ export class ConsoleServer {
     return this;
   }
 
-  /** The reviewer of a Bearer token, or else of the session cookie. */
+  /** The reviewer of a Bearer token, or else of the session cookie. Throws HttpError 429: see `token`. */
   authenticate(req: http.IncomingMessage): Reviewer | undefined {
-    if (req.headers.authorization !== undefined) return this.bearer(req.headers.authorization);
+    if (req.headers.authorization !== undefined) return this.bearer(req.headers.authorization, req.socket.remoteAddress ?? '');
     return this.sessionOf(req)?.reviewer;
   }
 
-  bearer(authorization: string): Reviewer | undefined {
+  bearer(authorization: string, address: string): Reviewer | undefined {
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-    return m ? this.opts.reviewers.authenticate(m[1]) : undefined;
+    return this.token(m ? m[1]! : '', address);
   }
 
   sessionOf(req: http.IncomingMessage): ConsoleSession | undefined {
     return this.sessions.get(sessionIdOf(req.headers.cookie));
   }
 
-  /** The reviewer a login token names (constant time, see identity.ts). */
-  login(token: string): Reviewer | undefined {
-    return this.opts.reviewers.authenticate(token);
+  /**
+   * The reviewer a token names (constant time, see identity.ts), presented by the client at `address`.
+   * Throws HttpError 429 while that address is refused for presenting wrong tokens (login-guard.ts).
+   */
+  token(token: string, address: string): Reviewer | undefined {
+    const wait = this.guard.retryAfter(address);
+    if (wait > 0) throw new HttpError(429, `too many wrong tokens from this address: try again in ${wait} s`, { 'retry-after': String(wait) });
+    const reviewer = token ? this.opts.reviewers.authenticate(token) : undefined;
+    if (reviewer) this.guard.succeeded(address);
+    else {
+      this.guard.failed(address);
+      if (this.guard.retryAfter(address) > 0) this.opts.log?.info({ client: address }, 'console: too many wrong tokens; client refused for a while');
+    }
+    return reviewer;
   }
 
   /** `hook` runs when the console closes, before the HTTP server stops (upgraded sockets are not its own). */
@@ -275,7 +293,7 @@ export function createConsoleServer(opts: ConsoleOptions): ConsoleServer {
   c.route('POST', '/api/login', async ({ req, res }) => {
     const { token } = stringFields(await readJsonBody(req, maxBody), ['token'] as const);
     if (!token) throw new HttpError(400, 'token: expected the reviewer token');
-    const reviewer = c.login(token);
+    const reviewer = c.token(token, req.socket.remoteAddress ?? '');
     if (!reviewer) {
       log?.info({ client: req.socket.remoteAddress }, 'console login refused');
       throw new HttpError(401, "the token is not a reviewer's");

@@ -22,7 +22,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { ApprovalError, type Broker, type RequestView } from '../approval/broker.js';
 import type { Reviewer } from '../approval/identity.js';
-import { reviewerInfo, type ConsoleLog, type ConsoleServer } from './server.js';
+import { HttpError, reviewerInfo, type ConsoleLog, type ConsoleServer } from './server.js';
 
 export const WS_PATH = '/ws';
 export const WS_PROTOCOL = 'sqlwarden';
@@ -111,7 +111,13 @@ export function attachWebSocket(opts: WebSocketOptions): LiveConsole {
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
     const bearer = offered.find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
     if (bearer) {
-      const reviewer = consoleServer.bearer(`Bearer ${bearer.slice(BEARER_PROTOCOL_PREFIX.length)}`);
+      let reviewer;
+      try {
+        reviewer = consoleServer.token(bearer.slice(BEARER_PROTOCOL_PREFIX.length), req.socket.remoteAddress ?? '');
+      } catch (err) {
+        if (err instanceof HttpError) return { status: err.status, reason: 'Too Many Requests', error: err.message };
+        throw err;
+      }
       if (!reviewer) return { status: 401, reason: 'Unauthorized', error: "the token is not a reviewer's" };
       return { ok: { reviewer, protocol: offered.includes(WS_PROTOCOL) ? WS_PROTOCOL : bearer } };
     }

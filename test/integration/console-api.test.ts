@@ -10,6 +10,8 @@ import type { Statement } from '../../src/classify/types.js';
 import { packageRulesDir } from '../../src/config.js';
 import { createConsoleServer, type ConsoleServer } from '../../src/console/server.js';
 import { runCommand } from '../../src/cli/commands.js';
+import { attachConsole } from '../../src/console/attach.js';
+import WebSocket from 'ws';
 
 const ALICE = 'alice-token-0123456789';
 const CAROL = 'carol-token-0123456789';
@@ -48,6 +50,41 @@ async function api(method: string, url: string, opts: { token?: string | null; b
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined };
 }
+
+describe('wrong tokens', () => {
+  it('refuses an address with 429 and Retry-After after repeated wrong tokens, on login, Bearer and the WebSocket subprotocol', async () => {
+    const guarded = createConsoleServer({
+      broker,
+      reviewers: new Reviewers([{ name: 'alice', token: ALICE, databaseUsers: ['alice'] }]),
+      loginGuard: { limit: 3, blockMs: 60_000 },
+    });
+    const at = await guarded.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${at.port}`;
+    try {
+      const login = (token: string) => fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+      expect((await login('wrong-token-0000000001')).status).toBe(401);
+      expect((await fetch(`${url}/api/requests`, { headers: { authorization: 'Bearer wrong-token-0000000002' } })).status).toBe(401);
+      expect((await login('wrong-token-0000000003')).status).toBe(401);
+      // Blocked now: even the right token is refused from this address, without being checked.
+      const refused = await login(ALICE);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(50);
+      expect(((await refused.json()) as { error: string }).error).toMatch(/too many wrong tokens/);
+      expect((await fetch(`${url}/api/requests`, { headers: { authorization: `Bearer ${ALICE}` } })).status).toBe(429);
+      expect((await fetch(`${url}/healthz`)).status).toBe(200); // no token, no guard
+      attachConsole({ server: guarded, broker, config: { webhooks: [] }, consoleUrl: url });
+      const upgrade = await new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${at.port}/ws`, [`sqlwarden.bearer.${ALICE}`]);
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('open', () => reject(new Error('the upgrade was accepted')));
+        ws.once('error', reject);
+      });
+      expect(upgrade).toBe(429);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
 
 describe('HTTP API', () => {
   beforeEach(async () => {
