@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
-import { bulkClients, bulkProtocol, readTable, type BulkClient, type Read } from './bulk.js';
+import { bulkClients, bulkProtocol, readTable, type Read } from './bulk.js';
 import { dbFromUrl, mariadbValue, psqlValue, via, type Db } from './db.js';
 import { parseOptions, usage, type Options } from './options.js';
 import {

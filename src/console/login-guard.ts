@@ -14,7 +14,7 @@ export interface LoginGuardOptions {
   now?: () => number;
 }
 
-interface Record {
+interface AddressRecord {
   failures: number;
   since: number;
   blockedUntil: number;
@@ -28,7 +28,7 @@ const hourMs = 60 * 60 * 1000;
 const maxRecords = 10_000;
 
 export class LoginGuard {
-  private readonly records = new Map<string, Record>();
+  private readonly records = new Map<string, AddressRecord>();
   private readonly limit: number;
   private readonly windowMs: number;
   private readonly blockMs: number;

@@ -105,6 +105,11 @@ export class PgRowMasker implements RowMasker {
   private readonly results: (Buffer | undefined)[];
   /** Column rules that write in place (text values, and binary values whose bytes are their text). */
   private readonly inPlace: (Strategy | undefined)[];
+  /** How maskInto treats each column (UNTOUCHED, STRATEGY, SCAN, MASK_CELL). */
+  private readonly how: Uint8Array;
+  /** maskInto: per column, -1 untouched, else the detectors that matched (0 for a column rule). */
+  private readonly hits: Int32Array;
+  readonly slack: number;
   private readonly columns: number;
   private n = 0;
   private size = 0;
@@ -136,21 +141,11 @@ export class PgRowMasker implements RowMasker {
     });
     this.hits = new Int32Array(this.columns);
     let growth = 0;
-    let bounded = true;
-    for (let i = 0; i < this.columns; i++) {
-      if (!plan.masks(i)) continue;
-      const st = this.inPlace[i];
-      if (st === undefined) bounded = false;
-      else growth += st.maxGrowth;
-    }
+    for (let i = 0; i < this.columns; i++) if (this.how[i] === STRATEGY) growth += this.inPlace[i]!.maxGrowth;
     // Detector matches and binary values read as text have no bound: offer room that nearly always does.
+    const bounded = this.how.every((h) => h === UNTOUCHED || h === STRATEGY);
     this.slack = bounded ? growth : growth + 256;
   }
-
-  readonly slack: number;
-  private readonly how: Uint8Array;
-  /** maskInto: per column, -1 untouched, else the detectors that matched (0 for a column rule). */
-  private readonly hits: Int32Array;
 
   /**
    * The DataRow buf[start, end) masked in one pass into out at pos; returns the position after the new

@@ -13,7 +13,7 @@
 //   masked. Exemptions loosen masking, so their plain strings match exactly (case-sensitive).
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { compileSizedStrategy, compileStrategy, StrategyError, defaultHashLength, type MaskFn, type Strategy, type StrategyOptions, type StrategySpec } from './strategies.js';
 import { detectorKinds, type DetectorKind } from './detectors.js';

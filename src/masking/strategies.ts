@@ -158,23 +158,21 @@ function tailOf(src: Buffer, head: number, end: number, keepLast: number): numbe
  */
 function partial(keepFirst: number, keepLast: number): Strategy {
   // The hidden middle is [head, tail): all of the value when it has no more characters than are kept.
-  const middle = (src: Buffer, start: number, end: number): number => {
-    const head = keepFirst === 0 ? start : skipChars(src, start, end, keepFirst);
-    const tail = tailOf(src, head, end, keepLast);
-    return tail === head ? -1 : tail;
-  };
+  const headOf = (src: Buffer, start: number, end: number): number => (keepFirst === 0 ? start : skipChars(src, start, end, keepFirst));
   return {
     size(src, start, end) {
-      const tail = middle(src, start, end);
-      if (tail < 0) return countChars(src, start, end);
-      const head = keepFirst === 0 ? start : skipChars(src, start, end, keepFirst);
+      const head = headOf(src, start, end);
+      const tail = tailOf(src, head, end, keepLast);
+      if (tail === head) return countChars(src, start, end);
       return head - start + countChars(src, head, tail) + (end - tail);
     },
     write(src, start, end, out, pos) {
-      let tail = middle(src, start, end);
-      let head = start;
-      if (tail < 0) tail = end;
-      else if (keepFirst > 0) head = skipChars(src, start, end, keepFirst);
+      let head = headOf(src, start, end);
+      let tail = tailOf(src, head, end, keepLast);
+      if (tail === head) {
+        head = start;
+        tail = end;
+      }
       let p = pos;
       for (let i = start; i < head; i++) out[p++] = src[i]!;
       // One '*' per character, counted as countChars does: the first byte, then each non-continuation byte.

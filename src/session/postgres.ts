@@ -61,7 +61,6 @@ class PostgresSession implements ProxySession {
   private fromServer?: PgFramer;
   private terminating = false;
 
-  private txStatus: dec.TransactionStatus = 'I';
   private readonly syncPoints: SyncPoint[] = [];
   /**
    * Extended-protocol messages since the last Sync or Flush, held back until it: a held statement holds its
@@ -463,7 +462,7 @@ class PostgresSession implements ProxySession {
           break;
         }
         case Back.ReadyForQuery:
-          this.txStatus = dec.decodeReadyForQuery(buf, start, end).status;
+          dec.decodeReadyForQuery(buf, start, end); // a malformed one ends the session, as any bad message does
           if (this.phase === 'auth') this.phase = 'ready';
           else this.syncPoints.shift();
           break;
