@@ -27,6 +27,7 @@ import { parseSqlMode } from './mysql-grammar.js';
 import { lexPostgres } from './pg-lexer.js';
 import { classifyPostgres, loadPostgresParser } from './postgres.js';
 import { maskRange } from './tokens.js';
+import { statementBytes, type ShapeTemplate } from './shapes.js';
 import { SqlRefusedError, type ClassifyContext, type Dialect, type MysqlContext, type Statement } from './types.js';
 
 export * from './types.js';
@@ -70,30 +71,30 @@ function freeze(statements: Statement[]): readonly Statement[] {
   return Object.freeze(statements);
 }
 
-function sizeOf(sql: string, statements: readonly Statement[]): number {
-  let bytes = 2 * sql.length + 64;
-  for (const st of statements) {
-    bytes += 2 * (st.text.length + st.masked.length + st.kind.length + st.fingerprint.length + (st.reason?.length ?? 0)) + 160;
-    for (const o of st.objects) bytes += 2 * o.length + 16;
-  }
-  return bytes;
-}
-
-/** classify with an LRU in front: the same text under the same settings is classified once. */
+/**
+ * classify with LRUs in front: the same text under the same settings is classified once, and PostgreSQL
+ * texts that differ only in simple literal values are parsed once (shapes.ts).
+ */
 export class Classifier {
   readonly cache: LruCache<readonly Statement[]>;
+  readonly shapes: LruCache<ShapeTemplate>;
 
   constructor(opts: Partial<LruOptions> = {}) {
-    this.cache = new LruCache({ maxEntries: opts.maxEntries ?? 10_000, maxBytes: opts.maxBytes ?? 64 * 1024 * 1024 });
+    const bounds = { maxEntries: opts.maxEntries ?? 10_000, maxBytes: opts.maxBytes ?? 64 * 1024 * 1024 };
+    this.cache = new LruCache(bounds);
+    this.shapes = new LruCache(bounds);
   }
 
   /** Frozen statements, shared between callers. Throws as classify does. */
   classify(sql: string, ctx: ClassifyContext): readonly Statement[] {
-    const key = `${contextKey(ctx)}\0${sql}`;
+    const prefix = `${contextKey(ctx)}\0`;
+    const key = prefix + sql;
     const hit = this.cache.get(key);
     if (hit) return hit;
-    const statements = freeze(classify(sql, ctx));
-    this.cache.set(key, statements, sizeOf(sql, statements));
+    const statements = freeze(
+      ctx.dialect === 'postgres' && !sql.includes('\0') ? classifyPostgres(sql, ctx, { cache: this.shapes, prefix }) : classify(sql, ctx),
+    );
+    this.cache.set(key, statements, 2 * sql.length + statementBytes(statements));
     return statements;
   }
 }

@@ -3,6 +3,8 @@
 import { loadModule, parseSync } from 'libpg-query';
 import { lexPostgres } from './pg-lexer.js';
 import { fingerprintOf, maskRange, normalize, tokenAt, type Token } from './tokens.js';
+import { fromTemplate, makeTemplate, shapeKey, statementBytes, type ShapeTemplate } from './shapes.js';
+import type { LruCache } from './cache.js';
 import { stricter, type Category, type PostgresContext, type Statement } from './types.js';
 
 let loaded = false;
@@ -96,7 +98,11 @@ function functionVerdict(name: string, call: Json): Verdict | undefined {
   return undefined;
 }
 
+/** Counts the literal values read while classifying: a result that read one holds for that text only. */
+let literalReads = 0;
+
 function stringConst(node: unknown): string | undefined {
+  literalReads++;
   const c = (node as Json | undefined)?.A_Const as Json | undefined;
   const sval = c?.sval as Json | undefined;
   return typeof sval?.sval === 'string' ? sval.sval : undefined;
@@ -263,7 +269,13 @@ function whole(sql: string, tokens: Token[], kind: string, reason: string): Stat
   ];
 }
 
-export function classifyPostgres(sql: string, ctx: PostgresContext): Statement[] {
+/** Where classifyPostgres keeps and finds results by shape (shapes.ts); `prefix` names the context. */
+export interface PgShapes {
+  cache: LruCache<ShapeTemplate>;
+  prefix: string;
+}
+
+export function classifyPostgres(sql: string, ctx: PostgresContext, shapes?: PgShapes): Statement[] {
   if (!loaded) throw new Error('classify: the PostgreSQL parser is not loaded; await loadClassifier() first');
   const lex = lexPostgres(sql);
   if (lex.tokens.length === 0) return [];
@@ -274,17 +286,25 @@ export function classifyPostgres(sql: string, ctx: PostgresContext): Statement[]
   if (lex.nonAscii && !safeEncodings.has(encoding)) {
     return whole(sql, lex.tokens, 'unparsed', `non-ASCII text in client_encoding ${ctx.clientEncoding}`);
   }
+  const shape = shapes && shapeKey(sql, lex.tokens);
+  const key = shape === undefined ? undefined : shapes!.prefix + shape;
+  if (key !== undefined) {
+    const known = shapes!.cache.get(key);
+    if (known) return fromTemplate(known, sql, lex.tokens);
+  }
   let tree: { stmts?: Json[] };
   try {
     tree = parseSync(sql) as { stmts?: Json[] };
   } catch (e) {
     return whole(sql, lex.tokens, 'unparsed', `parse error: ${(e as Error).message}`);
   }
+  const readsBefore = literalReads;
   const stmts = tree.stmts ?? [];
   // stmt_location/stmt_len count UTF-8 bytes: map them back to string offsets.
   const bytes = /[^\x00-\x7f]/.test(sql) ? Buffer.from(sql, 'utf8') : undefined;
   const toChar = (byteOffset: number) => (bytes ? bytes.toString('utf8', 0, byteOffset).length : byteOffset);
   const out: Statement[] = [];
+  const ranges: number[] = [];
   for (const raw of stmts) {
     const loc = (raw.stmt_location as number | undefined) ?? 0;
     const len = raw.stmt_len as number | undefined;
@@ -305,6 +325,8 @@ export function classifyPostgres(sql: string, ctx: PostgresContext): Statement[]
     };
     if (v.reason) st.reason = v.reason;
     out.push(st);
+    ranges.push(start, end);
   }
+  if (key !== undefined && literalReads === readsBefore) shapes!.cache.set(key, makeTemplate(sql, lex.tokens, out, ranges), 2 * key.length + 16 * ranges.length + statementBytes(out));
   return out;
 }

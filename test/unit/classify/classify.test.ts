@@ -143,6 +143,42 @@ describe('Classifier (cached)', () => {
     expect(c.classify(sql, pg).map((s) => s.category)).toEqual(['read', 'ddl']);
     expect(c.cache.size).toBe(3);
   });
+  it('parses PostgreSQL texts that differ only in simple literals once, each keeping its own text', () => {
+    const c = new Classifier();
+    const texts = [
+      "  /* report */ SELECT name FROM users WHERE id = 17 AND team = 'red';  SELECT -1.5e3 ; -- done",
+      "  /* report */ SELECT name FROM users WHERE id = 123456 AND team = 'a much longer team';  SELECT -2 ; -- done",
+      "  /* report */ SELECT name FROM users WHERE id = 0 AND team = '';  SELECT -0.25 ; -- done",
+    ];
+    for (const sql of texts) expect(c.classify(sql, pg)).toEqual(classify(sql, pg));
+    expect(c.shapes.size).toBe(1);
+    expect(c.shapes.hits).toBe(2);
+    expect(c.classify(texts[1]!, pg).map((s) => s.text)).toEqual(["/* report */ SELECT name FROM users WHERE id = 123456 AND team = 'a much longer team'", 'SELECT -2']);
+  });
+  it('does not reuse a result a literal value decided, nor one for a literal the lexer could misread', () => {
+    const c = new Classifier();
+    // set_config's first argument decides: the same shape is grant, then session.
+    expect(c.classify("SELECT set_config('role', 'admin', false)", pg)[0]!.category).toBe('grant');
+    expect(c.classify("SELECT set_config('work_mem', '64MB', false)", pg)[0]!.category).toBe('session');
+    expect(c.classify("SELECT set_config('session_authorization', 'admin', false)", pg)[0]!.category).toBe('grant');
+    expect(c.shapes.size).toBe(0);
+    // Escapes, doubled quotes and dollar quotes go to the parser every time.
+    for (const sql of ["SELECT E'a\\'' ; DROP TABLE t; --'", "SELECT 'it''s'", 'SELECT $$x$$', "SELECT 'a\\'; DROP TABLE t; -- '"]) {
+      expect(c.classify(sql, pg)).toEqual(classify(sql, pg));
+    }
+    expect(c.shapes.size).toBe(0);
+    // A text that does not parse is not kept by shape: the next one with other values is parsed too.
+    expect(c.classify('SELEC 1', pg)[0]!.category).toBe('unknown');
+    expect(c.shapes.size).toBe(0);
+  });
+  it('keeps shapes apart by settings', () => {
+    const c = new Classifier();
+    c.classify("SELECT 'a'", pg);
+    const off = c.classify("SELECT 'b'", { ...pg, standardConformingStrings: false });
+    expect(off).toEqual(classify("SELECT 'b'", { ...pg, standardConformingStrings: false }));
+    expect(c.shapes.hits).toBe(0);
+    expect(c.shapes.size).toBe(2);
+  });
   it('stays within its byte bound', () => {
     const c = new Classifier({ maxBytes: 20_000 });
     for (let i = 0; i < 200; i++) c.classify(`SELECT ${i}, '${'x'.repeat(100)}'`, pg);
