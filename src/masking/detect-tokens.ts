@@ -61,6 +61,10 @@ for (const v of vendors) {
 export const API_TOKEN_FIRST = new Uint8Array(256);
 for (const first of vendorsByFirst.keys()) API_TOKEN_FIRST[first] = 1;
 
+/** The shortest run a vendor key starting with each byte can be: its prefix and shortest body. */
+export const API_TOKEN_MIN_RUN = new Uint16Array(256);
+for (const [first, list] of vendorsByFirst) API_TOKEN_MIN_RUN[first] = Math.min(...list.map((v) => v.prefix.length + v.min));
+
 /** A whole run that is a known vendor's API key (GitHub, Slack, Stripe, OpenAI-style, Google). */
 export function matchApiToken(buf: Buffer, runStart: number, runEnd: number): number {
   const list = vendorsByFirst.get(buf[runStart]!);

@@ -11,6 +11,7 @@ import { ALNUM, CLS, DIGIT, HEX, LOCAL, LOWER, RUN, UPPER, WORD, isDigit } from 
 import { ibanStart, matchCard, matchIban, matchIpv4, matchIpv6, matchPhone, matchSsn, startsToken } from './detect-numbers.js';
 import {
   API_TOKEN_FIRST,
+  API_TOKEN_MIN_RUN,
   bearerTokenStart,
   matchApiToken,
   matchAwsAccessKey,
@@ -79,12 +80,37 @@ const DASH = 0x2d;
 const PLUS = 0x2b;
 const LPAREN = 0x28;
 
-/** First bytes of a run that may start a run-detected token; every other run is skipped unread. */
-const TRIGGER = new Uint8Array(256);
-for (let b = 0; b < 256; b++) if (CLS[b]! & UPPER || API_TOKEN_FIRST[b]) TRIGGER[b] = 1;
-TRIGGER[0x65] = 1; // e: eyJ (JWT)
-TRIGGER[0x62] = 1; // b: bearer
-TRIGGER[DASH] = 1; // -----BEGIN
+// The first pass's own byte table, so each byte costs one load: the low bit is the digit count's increment,
+// RUN_BYTE continues a base64url run, and the rest mark the bytes the second passes are gated on.
+const S_DIGIT = 1;
+const S_RUN = 2;
+const S_AT = 4;
+const S_COLON = 8;
+const S_DOT = 16;
+const SCAN = new Uint8Array(256);
+for (let b = 0; b < 256; b++) SCAN[b] = (CLS[b]! & DIGIT ? S_DIGIT : 0) | (CLS[b]! & RUN ? S_RUN : 0);
+SCAN[AT] = S_AT;
+SCAN[COLON] = S_COLON;
+SCAN[DOT] = S_DOT;
+
+/**
+ * The shortest run, by its first byte, that can start a run-detected token (see onRun): `Bearer` is 6
+ * bytes, a JWT header 10+, `-----BEGIN` 10, vendor keys their prefix and shortest body, and an IBAN printed
+ * in groups starts with a 4-byte run. Other first bytes start nothing, so most words end without a call.
+ */
+const NEVER = 0xffff;
+const MIN_RUN = new Uint16Array(256).fill(NEVER);
+(function fillMinRun() {
+  const atLeast = (b: number, len: number) => {
+    MIN_RUN[b] = Math.min(MIN_RUN[b]!, Math.max(4, len));
+  };
+  for (let b = 0x41; b <= 0x5a; b++) atLeast(b, 4); // IBAN (two capitals, two digits), AKIA/ASIA, AIza
+  atLeast(0x42, 6); // Bearer
+  atLeast(0x62, 6); // bearer
+  atLeast(0x65, 10); // eyJ (JWT header)
+  atLeast(DASH, 10); // -----BEGIN
+  for (let b = 0; b < 256; b++) if (API_TOKEN_FIRST[b]) atLeast(b, API_TOKEN_MIN_RUN[b]!);
+})();
 
 /** Runs every detector in `kinds` over buf[start, end) and reports each match. */
 export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSet, onMatch: OnMatch): void {
@@ -93,35 +119,32 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
   let firstAt = -1;
   let colons = 0;
   let dots = 0;
-  let runStart = -1;
   let i = start;
   while (i < end) {
-    const b = buf[i]!;
-    const c = CLS[b]!;
-    if (c & RUN) {
-      if (c & DIGIT) digits++;
-      if (runStart < 0) runStart = i;
+    let c = SCAN[buf[i]!]!;
+    if ((c & S_RUN) === 0) {
+      if (c !== 0) {
+        if (c === S_AT) {
+          if (firstAt < 0) firstAt = i;
+        } else if (c === S_COLON) colons++;
+        else dots++;
+      }
       i++;
       continue;
     }
-    if (runStart >= 0) {
-      const rs = runStart;
-      runStart = -1;
-      if (runKinds !== 0 && i - rs >= 4 && TRIGGER[buf[rs]!]) {
-        const next = onRun(buf, rs, i, end, runKinds, onMatch);
-        if (next > i) {
-          i = next;
-          continue;
-        }
-      }
+    // A base64url run: count its digits, then let the run-detected kinds look at it if it is long enough.
+    const rs = i;
+    do {
+      digits += c & S_DIGIT;
+      if (++i === end) break;
+      c = SCAN[buf[i]!]!;
+    } while (c & S_RUN);
+    if (runKinds !== 0 && i - rs >= MIN_RUN[buf[rs]!]!) {
+      const next = onRun(buf, rs, i, end, runKinds, onMatch);
+      // A token that runs past this run (JWT, Bearer credential, PEM block) is skipped whole.
+      if (next > i) i = next;
     }
-    if (b === AT) {
-      if (firstAt < 0) firstAt = i;
-    } else if (b === COLON) colons++;
-    else if (b === DOT) dots++;
-    i++;
   }
-  if (runStart >= 0 && runKinds !== 0 && end - runStart >= 4 && TRIGGER[buf[runStart]!]) onRun(buf, runStart, end, end, runKinds, onMatch);
 
   if (firstAt >= 0 && kinds & EMAIL) scanEmails(buf, firstAt, start, end, onMatch);
   if ((kinds & LONG_NUMBERS && digits >= 8) || (kinds & IPV4 && digits >= 4 && dots >= 3)) scanNumbers(buf, start, end, kinds, onMatch);

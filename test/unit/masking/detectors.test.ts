@@ -213,6 +213,20 @@ describe('bearer_token and api_token detectors', () => {
   ])('flags the API key %j inside text', (key) => {
     expect(find(`token=${key} end`, ['api_token'])).toEqual([['api_token', key]]);
   });
+  // The scanner skips runs shorter than any key their first byte can start: the shortest keys must still match.
+  it.each([
+    ['ghp_', 36],
+    ['github_pat_', 22],
+    ['xoxb-', 10],
+    ['sk_live_', 16],
+    ['rk_live_', 16],
+    ['sk-', 32],
+    ['AIza', 35],
+  ] as const)('flags a %s key of the shortest body (%i) and not one character shorter', (prefix, min) => {
+    const key = prefix + 'a1B2c3D4e5'.repeat(4).slice(0, min);
+    expect(find(`k ${key} end`, ['api_token'])).toEqual([['api_token', key]]);
+    expect(find(`k ${key.slice(0, -1)} end`, ['api_token'])).toEqual([]);
+  });
   it.each(['sk-short', 'ghp_short', 'pk_live_4eC39HqLyjWDarjtT1zdp7dc', 'a task-list-for-the-week-and-the-month-after', 'xoxb-abc', 'AIzaSyA-tooShort'])('does not flag %j', (text) => {
     expect(find(text, ['api_token'])).toEqual([]);
   });
