@@ -52,6 +52,8 @@ export class PgMasking {
     private readonly server: PgFramer,
     sink: (bytes: Buffer) => void,
     onError: (err: Error) => void,
+    /** Called when a row found the stage full: returns false after arranging to read the server again. */
+    private readonly onFull: () => false,
     /** Resolves columns to schema.table.column (absent: result names only). */
     private readonly catalog?: PgCatalog,
   ) {
@@ -234,7 +236,11 @@ export class PgMasking {
       };
     });
     this.masker = this.stage.begin({ session: this.session, columns, ...(raw ? { raw: [raw] } : {}) }, this.output);
+    // The result's rows go from the framer straight to its masker (what serverMessage would do with each).
+    if (this.masker) this.server.express(Back.DataRow, this.maskRow);
   }
+
+  private readonly maskRow = (buf: Buffer, start: number, end: number): boolean => this.masker!.row(buf, start, end) || this.onFull();
 
   /** The first row of an Execute's result, once its columns' origins are known. */
   private firstRow(buf: Buffer, start: number, end: number): void {
@@ -294,6 +300,7 @@ export class PgMasking {
 
   private endResult(): void {
     this.server.inspect[Back.DataRow] = 1;
+    this.server.express(Back.DataRow, null);
     const masker = this.masker;
     if (!masker) return;
     this.masker = null;

@@ -168,6 +168,7 @@ class PostgresSession implements ProxySession {
           this.ctx.log.error({ err: err.message }, 'masking failed; closing the session rather than send rows unmasked');
           this.fatal(new ProxyError('protocolViolation', 'masking failed'));
         },
+        () => this.waitForMasking(),
         this.ctx.deps.catalogFor?.(this.ctx.listener.name),
       );
     }
@@ -500,7 +501,12 @@ class PostgresSession implements ProxySession {
       this.sockets.writeClient(buf.subarray(start, end));
       return true;
     }
-    if (masking.serverMessage(type, buf, start, end)) return true;
+    return masking.serverMessage(type, buf, start, end) || this.waitForMasking();
+  }
+
+  /** Masking has no room: the server is read again once it has. */
+  private waitForMasking(): false {
+    const masking = this.masking!;
     void masking.drained().then(() => {
       if (this.phase === 'closed') return;
       this.sockets.resumeUpstream(

@@ -20,6 +20,9 @@ export interface FrameHandler {
   onPass(buf: Buffer, start: number, end: number): void;
 }
 
+/** Takes a whole message as onFrame does; false stops the framer until `resume()`. */
+export type ExpressHandler = (buf: Buffer, start: number, end: number) => boolean;
+
 export class PgFramer {
   /** Which message types are handed over whole; every other type streams through `onPass`. */
   readonly inspect = new Uint8Array(256);
@@ -35,6 +38,8 @@ export class PgFramer {
   private passRemaining = 0;
   private stopped = false;
   private stash: Buffer[] = [];
+  private expressType = -1;
+  private expressTo: ExpressHandler | null = null;
 
   constructor(
     private readonly handler: FrameHandler,
@@ -48,6 +53,15 @@ export class PgFramer {
 
   get isStopped(): boolean {
     return this.stopped;
+  }
+
+  /**
+   * Inspected messages of `type` go to `to` instead of onFrame, until `express(type, null)`: the rows of a
+   * masked result, up to millions a second, skip the session's dispatch by message type.
+   */
+  express(type: number, to: ExpressHandler | null): void {
+    this.expressType = to ? type : -1;
+    this.expressTo = to;
   }
 
   /** Bytes held back (a partial message, or the rest after a stop). */
@@ -203,6 +217,7 @@ export class PgFramer {
 
   private deliver(buf: Buffer, start: number, end: number): boolean {
     const type = this.typed ? buf[start]! : 0;
+    if (type === this.expressType) return this.expressTo!(buf, start, end);
     return this.handler.onFrame(type, buf, start, end);
   }
 

@@ -266,6 +266,29 @@ describe('PgFramer: stop and resume', () => {
     expect(framer.atBoundary).toBe(true);
   });
 
+  it('hands messages of an express type to their handler, whole and in order, and stops when it returns false', () => {
+    const msgs = typed(serialize.query('select 1'), serialize.query('select 22'), serialize.sync(), serialize.query('select 333'), serialize.flush());
+    const input = Buffer.concat(msgs.map((m) => m.bytes));
+    const events: string[] = [];
+    const framer = new PgFramer(
+      { onFrame: (type, b, s, e) => (events.push(`frame ${String.fromCharCode(type)} ${e - s}`), true), onPass: () => undefined },
+      { typed: true, maxMessageBytes: 1 << 20, inspect: [Front.Query, Front.Sync, Front.Flush] },
+    );
+    let stopAt = 2;
+    framer.express(Front.Query, (b, s, e) => {
+      events.push(`express ${b.toString('latin1', s + 5, e - 1)}`);
+      return --stopAt !== 0;
+    });
+    // Split inside the second Query: it arrives whole all the same.
+    framer.push(input.subarray(0, msgs[0]!.bytes.length + 7));
+    framer.push(input.subarray(msgs[0]!.bytes.length + 7));
+    expect(events).toEqual(['express select 1', 'express select 22']);
+    expect(framer.isStopped).toBe(true);
+    framer.express(Front.Query, null);
+    framer.resume();
+    expect(events.slice(2)).toEqual(['frame S 5', `frame Q ${msgs[3]!.bytes.length}`, 'frame H 5']);
+  });
+
   it('keeps order and loses nothing when it stops on every frame, resuming at once', () => {
     const failures: string[] = [];
     for (let k = 0; k <= smallInput.length; k++) {
