@@ -79,6 +79,7 @@ const DOT = 0x2e;
 const DASH = 0x2d;
 const PLUS = 0x2b;
 const LPAREN = 0x28;
+const SPACE = 0x20;
 
 // The first pass's own byte table, so each byte costs one load: the low bit is the digit count's increment,
 // RUN_BYTE continues a base64url run, and the rest mark the bytes the second passes are gated on.
@@ -118,7 +119,12 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
   let digits = 0;
   let firstAt = -1;
   let colons = 0;
+  let lastColon = -2;
+  let colonPairs = 0;
   let dots = 0;
+  // Bytes inside a token the run detectors matched are skipped uncounted; when that happened the gates
+  // below fall back to what the counts outside the token allow.
+  let skipped = false;
   let i = start;
   while (i < end) {
     let c = SCAN[buf[i]!]!;
@@ -126,8 +132,11 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
       if (c !== 0) {
         if (c === S_AT) {
           if (firstAt < 0) firstAt = i;
-        } else if (c === S_COLON) colons++;
-        else dots++;
+        } else if (c === S_COLON) {
+          colons++;
+          if (lastColon === i - 1) colonPairs++;
+          lastColon = i;
+        } else dots++;
       }
       i++;
       continue;
@@ -142,13 +151,17 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
     if (runKinds !== 0 && i - rs >= MIN_RUN[buf[rs]!]!) {
       const next = onRun(buf, rs, i, end, runKinds, onMatch);
       // A token that runs past this run (JWT, Bearer credential, PEM block) is skipped whole.
-      if (next > i) i = next;
+      if (next > i) {
+        i = next;
+        skipped = true;
+      }
     }
   }
 
   if (firstAt >= 0 && kinds & EMAIL) scanEmails(buf, firstAt, start, end, onMatch);
   if ((kinds & LONG_NUMBERS && digits >= 8) || (kinds & IPV4 && digits >= 4 && dots >= 3)) scanNumbers(buf, start, end, kinds, onMatch);
-  if (kinds & IPV6 && colons >= 2) scanIpv6(buf, start, end, onMatch);
+  // An IPv6 address has a `::` or at least six colons (six groups and a dotted quad).
+  if (kinds & IPV6 && colons >= 2 && (colonPairs > 0 || colons >= 6 || skipped)) scanIpv6(buf, start, end, onMatch);
 }
 
 /** One base64url run [rs, re) whose first byte may start a token; returns the end of a match or -1. */
@@ -225,41 +238,63 @@ function domainEnd(buf: Buffer, p: number, end: number): number {
   return labels >= 2 && alphaTld ? q : -1;
 }
 
+/** What scanNumbers stops at: digits, and the `+` / `(` a phone number may start with. */
+const N_DIGIT = 1;
+const N_PHONE_LEAD = 2;
+const NUM = new Uint8Array(256);
+for (let b = 0x30; b <= 0x39; b++) NUM[b] = N_DIGIT;
+NUM[PLUS] = N_PHONE_LEAD;
+NUM[LPAREN] = N_PHONE_LEAD;
+
 /** Cards, SSNs, IPv4 addresses and phones, tried at each place a number may start. */
 function scanNumbers(buf: Buffer, start: number, end: number, kinds: KindSet, onMatch: OnMatch): void {
   let i = start;
   while (i < end) {
-    const b = buf[i]!;
-    if ((b === PLUS || b === LPAREN) && isDigit(buf[i + 1]) && i + 1 < end) {
+    const n = NUM[buf[i]!]!;
+    if (n === 0) {
+      i++;
+      continue;
+    }
+    if (n === N_PHONE_LEAD) {
       let m = -1;
-      if (kinds & PHONE && startsToken(buf, i, start) && (m = matchPhone(buf, i, end)) >= 0) {
+      if (i + 1 < end && NUM[buf[i + 1]!] === N_DIGIT && kinds & PHONE && startsToken(buf, i, start) && (m = matchPhone(buf, i, end)) >= 0) {
         onMatch(detectorId.phone, i, m);
         i = m;
       } else i++;
       continue;
     }
-    if (!isDigit(b)) {
-      i++;
-      continue;
-    }
+    // A run of digits [i, q): only its start can start a number.
+    let q = i + 1;
+    while (q < end && NUM[buf[q]!] === N_DIGIT) q++;
     if (startsToken(buf, i, start)) {
-      const m = matchNumber(buf, i, end, kinds, onMatch);
+      const m = matchNumber(buf, i, q, end, kinds, onMatch);
       if (m >= 0) {
         i = m;
         continue;
       }
     }
-    i++;
-    while (i < end && isDigit(buf[i])) i++;
+    i = q;
   }
 }
 
-function matchNumber(buf: Buffer, i: number, end: number, kinds: KindSet, onMatch: OnMatch): number {
+/**
+ * Tries the number kinds at `i`, whose first digits run to `q`. Each kind is tried only when that first
+ * group and the byte after it fit its shape (what its match function would reject at once otherwise):
+ * a card starts with 2-6 and has 13-19 digits or a separator after its first group, an SSN's first group
+ * is 3 digits and a dash or space, an IPv4 address's 1-3 digits and a dot, a national phone's 1-5 digits
+ * and a space, dash or dot.
+ */
+function matchNumber(buf: Buffer, i: number, q: number, end: number, kinds: KindSet, onMatch: OnMatch): number {
+  const len = q - i;
+  const next = q < end ? buf[q]! : -1;
+  const first = buf[i]!;
   let m = -1;
-  if (kinds & CARD && (m = matchCard(buf, i, end)) >= 0) return report(onMatch, detectorId.credit_card, i, m);
-  if (kinds & SSN && (m = matchSsn(buf, i, end)) >= 0) return report(onMatch, detectorId.us_ssn, i, m);
-  if (kinds & IPV4 && (m = matchIpv4(buf, i, end)) >= 0) return report(onMatch, detectorId.ipv4, i, m);
-  if (kinds & PHONE && (m = matchPhone(buf, i, end)) >= 0) return report(onMatch, detectorId.phone, i, m);
+  if (kinds & CARD && first >= 0x32 && first <= 0x36 && len <= 19 && (len >= 13 || next === SPACE || next === DASH) && (m = matchCard(buf, i, end)) >= 0)
+    return report(onMatch, detectorId.credit_card, i, m);
+  if (kinds & SSN && len === 3 && (next === DASH || next === SPACE) && (m = matchSsn(buf, i, end)) >= 0) return report(onMatch, detectorId.us_ssn, i, m);
+  if (kinds & IPV4 && len <= 3 && next === DOT && (m = matchIpv4(buf, i, end)) >= 0) return report(onMatch, detectorId.ipv4, i, m);
+  if (kinds & PHONE && len <= 5 && (next === SPACE || next === DASH || next === DOT) && (m = matchPhone(buf, i, end)) >= 0)
+    return report(onMatch, detectorId.phone, i, m);
   return -1;
 }
 

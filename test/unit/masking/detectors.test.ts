@@ -124,8 +124,15 @@ describe('ipv4 and ipv6 detectors', () => {
   it.each(['1.2.3.4.5', '256.1.1.1', '01.2.3.4', 'v1.2.3.4', '1.2.3'])('does not flag %j as IPv4', (text) => {
     expect(find(text, ['ipv4'])).toEqual([]);
   });
-  it.each(['2001:db8::8a2e:370:7334', 'fe80::1', '2001:0db8:85a3:0000:0000:8a2e:0370:7334', '::ffff:192.0.2.1', '2001:db8::'])('flags the IPv6 address %j', (ip) => {
+  it.each(['2001:db8::8a2e:370:7334', 'fe80::1', '2001:0db8:85a3:0000:0000:8a2e:0370:7334', '::ffff:192.0.2.1', '2001:db8::', '0:0:0:0:0:ffff:192.0.2.1'])('flags the IPv6 address %j', (ip) => {
     expect(find(`peer ${ip} connected`, ['ipv6'])).toEqual([['ipv6', ip]]);
+  });
+  it('finds an address inside a PEM block as well as the block (each detector reports its own matches)', () => {
+    const pem = '-----BEGIN PRIVATE KEY-----\nfe80::1234:5678\n-----END PRIVATE KEY-----';
+    expect(find(`${pem} at 10:30:00`, ['private_key', 'ipv6'])).toEqual([
+      ['private_key', pem],
+      ['ipv6', 'fe80::1234:5678'],
+    ]);
   });
   it.each(['12:30:45', 'std::cout', 'a::b', '00:1a:2b:3c:4d:5e', '::1', 'note: see: below'])('does not flag %j as IPv6', (text) => {
     expect(find(text, ['ipv6'])).toEqual([]);
