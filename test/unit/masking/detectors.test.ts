@@ -67,6 +67,33 @@ describe('credit_card detector', () => {
   });
 });
 
+describe('number shapes at the edges of what each detector accepts', () => {
+  // The scanner tries a kind only when a number's first group fits it; these sit on those limits.
+  it.each([
+    ['credit_card', '4222222222222'],
+    ['credit_card', '6222222222222222222'],
+    ['credit_card', '2223003122003222'],
+    ['credit_card', '6222 2222 2222 2222 222'],
+    ['phone', '12345 67 8901'],
+    ['phone', '415.555.2671'],
+    ['ipv4', '255.255.255.255'],
+    ['ipv4', '1.2.3.4'],
+    ['us_ssn', '665 12 3456'],
+  ] as const)('flags the %s %j', (kind, text) => {
+    expect(find(`x ${text} y`, [kind])).toEqual([[kind, text]]);
+  });
+  it.each([
+    ['credit_card', '62222222222222222222'],
+    ['credit_card', '1222222222222'],
+    ['credit_card', '7222222222222'],
+    ['phone', '123456 78 9012'],
+    ['ipv4', '2555.1.1.1'],
+    ['us_ssn', '1234-56-7890'],
+  ] as const)('does not flag the %s look-alike %j', (kind, text) => {
+    expect(find(`x ${text} y`, [kind])).toEqual([]);
+  });
+});
+
 describe('us_ssn detector', () => {
   it.each(['123-45-6789', '123 45 6789', '078-05-1120'])('flags %j inside text', (ssn) => {
     expect(find(`SSN: ${ssn}.`, ['us_ssn'])).toEqual([['us_ssn', ssn]]);
