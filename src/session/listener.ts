@@ -16,8 +16,22 @@ export interface SessionDeps {
   /** A listener's catalog connection for column origins (PostgreSQL, `catalog` in the config). */
   catalogFor?: (listener: string) => PgCatalog | undefined;
   events: SessionEvents;
-  /** Sessions by the cancel key the client knows, so a cancel on a new connection finds its session. */
-  cancelKeys: Map<string, { cancel(): void }>;
+  /**
+   * Sessions by the cancel key the client knows, so a cancel on a new connection finds its session:
+   * PostgreSQL's BackendKeyData, MySQL's connection id (KILL QUERY, see mysqlCancelKey).
+   */
+  cancelKeys: Map<string, CancelTarget>;
+}
+
+export interface CancelTarget {
+  cancel(): void;
+  /** The database user the session runs as now (MySQL: only the same user's KILL QUERY reaches a hold). */
+  user?(): string | undefined;
+}
+
+/** MySQL connection ids are the server's: unique per upstream, so per listener. */
+export function mysqlCancelKey(listener: string, connectionId: number): string {
+  return `mysql ${listener} ${connectionId}`;
 }
 
 /** Counters a listener feeds (the console's Metrics fits). */

@@ -38,6 +38,12 @@ const sqlOfCommand: Partial<Record<number, (p: Buffer, ps: number, pe: number) =
   [Command.Refresh]: () => 'FLUSH PRIVILEGES, TABLES, LOGS, STATUS',
 };
 
+/** `KILL [HARD | SOFT] QUERY n`: the connection id n, else undefined. */
+export function killQueryTarget(sql: string): number | undefined {
+  const m = /^\s*kill\s+(?:(?:hard|soft)\s+)?query\s+(\d{1,10})\s*;?\s*$/i.exec(sql);
+  return m ? Number(m[1]) : undefined;
+}
+
 function quoteName(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
 }
@@ -81,6 +87,8 @@ export class CommandPhase {
     masking: MysqlMasking | null,
     private readonly events: SessionEvents,
     private readonly log: Logger,
+    /** A KILL QUERY for this connection id went through the gate (it still goes to the server too). */
+    private readonly killQuery: (connectionId: number) => void = () => undefined,
   ) {
     this.reader = new ResponseReader(this.sink, masking);
   }
@@ -94,6 +102,11 @@ export class CommandPhase {
   end(): void {
     this.held?.cancel('disconnect');
     this.held = null;
+  }
+
+  /** A KILL QUERY for this connection: the statement held, if any, ends with errno 1317 as a killed query does. */
+  cancelHeld(): void {
+    this.held?.cancel('client-cancel');
   }
 
   /** Runs `fn` once every outcome reported so far has reached the audit (at once when none waits). */
@@ -125,8 +138,15 @@ export class CommandPhase {
     const pe = parts === 1 ? end : p.length;
     const command = p[ps]!;
     switch (command) {
-      case Command.Query:
-        return this.gateThen({ session: this.info, via: 'query', sql: dec.decodeCommandText(p, ps, pe) }, buf, start, end, () => this.forward('query', buf, start, end));
+      case Command.Query: {
+        const sql = dec.decodeCommandText(p, ps, pe);
+        return this.gateThen({ session: this.info, via: 'query', sql }, buf, start, end, () => {
+          // A held statement never reached the server, so the server's KILL QUERY cannot end it: we do.
+          const killed = killQueryTarget(sql);
+          if (killed !== undefined) this.killQuery(killed);
+          return this.forward('query', buf, start, end);
+        });
+      }
       case Command.StmtPrepare: {
         const sql = dec.decodeCommandText(p, ps, pe);
         return this.gateThen({ session: this.info, via: 'parse', sql }, buf, start, end, () => {

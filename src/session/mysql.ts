@@ -18,7 +18,7 @@ import * as enc from '../wire/mysql/encode.js';
 import { MessageTooLarge, MyFramer, framePayload, lastSequenceId, payloadOf, physicalPackets, type PacketHandler } from '../wire/mysql/frames.js';
 import { Cap, Header, charsetOfCollation } from '../wire/mysql/packets.js';
 import type { SessionInfo } from './hooks.js';
-import type { ProxySession, SessionContext } from './listener.js';
+import { mysqlCancelKey, type ProxySession, type SessionContext } from './listener.js';
 import { AuthExchange, proxyRsaKey, type AuthLinks } from './mysql-auth.js';
 import { CommandPhase, type CommandIo } from './mysql-commands.js';
 import { MysqlMasking } from './mysql-masking.js';
@@ -45,6 +45,8 @@ class MysqlSession implements ProxySession {
   private terminating = false;
 
   private greeting?: dec.HandshakeV10;
+  /** This connection in ctx.deps.cancelKeys (its server connection id): KILL QUERY from another connection finds it. */
+  private cancelKey?: string;
   /** The greeting as offered to the client. */
   private offered?: dec.HandshakeV10;
   /** Last sequence id on each link: the proxy renumbers while authenticating (TLS and RSA steps differ). */
@@ -83,7 +85,7 @@ class MysqlSession implements ProxySession {
         },
       );
     }
-    this.commands = new CommandPhase(this.commandIo, this.info, ctx.deps.gate, this.masking, ctx.deps.events, ctx.log);
+    this.commands = new CommandPhase(this.commandIo, this.info, ctx.deps.gate, this.masking, ctx.deps.events, ctx.log, (id) => this.killQuery(id));
     this.fromClient = this.newClientFramer();
     // Nothing is expected from the client before the server's greeting has reached it.
     this.fromClient.stop();
@@ -209,6 +211,8 @@ class MysqlSession implements ProxySession {
     this.commands.context = contextOfGreeting(g);
     this.clientSeq = this.serverSeq = buf[start + 3]!;
     this.ctx.log.debug({ server: g.serverVersion, connectionId: g.connectionId }, 'server greeting');
+    this.cancelKey = mysqlCancelKey(this.ctx.listener.name, g.connectionId);
+    this.ctx.deps.cancelKeys.set(this.cancelKey, { cancel: () => this.commands.cancelHeld(), user: () => this.info.user });
     this.writeClient(framePayload(enc.encodeHandshakeV10(this.offered), this.clientSeq));
     this.phase = 'handshake';
     this.resumeClient();
@@ -433,9 +437,20 @@ class MysqlSession implements ProxySession {
     this.fatal(new ProxyError('shuttingDown'));
   }
 
+  /**
+   * KILL QUERY from this session for connection `id`: a statement held there ends, when it runs as the same
+   * user (the server lets a user kill only their own queries without PROCESS or CONNECTION ADMIN, and the
+   * proxy does not know those privileges).
+   */
+  private killQuery(id: number): void {
+    const target = this.ctx.deps.cancelKeys.get(mysqlCancelKey(this.ctx.listener.name, id));
+    if (target?.user && target.user() === this.info.user) target.cancel();
+  }
+
   /** Both sockets are closed. */
   private finish(): void {
     this.phase = 'closed';
+    if (this.cancelKey) this.ctx.deps.cancelKeys.delete(this.cancelKey);
     this.commands.end();
     if (this.opened) this.commands.afterOutcomes(() => this.ctx.deps.events.sessionClosed(this.info, this.closeReason));
   }

@@ -98,6 +98,33 @@ describe('held statements on MySQL', () => {
     expect(await tableExists('sw_mh_keep')).toBe(true);
   });
 
+  it("ends a held statement with errno 1317 when the same user's KILL QUERY names its connection; another user's does not", async () => {
+    await direct.query("CREATE USER IF NOT EXISTS 'sw_mh_other'@'%' IDENTIFIED BY 'other-pw'");
+    await direct.query("CREATE USER IF NOT EXISTS 'sw_mh_other'@'localhost' IDENTIFIED BY 'other-pw'");
+    const c = await client();
+    const threadId = c.threadId!;
+    const dropping = later(c.query('DROP TABLE sw_mh_keep'));
+    const req = await pendingRequest(proxy, 'sw_mh_keep');
+    const statusOf = async () => (await api(proxy, 'GET', `/api/requests/${req.id}`, alice.token)).json.status as string;
+
+    // Someone else may not end it: the server says so, and the request stays.
+    const other = await mysqlLib.createConnection({ ...mysql, host: '127.0.0.1', port: proxy.mysql!.port, user: 'sw_mh_other', password: 'other-pw', database: undefined });
+    await expect(other.query(`KILL QUERY ${threadId}`)).rejects.toMatchObject({ errno: 1095 });
+    await other.end();
+    expect(await statusOf()).toBe('pending');
+
+    // What a driver sends on a timeout, from a second connection of the same user.
+    const killer = await client();
+    await killer.query(`KILL QUERY ${threadId}`);
+    await killer.end();
+    await expect(dropping).rejects.toMatchObject({ errno: 1317, sqlState: '70100' });
+    expect(await statusOf()).toBe('cancelled');
+    expect(await tableExists('sw_mh_keep')).toBe(true);
+    expect(((await c.query('SELECT 3 AS ok')) as any)[0][0].ok).toBe(3);
+    await c.end();
+    await direct.query("DROP USER IF EXISTS 'sw_mh_other'@'%', 'sw_mh_other'@'localhost'");
+  });
+
   it('holds each execution of a prepared DDL statement (COM_STMT_EXECUTE) and runs it once approved', async () => {
     const c = await client();
     const creating = c.execute('CREATE TABLE sw_mh_created (id int)');
