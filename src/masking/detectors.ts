@@ -215,27 +215,46 @@ function scanEmails(buf: Buffer, at: number, start: number, end: number, onMatch
   }
 }
 
-/** End of a valid domain starting at `p`, or -1. */
+// Domain bytes in one table: label characters (ASCII letters, digits, `-`) and whether they are letters.
+const D_LABEL = 1;
+const D_ALPHA = 2;
+const DOMAIN = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  if (CLS[b]! & ALNUM) DOMAIN[b] = D_LABEL;
+  if (CLS[b]! & (UPPER | LOWER)) DOMAIN[b] = D_LABEL | D_ALPHA;
+}
+DOMAIN[DASH] = D_LABEL;
+
+/**
+ * End of a valid domain starting at `p`, or -1: labels of label characters joined by single dots. Dots that
+ * end the domain are not part of it (`x.io.`), but dots followed by more label characters make an empty label.
+ */
 function domainEnd(buf: Buffer, p: number, end: number): number {
-  let q = p;
-  while (q < end && (CLS[buf[q]!]! & ALNUM || buf[q] === DASH || buf[q] === DOT)) q++;
-  while (q > p && buf[q - 1] === DOT) q--;
   let labels = 0;
-  let labelStart = p;
-  let alphaTld = true;
-  for (let k = p; k <= q; k++) {
-    if (k === q || buf[k] === DOT) {
-      const len = k - labelStart;
-      if (len < 1 || len > 63 || buf[labelStart] === DASH || buf[k - 1] === DASH) return -1;
-      labels++;
-      if (k === q) {
-        alphaTld = len >= 2;
-        for (let t = labelStart; t < k && alphaTld; t++) if (!(CLS[buf[t]!]! & (UPPER | LOWER))) alphaTld = false;
-      }
-      labelStart = k + 1;
+  let q = p;
+  for (;;) {
+    const labelStart = q;
+    let alpha = D_ALPHA;
+    let d = 0;
+    while (q < end && (d = DOMAIN[buf[q]!]!) !== 0) {
+      alpha &= d;
+      q++;
     }
+    const len = q - labelStart;
+    if (len < 1 || len > 63 || buf[labelStart] === DASH || buf[q - 1] === DASH) return -1;
+    labels++;
+    if (q < end && buf[q] === DOT) {
+      let r = q + 1;
+      while (r < end && buf[r] === DOT) r++;
+      if (r < end && DOMAIN[buf[r]!]! !== 0) {
+        if (r > q + 1) return -1; // `..` inside the domain: an empty label
+        q = r;
+        continue;
+      }
+    }
+    // The last label is the TLD: two or more letters.
+    return labels >= 2 && alpha !== 0 && len >= 2 ? q : -1;
   }
-  return labels >= 2 && alphaTld ? q : -1;
 }
 
 /** What scanNumbers stops at: digits, and the `+` / `(` a phone number may start with. */

@@ -31,6 +31,15 @@ describe('email detector', () => {
       ['email', 'c@d.com'],
     ]);
   });
+  it('keeps several trailing dots out of the domain, accepts a 63-character label and a mixed-case TLD', () => {
+    expect(find('mail a@b.com.. now', ['email'])).toEqual([['email', 'a@b.com']]);
+    const label63 = 'a'.repeat(63);
+    expect(find(`a@${label63}.io`, ['email'])).toEqual([['email', `a@${label63}.io`]]);
+    expect(find('a@B.CoM', ['email'])).toEqual([['email', 'a@B.CoM']]);
+  });
+  it.each(['a@b..com', 'a@b.com..x', 'a@x.io-', 'a@x.i1o', 'a@x.io-y', 'a@x.io.-', `a@${'a'.repeat(64)}.io`])('does not flag the bad domain %j', (text) => {
+    expect(find(text, ['email'])).toEqual([]);
+  });
   it.each(['user@localhost', '@handle on twitter', 'foo@bar', 'x@1.2', 'a@b.c', 'email me @ home', 'jane@-x.io', 'jane.@x.io', 'a@@b.com'])(
     'does not flag %j',
     (text) => {
