@@ -109,6 +109,6 @@ function sameView(out: Buffer, buf: Buffer, start: number): boolean {
   return out.buffer === buf.buffer && out.byteOffset === buf.byteOffset + start;
 }
 
-function maskColumn(c: ResultColumn, textLike: boolean): MaskColumn {
+export function maskColumn(c: ResultColumn, textLike: boolean): MaskColumn {
   return { name: c.name, schema: c.schema, table: c.table, originalName: c.originalName, ...(c.view ? { view: c.view } : {}), textLike };
 }

@@ -2,19 +2,23 @@
 // (pg-results.ts), opens a masker per result through the row stage, and sends everything to the client
 // through one ordered output, so masked rows finished by workers later still reach the client in order.
 // A result with nothing to mask streams its rows as raw bytes (DataRow is inspected again at its end).
-import type { MaskingRowStage } from '../masking/row-stage.js';
+import { maskColumn, type MaskingRowStage } from '../masking/row-stage.js';
+import type { MaskColumn } from '../masking/rules.js';
 import type { ResultMasker } from '../masking/stage.js';
 import { OrderedOutput } from '../masking/ordered-output.js';
 import * as dec from '../wire/postgres/decode.js';
+import { encodeDescribePortal, encodeDescribeQuery } from '../wire/postgres/encode.js';
 import type { PgFramer } from '../wire/postgres/frames.js';
 import { Back, Front } from '../wire/postgres/messages.js';
 import type { ResultColumn, SessionInfo } from './hooks.js';
 import { PgResults, type ResultEvent } from './pg-results.js';
 import type { ColumnOrigin, PgCatalog } from './pg-catalog.js';
+import { copyRowsQuery } from './pg-copy-rows.js';
 
 /** Server messages masking needs to see, besides what the session inspects anyway. */
 export const maskingServerInspected = [
   Back.RowDescription,
+  Back.ParameterDescription,
   Back.NoData,
   Back.ParseComplete,
   Back.BindComplete,
@@ -45,6 +49,8 @@ export class PgMasking {
   private lastQuery = '';
   /** Rows of a COPY TO STDOUT go through a masker (CopyData is inspected only for them). */
   private copying = false;
+  /** The columns of the rows the next COPY TO STDOUT sends, as the server described them (see describeCopy). */
+  private copyFields: dec.FieldDescription[] | null = null;
 
   constructor(
     private readonly stage: MaskingRowStage,
@@ -100,7 +106,7 @@ export class PgMasking {
         let before: Buffer | null = null;
         if (!this.results.knowsColumns(portal)) {
           this.results.describeOurs(portal);
-          before = describePortal(portal);
+          before = encodeDescribePortal(portal);
         }
         this.results.execute(portal);
         return before;
@@ -115,6 +121,22 @@ export class PgMasking {
         return null;
     }
     return null;
+  }
+
+  /**
+   * A simple Query that is a COPY ... TO STDOUT: the messages that have the server describe the rows it will
+   * send (pg-copy-rows.ts), to go upstream before it, or null. Their answers are the session's to take:
+   * the RowDescription comes back through `copyDescribed`.
+   */
+  describeCopy(sql: string): Buffer | null {
+    this.copyFields = null;
+    if (this.stage.masksNothing(this.session)) return null;
+    const query = copyRowsQuery(sql);
+    return query === undefined ? null : encodeDescribeQuery(query);
+  }
+
+  copyDescribed(fields: dec.FieldDescription[]): void {
+    this.copyFields = fields;
   }
 
   // ---- server messages ----
@@ -223,7 +245,17 @@ export class PgMasking {
   }
 
   private open(fields: dec.FieldDescription[], raw: Buffer | null, tables: Map<number, Map<number, ColumnOrigin>> | undefined): void {
-    const columns: ResultColumn[] = fields.map((f) => {
+    const columns = this.resultColumns(fields, tables);
+    this.masker = this.stage.begin({ session: this.session, columns, ...(raw ? { raw: [raw] } : {}) }, this.output);
+    // The result's rows go from the framer straight to its masker (what serverMessage would do with each).
+    if (this.masker) this.server.express(Back.DataRow, this.maskRow);
+  }
+
+  private readonly maskRow = (buf: Buffer, start: number, end: number): boolean => this.masker!.row(buf, start, end) || this.onFull();
+
+  /** The columns as described, with the table columns they show where the catalog knows them. */
+  private resultColumns(fields: dec.FieldDescription[], tables: Map<number, Map<number, ColumnOrigin>> | undefined): ResultColumn[] {
+    return fields.map((f) => {
       const origin = f.tableOid ? tables?.get(f.tableOid)?.get(f.column) : undefined;
       return {
         name: f.name,
@@ -235,12 +267,7 @@ export class PgMasking {
         ...(origin?.view ? { view: origin.view } : {}),
       };
     });
-    this.masker = this.stage.begin({ session: this.session, columns, ...(raw ? { raw: [raw] } : {}) }, this.output);
-    // The result's rows go from the framer straight to its masker (what serverMessage would do with each).
-    if (this.masker) this.server.express(Back.DataRow, this.maskRow);
   }
-
-  private readonly maskRow = (buf: Buffer, start: number, end: number): boolean => this.masker!.row(buf, start, end) || this.onFull();
 
   /** The first row of an Execute's result, once its columns' origins are known. */
   private firstRow(buf: Buffer, start: number, end: number): void {
@@ -258,6 +285,25 @@ export class PgMasking {
    */
   private beginCopy(buf: Buffer, start: number, end: number): boolean {
     this.endResult();
+    const described = this.copyFields;
+    this.copyFields = null;
+    if (described && described.length === buf.readInt16BE(start + 6)) {
+      // Origins as for a SELECT's columns: rules by table.column, aliases and views apply.
+      const database = this.session.database ?? '';
+      const oids = described.map((f) => f.tableOid);
+      const tables = this.catalog?.known(database, oids);
+      if (this.catalog && tables === null) {
+        this.lookup = this.catalog.load(database, oids).then((loaded) => {
+          this.lookup = null;
+          this.openCopy(buf, start, end, this.resultColumns(described, loaded).map((c) => maskColumn(c, true)));
+        });
+        return false;
+      }
+      this.openCopy(buf, start, end, this.resultColumns(described, tables ?? undefined).map((c) => maskColumn(c, true)));
+      return true;
+    }
+    // Not described (a form copyRowsQuery does not take apart, or a pipeline was open): names, if the
+    // statement lists them or the catalog knows the table's, and the detectors.
     const listed = /^\s*copy\s+[^(]*?\(([^)]*)\)\s+to\s/i.exec(this.lastQuery)?.[1]?.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
     const table = listed ? undefined : /^\s*copy\s+((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)\s+to\s/i.exec(this.lastQuery)?.[1];
     if (table && this.catalog) {
@@ -265,19 +311,19 @@ export class PgMasking {
         .tableColumns(this.session.database ?? '', table)
         .then((names) => {
           this.lookup = null;
-          this.openCopy(buf, start, end, names);
+          this.openCopy(buf, start, end, namedColumns(names));
         })
         .catch((err: Error) => this.output.fail(err));
       return false;
     }
-    this.openCopy(buf, start, end, listed);
+    this.openCopy(buf, start, end, namedColumns(listed));
     return true;
   }
 
-  private openCopy(buf: Buffer, start: number, end: number, names: string[] | undefined): void {
+  private openCopy(buf: Buffer, start: number, end: number, named: MaskColumn[] | undefined): void {
     const binary = buf[start + 5] === 1;
     const count = buf.readInt16BE(start + 6);
-    const columns = Array.from({ length: count }, (_, i) => ({ name: names?.[i] ?? '', textLike: true }));
+    const columns = Array.from({ length: count }, (_, i) => named?.[i] ?? { name: '', textLike: true });
     const csv = /\bcsv\b/i.test(this.lastQuery);
     if (binary) {
       const masker = this.stage.beginCopy(this.session, columns, 'text', this.output);
@@ -319,15 +365,8 @@ export class PgMasking {
   }
 }
 
-function describePortal(portal: string): Buffer {
-  const name = Buffer.from(portal, 'utf8');
-  const b = Buffer.allocUnsafe(1 + 4 + 1 + name.length + 1);
-  b[0] = Front.Describe;
-  b.writeInt32BE(b.length - 1, 1);
-  b[5] = 0x50; // 'P'
-  name.copy(b, 6);
-  b[b.length - 1] = 0;
-  return b;
+function namedColumns(names: string[] | undefined): MaskColumn[] | undefined {
+  return names?.map((name) => ({ name, textLike: true }));
 }
 
 /** A binary COPY whose rows would need masking: the session ends instead of sending them. */

@@ -24,7 +24,17 @@ type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
 interface SyncPoint {
   /** Our error for a refused statement, to send in place of the server's error for `refusalMarker`. */
   refusal: Buffer | null;
+  /** The Sync of our Describe of a COPY's rows: its answers are not the client's (see `ourAnswer`). */
+  ours?: boolean;
+  /**
+   * Our Describe failed inside a transaction block, which the failure aborted: the COPY's "current transaction
+   * is aborted" is answered with this error, the one the COPY itself would have met.
+   */
+  priorError?: Buffer;
 }
+
+/** What the server answers our Parse, Describe and Sync with. */
+const answersToOurs = new Set<number>([Back.ParseComplete, Back.ParameterDescription, Back.RowDescription, Back.NoData, Back.ErrorResponse, Back.ReadyForQuery]);
 
 /** A statement that cannot parse, sent in place of a refused one; no table, function or keyword has the name. */
 const refusalMarker = 'SQLWARDEN_REFUSED_STATEMENT';
@@ -319,10 +329,14 @@ class PostgresSession implements ProxySession {
     if (type === Front.Query || type === Front.Execute || type === Front.FunctionCall) this.statementStartedAt = Date.now();
     switch (type) {
       case Front.Query:
-      case Front.FunctionCall:
-        this.syncPoints.push({ refusal: null });
+      case Front.FunctionCall: {
+        // Our Sync would end a batch the client left open: a COPY's rows are described only between batches.
+        const betweenBatches = !this.pipelineOpen;
         this.flushPipeline();
+        if (type === Front.Query && betweenBatches) this.describeCopyRows(buf, start, end);
+        this.syncPoints.push({ refusal: null });
         return this.sockets.writeUpstream(bytes);
+      }
       case Front.Terminate:
         this.flushPipeline();
         return this.sockets.writeUpstream(bytes);
@@ -335,6 +349,17 @@ class PostgresSession implements ProxySession {
         this.pipelineOpen = true;
         return this.send(bytes);
     }
+  }
+
+  /**
+   * A COPY ... TO STDOUT with masking on: the server describes its rows first (pg-masking.ts describeCopy).
+   * The Parse uses the unnamed statement, which the client's simple Query destroys anyway.
+   */
+  private describeCopyRows(buf: Buffer, start: number, end: number): void {
+    const describe = this.masking?.describeCopy(dec.decodeQuery(buf, start, end).sql);
+    if (!describe) return;
+    this.syncPoints.push({ refusal: null, ours: true });
+    this.sockets.writeUpstream(describe);
   }
 
   /**
@@ -445,6 +470,7 @@ class PostgresSession implements ProxySession {
 
   private readonly serverHandler: FrameHandler = {
     onFrame: (type, buf, start, end) => {
+      if (this.syncPoints[0]?.ours && answersToOurs.has(type) && this.ourAnswer(type, buf, start, end)) return true;
       switch (type) {
         case Back.Authentication:
           return this.onAuthentication(buf, start, end);
@@ -477,8 +503,15 @@ class PostgresSession implements ProxySession {
             point.refusal = null;
             return this.toClient(type, ours, 0, ours.length);
           }
+          if (point?.priorError && fields.get('C') === inFailedTransaction) {
+            const prior = point.priorError;
+            point.priorError = undefined;
+            const go = this.toClient(type, prior, 0, prior.length);
+            this.statementEnded({ rows: 0, error: errorText(dec.decodeFields(prior, 0, prior.length)) });
+            return go;
+          }
           const go = this.toClient(type, buf, start, end);
-          this.statementEnded({ rows: 0, error: `${fields.get('C')}: ${fields.get('M')}` });
+          this.statementEnded({ rows: 0, error: errorText(fields) });
           return go;
         }
         case Back.CommandComplete: {
@@ -493,6 +526,31 @@ class PostgresSession implements ProxySession {
     },
     onPass: (buf, start, end) => this.writeClient(buf.subarray(start, end)),
   };
+
+  /**
+   * An answer to our Describe of a COPY's rows: kept from the client and the audit. Returns false for what
+   * the client must see all the same (a FATAL error).
+   */
+  private ourAnswer(type: number, buf: Buffer, start: number, end: number): boolean {
+    switch (type) {
+      case Back.RowDescription:
+        this.masking?.copyDescribed(dec.decodeRowDescription(buf, start, end));
+        break;
+      case Back.ErrorResponse: {
+        const fields = dec.decodeFields(buf, start, end);
+        const severity = fields.get('V') ?? fields.get('S');
+        if (severity === 'FATAL' || severity === 'PANIC') return false;
+        const next = this.syncPoints[1];
+        if (next) next.priorError = Buffer.from(buf.subarray(start, end));
+        break;
+      }
+      case Back.ReadyForQuery:
+        dec.decodeReadyForQuery(buf, start, end);
+        this.syncPoints.shift();
+        break;
+    }
+    return true;
+  }
 
   /** A whole server message for the client; false stops reading the server until masking has room again. */
   private toClient(type: number, buf: Buffer, start: number, end: number): boolean {
@@ -605,6 +663,13 @@ class PostgresSession implements ProxySession {
     if (this.backendKey) this.ctx.deps.cancelKeys.delete(this.backendKey);
     if (this.opened) this.ctx.deps.events.sessionClosed(this.info, this.closeReason);
   }
+}
+
+/** SQLSTATE of "current transaction is aborted, commands ignored until end of transaction block". */
+const inFailedTransaction = '25P02';
+
+function errorText(fields: Map<string, string>): string {
+  return `${fields.get('C')}: ${fields.get('M')}`;
 }
 
 /** Rows a CommandComplete tag reports: the last number of `SELECT 5`, `INSERT 0 3`, `COPY 7`; 0 for `CREATE TABLE`. */

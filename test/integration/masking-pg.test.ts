@@ -154,6 +154,24 @@ describe('masking on PostgreSQL', () => {
       await pipeline(pc.query(copyTo('COPY public.sw_mask_t TO STDOUT')), new Writable({ write: (chunk: Buffer, _e, cb) => (chunks.push(chunk), cb()) }));
       const first = Buffer.concat(chunks).toString().split('\n')[0]!.split('\t');
       expect([first[0], first[1], first[5]]).toEqual(['1', 'j***@example.com', '[hidden]']);
+      // COPY (query): the server describes the query's rows on the client's connection first, so an alias or
+      // a view does not dodge a table.column rule; the client sees nothing of that exchange.
+      const copied = async (sql: string, client = pc) => {
+        const out: Buffer[] = [];
+        await pipeline(client.query(copyTo(sql)), new Writable({ write: (chunk: Buffer, _e, cb) => (out.push(chunk), cb()) }));
+        return Buffer.concat(out).toString();
+      };
+      expect(await copied('COPY (SELECT id, note AS x, email AS y FROM sw_mask_t WHERE id = 1) TO STDOUT')).toBe('1\t[hidden]\tj***@example.com\n');
+      expect(await copied('COPY (SELECT remark, ident FROM sw_mask_v2 WHERE ident = 1) TO STDOUT (FORMAT csv)')).toBe('[hidden],****\n');
+      expect(await copied('COPY public.sw_mask_t (note, id) TO STDOUT')).toMatch(/^\[hidden\]\t1\n/);
+      // Inside a transaction, a failing COPY fails with its own error (our Describe met it first), and the
+      // transaction is aborted as it would be.
+      await pc.query('BEGIN');
+      await expect(copied('COPY (SELECT no_such_column FROM sw_mask_t) TO STDOUT')).rejects.toMatchObject({ code: '42703' });
+      await expect(pc.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+      await pc.query('ROLLBACK');
+      // Nothing of the exchange reaches the client or the audit as a statement of its own.
+      expect((await pc.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
       await pc.end();
     } finally {
       await p.close();

@@ -1,6 +1,8 @@
 // Encoders for what sqlwarden itself sends: its own errors and notices, the answers to SSLRequest and
-// GSSENCRequest, the rewritten SASL mechanism list, and (towards the server) SSLRequest and CancelRequest.
-// Built on pg-protocol's Writer, which lays out a type byte and a length for us.
+// GSSENCRequest, the rewritten SASL mechanism list, and (towards the server) SSLRequest, CancelRequest and
+// the Describes masking asks for. Built on pg-protocol's Writer and serializer, which lay out a type byte and
+// a length for us.
+import { serialize } from 'pg-protocol';
 import { Writer } from 'pg-protocol/dist/buffer-writer.js';
 import { AuthCode, Back, StartupCode } from './messages.js';
 import type { FieldDescription, TransactionStatus } from './decode.js';
@@ -90,4 +92,14 @@ export function encodeCancelRequest(processId: number, key: Buffer): Buffer {
   b.writeInt32BE(processId, 8);
   key.copy(b, 12);
   return b;
+}
+
+/** Describe of a portal (the columns of rows an Execute will send). */
+export function encodeDescribePortal(portal: string): Buffer {
+  return serialize.describe({ type: 'P', name: portal });
+}
+
+/** Parse of `sql` as the unnamed statement, its Describe and a Sync: the columns its rows would have, nothing run. */
+export function encodeDescribeQuery(sql: string): Buffer {
+  return Buffer.concat([serialize.parse({ text: sql }), serialize.describe({ type: 'S', name: '' }), serialize.sync()]);
 }
