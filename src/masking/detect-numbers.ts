@@ -173,14 +173,10 @@ export function matchPhone(buf: Buffer, i: number, end: number): number {
   let count = 0;
   let groups = 0;
   let glen = 0;
+  // Length of the first group and of the longest, counted as each group closes.
   let first = 0;
   let longest = 0;
   let paren = false;
-  const closeGroup = () => {
-    if (groups === 0) first = glen;
-    if (glen > longest) longest = glen;
-    groups++;
-  };
   while (p < end) {
     const b = buf[p]!;
     if (isDigit(b)) {
@@ -196,8 +192,8 @@ export function matchPhone(buf: Buffer, i: number, end: number): number {
       const inside = q - p - 1;
       if (inside < 1 || inside > 5 || q >= end || buf[q] !== RPAREN) break;
       count += inside;
-      glen = inside;
-      closeGroup();
+      if (groups++ === 0) first = inside;
+      if (inside > longest) longest = inside;
       glen = 0;
       paren = true;
       p = q + 1;
@@ -207,7 +203,8 @@ export function matchPhone(buf: Buffer, i: number, end: number): number {
     }
     const next = buf[p + 1];
     if ((b === SPACE || b === DASH || b === DOT) && glen > 0 && p + 1 < end && (isDigit(next) || (next === LPAREN && !paren && p + 2 < end && isDigit(buf[p + 2])))) {
-      closeGroup();
+      if (groups++ === 0) first = glen;
+      if (glen > longest) longest = glen;
       glen = 0;
       p++;
       continue;
@@ -216,7 +213,8 @@ export function matchPhone(buf: Buffer, i: number, end: number): number {
   }
   if (glen === 0) return -1;
   const last = glen;
-  closeGroup();
+  if (groups++ === 0) first = glen;
+  if (glen > longest) longest = glen;
   if (!endsToken(buf, p, end)) return -1;
   if (international) return count >= 8 && count <= 15 ? p : -1;
   if (count < 10 || count > 11) return -1;

@@ -113,6 +113,10 @@ const MIN_RUN = new Uint16Array(256).fill(NEVER);
   for (let b = 0; b < 256; b++) if (API_TOKEN_FIRST[b]) atLeast(b, API_TOKEN_MIN_RUN[b]!);
 })();
 
+/** First bytes from which only an IBAN can start. */
+const IBAN_ONLY = new Uint8Array(256);
+for (let b = 0x43; b <= 0x5a; b++) IBAN_ONLY[b] = API_TOKEN_FIRST[b] ? 0 : 1;
+
 /** Runs every detector in `kinds` over buf[start, end) and reports each match. */
 export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSet, onMatch: OnMatch): void {
   const runKinds = kinds & RUN_KINDS;
@@ -148,7 +152,9 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
       if (++i === end) break;
       c = SCAN[buf[i]!]!;
     } while (c & S_RUN);
-    if (runKinds !== 0 && i - rs >= MIN_RUN[buf[rs]!]!) {
+    const b0 = buf[rs]!;
+    // Capitals other than A and B start only IBANs, whose second byte is a capital too: `Customer` is not.
+    if (runKinds !== 0 && i - rs >= MIN_RUN[b0]! && (IBAN_ONLY[b0] === 0 || CLS[buf[rs + 1]!]! & UPPER)) {
       const next = onRun(buf, rs, i, end, runKinds, onMatch);
       // A token that runs past this run (JWT, Bearer credential, PEM block) is skipped whole.
       if (next > i) {
