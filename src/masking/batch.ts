@@ -3,7 +3,7 @@
 import { WireError } from '../wire/bytes.js';
 import { compilePlan, type MaskPlan, type PlanSpec } from './plan.js';
 import { PgRowMasker, type PgRowFormats } from './pg-rows.js';
-import { maskCopyRow, type CopySyntax } from './pg-copy.js';
+import { CopyRowMasker, type CopySyntax } from './pg-copy.js';
 import { MysqlRowMasker, type MysqlRowColumns } from './mysql-rows.js';
 import { copyBytes, type StrategyOptions } from './strategies.js';
 import type { RowMasker } from './row-masker.js';
@@ -42,29 +42,6 @@ function messageEnd(format: RowFormat, buf: Buffer, pos: number, end: number): n
   return next;
 }
 
-
-class CopyRowMasker implements RowMasker {
-  /** COPY rows are rebuilt by maskCopyRow, not in place. */
-  readonly slack = -1;
-  private pending: Buffer = Buffer.alloc(0);
-  constructor(
-    private readonly plan: MaskPlan,
-    private readonly syntax: CopySyntax,
-    private readonly counters: MaskCounters,
-  ) {}
-  prepare(buf: Buffer, start: number, end: number): number {
-    const r = maskCopyRow(buf, start, end, this.plan, this.syntax, this.counters);
-    if (r.buffer === buf.buffer && r.byteOffset === buf.byteOffset + start) return -1;
-    this.pending = r;
-    return r.length;
-  }
-  emit(out: Buffer, pos: number): number {
-    return copyBytes(this.pending, 0, this.pending.length, out, pos);
-  }
-  maskInto(): number {
-    throw new Error('COPY rows are not masked in place');
-  }
-}
 
 /**
  * A MySQL row packet, header included. A masked payload keeps its packet's sequence id and must fit one

@@ -2,8 +2,9 @@
 // server sends one row per CopyData message; columns are the plan's by position.
 import { WireError } from '../wire/bytes.js';
 import type { MaskPlan } from './plan.js';
-import { copyBytes } from './strategies.js';
+import { copyBytes, type Strategy } from './strategies.js';
 import type { MaskCounters } from './counters.js';
+import { RunCopier, type RowMasker } from './row-masker.js';
 
 /** COPY's text or CSV syntax (COPY options DELIMITER, NULL, QUOTE, ESCAPE); the defaults for 'text'/'csv'. */
 export interface CopySyntax {
@@ -231,3 +232,138 @@ function csvQuote(v: Buffer, syntax: CopySyntax): Buffer {
   return out;
 }
 
+
+// ---- in place ----
+
+const UNTOUCHED = 0;
+const STRATEGY = 1;
+const SCAN = 2;
+
+/**
+ * COPY rows through a plan. Fields that are written as they are (text: no backslash; CSV: not quoted) are
+ * masked in one pass straight into the output (`maskInto`), as DataRows are; a field that needs unescaping,
+ * or a masked value that would need escaping, sends the row through maskCopyRow instead (prepare/emit).
+ */
+export class CopyRowMasker implements RowMasker {
+  readonly slack: number;
+  private readonly how: Uint8Array;
+  private readonly strategies: (Strategy | undefined)[];
+  /** Per column: -1 untouched, else the detectors that matched (0 for a column rule). */
+  private readonly hits: Int32Array;
+  private readonly runs = new RunCopier();
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly plan: MaskPlan,
+    private readonly syntax: CopySyntax,
+    private readonly counters: MaskCounters,
+  ) {
+    const n = plan.spec.columns.length;
+    this.strategies = Array.from({ length: n }, (_, i) => plan.strategies[i]);
+    this.how = Uint8Array.from({ length: n }, (_, i) => (!plan.masks(i) ? UNTOUCHED : this.strategies[i] !== undefined ? STRATEGY : plan.spans !== null ? SCAN : UNTOUCHED));
+    this.hits = new Int32Array(n);
+    let growth = 0;
+    for (let i = 0; i < n; i++) if (this.how[i] === STRATEGY) growth += Math.max(this.strategies[i]!.maxGrowth, syntax.null.length);
+    // Detector matches have no bound: offer room that nearly always does.
+    this.slack = this.how.includes(SCAN) ? growth + 256 : growth;
+  }
+
+  maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    if (end - start < 5 || buf[start] !== 0x64) throw new WireError('COPY row: expected a CopyData message');
+    const { syntax, how, hits, plan } = this;
+    const columns = how.length;
+    const spans = plan.spans;
+    const dataStart = start + 5;
+    const lineEnd = end > dataStart && buf[end - 1] === NL ? end - 1 : end;
+    const limit = out.length;
+    out[pos] = 0x64;
+    let p = pos + 5;
+    let run = dataStart;
+    let field = 0;
+    let f = dataStart;
+    for (;;) {
+      const fe = syntax.csv ? csvFieldEnd(buf, f, lineEnd, syntax) : textFieldEnd(buf, f, lineEnd, syntax.delimiter);
+      if (field < columns) {
+        hits[field] = -1;
+        const h = how[field]!;
+        if (h !== UNTOUCHED && !isNullField(buf, f, fe, syntax)) {
+          if (syntax.csv ? fe > f && buf[f] === syntax.quote : hasByte(buf, f, fe, BACKSLASH)) return -1;
+          if (h === STRATEGY) {
+            const st = this.strategies[field]!;
+            if (p + (f - run) + (fe - f) + Math.max(st.maxGrowth, syntax.null.length) + (end - fe) > limit) return -1;
+            p = this.runs.copy(buf, run, f, out, p);
+            if (st.nulls) p = copyBytes(syntax.null, 0, syntax.null.length, out, p);
+            else {
+              const q = st.write(buf, f, fe, out, p);
+              if (!writtenAsIs(out, p, q, syntax)) return -1;
+              p = q;
+            }
+            run = fe;
+            hits[field] = 0;
+          } else if (spans!.scan(buf, f, fe) > 0) {
+            const growth = spans!.maxGrowth();
+            if (growth < 0 || p + (f - run) + (fe - f) + growth + (end - fe) > limit) return -1;
+            p = this.runs.copy(buf, run, f, out, p);
+            const q = spans!.write(buf, f, fe, out, p);
+            if (!writtenAsIs(out, p, q, syntax)) return -1;
+            p = q;
+            run = fe;
+            hits[field] = spans!.found;
+          }
+        }
+      }
+      field++;
+      if (fe >= lineEnd) break;
+      f = fe + 1;
+    }
+    if (columns > 0 && field !== columns) throw new WireError(`COPY row: ${field} columns, expected ${columns}`);
+    if (p + (end - run) > limit) return -1;
+    p = this.runs.copy(buf, run, end, out, p);
+    const length = p - pos - 1;
+    out[pos + 1] = length >>> 24;
+    out[pos + 2] = length >>> 16;
+    out[pos + 3] = length >>> 8;
+    out[pos + 4] = length;
+    for (let i = 0; i < columns; i++) if (hits[i]! >= 0) this.counters.cell(i, hits[i]!);
+    this.counters.endRow();
+    return p;
+  }
+
+  prepare(buf: Buffer, start: number, end: number): number {
+    const r = maskCopyRow(buf, start, end, this.plan, this.syntax, this.counters);
+    if (r.buffer === buf.buffer && r.byteOffset === buf.byteOffset + start) return -1;
+    this.pending = r;
+    return r.length;
+  }
+
+  emit(out: Buffer, pos: number): number {
+    return copyBytes(this.pending, 0, this.pending.length, out, pos);
+  }
+}
+
+function isNullField(buf: Buffer, s: number, e: number, syntax: CopySyntax): boolean {
+  const nul = syntax.null;
+  if (e - s !== nul.length) return false;
+  for (let i = 0; i < nul.length; i++) if (buf[s + i] !== nul[i]) return false;
+  return true;
+}
+
+/**
+ * Whether out[p, q) reads back as itself in a COPY field: no byte COPY would escape (text) or quote (CSV), and
+ * not what reads as NULL (CSV's empty field) or as end of data.
+ */
+function writtenAsIs(out: Buffer, p: number, q: number, syntax: CopySyntax): boolean {
+  if (syntax.csv) {
+    if (q === p || (q - p === 2 && out[p] === BACKSLASH && out[p + 1] === 0x2e)) return false;
+    for (let i = p; i < q; i++) {
+      const b = out[i]!;
+      if (b === syntax.delimiter || b === syntax.quote || b === syntax.escape || b === NL || b === CR) return false;
+    }
+    return !isNullField(out, p, q, syntax);
+  }
+  for (let i = p; i < q; i++) {
+    const b = out[i]!;
+    if (b === BACKSLASH || b === syntax.delimiter || (b < 0x0e && b >= 0x08)) return false;
+  }
+  return true;
+}

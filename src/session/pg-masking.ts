@@ -336,6 +336,7 @@ export class PgMasking {
     }
     this.masker = this.stage.beginCopy(this.session, columns, csv ? 'csv' : 'text', this.output);
     this.copying = this.masker !== null;
+    if (this.copying) this.server.express(Back.CopyData, this.maskRow);
     this.output.write(buf.subarray(start, end));
   }
 

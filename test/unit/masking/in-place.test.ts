@@ -11,6 +11,7 @@ import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
 import { MysqlRowMasker, mysqlRowColumns } from '../../../src/masking/mysql-rows.js';
 import { MaskCounters } from '../../../src/masking/counters.js';
 import { createRowMasker } from '../../../src/masking/batch.js';
+import { CopyRowMasker, copyCsv, copyText, type CopySyntax } from '../../../src/masking/pg-copy.js';
 import { maskMessage, type RowMasker } from '../../../src/masking/row-masker.js';
 import { encodeDataRow } from '../../../src/wire/postgres/encode.js';
 import { encodeBinaryRow, encodeTextRow } from '../../../src/wire/mysql/encode.js';
@@ -153,7 +154,7 @@ describe('masking in place equals masking value by value', () => {
   });
 });
 
-describe('detector matches masked in place', () => {
+// Rows with detector matches: a plan that hashes one column and scans the others.
   const detecting = parseMaskingRules(
     `columns:
   - match: { column: hashed }
@@ -175,6 +176,8 @@ detect:
   const text = fc.oneof(fc.array(piece, { maxLength: 12 }).map((a) => a.join('')), fc.string({ maxLength: 40 }), fc.constant(null));
   const rowOf = fc.array(text, { minLength: scanned.length, maxLength: scanned.length });
 
+
+describe('detector matches masked in place', () => {
   it('equals prepare/emit byte for byte and counts the same, text and binary format', () => {
     for (const format of [0, 1]) {
       const formats = pgRowFormats(scanned.map(() => ({ type: 25, format })));
@@ -201,5 +204,83 @@ detect:
     expect(counters.snapshot()).toMatchObject({ rows: 0, maskedCells: 0 });
     expect(maskMessage(masker, frame, 0, frame.length).toString()).toContain('mail ************.com');
     expect(counters.snapshot()).toMatchObject({ rows: 1, maskedCells: 1 });
+  });
+});
+
+describe('COPY TO STDOUT rows masked in place', () => {
+  /** A CopyData frame of one row as the server writes it (CopyAttributeOutText / CopyAttributeOutCSV). */
+  function copyRow(values: (string | null)[], syntax: CopySyntax): Buffer {
+    const field = (v: string | null) => {
+      if (v === null) return syntax.csv ? '' : '\\N';
+      if (!syntax.csv) return v.replace(/[\\\t\n\r\b\f\v]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v' })[c]!);
+      return v === '' || /[,"\r\n]/.test(v) || v === '\\.' ? `"${v.replaceAll('"', '""')}"` : v;
+    };
+    const line = Buffer.from(values.map(field).join(syntax.csv ? ',' : '\t') + '\n', 'utf8');
+    const frame = Buffer.allocUnsafe(5 + line.length);
+    frame[0] = 0x64;
+    frame.writeInt32BE(4 + line.length, 1);
+    line.copy(frame, 5);
+    return frame;
+  }
+
+  /** maskInto in exactly the promised room, or (-1, nothing counted) prepare/emit. */
+  function oneOrOther(masker: RowMasker, counters: MaskCounters, frame: Buffer): Buffer {
+    const out = Buffer.alloc(2 + frame.length + masker.slack);
+    const before = counters.snapshot();
+    const end = masker.maskInto(frame, 0, frame.length, out, 2);
+    if (end >= 0) return out.subarray(2, end);
+    expect(counters.snapshot()).toEqual(before);
+    return twoPass(masker, frame);
+  }
+
+  const texts = fc.oneof(value, fc.constantFrom('a\tb', 'back\\slash', 'two\nlines', 'q"uote, comma', '\\.'));
+
+  for (const [name, syntax] of [['text', copyText], ['CSV', copyCsv]] as const) {
+    it(`equals maskCopyRow byte for byte and counts the same: column rules, ${name} format`, () => {
+      fc.assert(
+        fc.property(fc.array(texts, { minLength: names.length, maxLength: names.length }), (values) => {
+          const frame = copyRow(values, syntax);
+          const counted = [new MaskCounters(plan.spec), new MaskCounters(plan.spec)];
+          const got = oneOrOther(new CopyRowMasker(plan, syntax, counted[0]!), counted[0]!, frame);
+          expect(got.equals(twoPass(new CopyRowMasker(plan, syntax, counted[1]!), frame))).toBe(true);
+          expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    it(`equals maskCopyRow byte for byte and counts the same: detectors, ${name} format`, () => {
+      fc.assert(
+        fc.property(rowOf, (values) => {
+          const frame = copyRow(values, syntax);
+          const counted = [new MaskCounters(scanPlan.spec), new MaskCounters(scanPlan.spec)];
+          const got = oneOrOther(new CopyRowMasker(scanPlan, syntax, counted[0]!), counted[0]!, frame);
+          expect(got.equals(twoPass(new CopyRowMasker(scanPlan, syntax, counted[1]!), frame))).toBe(true);
+          expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('leaves a masked value COPY must escape or quote to maskCopyRow', () => {
+    const special = parseMaskingRules(`columns:\n  - match: { column: note }\n    mask: { fixed: "a,\\"b\\"\\tc\\\\d" }\n`, 'special.yaml', { hashKey });
+    const specialPlan = special.planFor([{ name: 'id', textLike: true }, { name: 'note', textLike: true }], {});
+    for (const syntax of [copyText, copyCsv]) {
+      const counted = [new MaskCounters(specialPlan.spec), new MaskCounters(specialPlan.spec)];
+      const frame = copyRow(['1', 'plain'], syntax);
+      const got = oneOrOther(new CopyRowMasker(specialPlan, syntax, counted[0]!), counted[0]!, frame);
+      expect(got.equals(twoPass(new CopyRowMasker(specialPlan, syntax, counted[1]!), frame))).toBe(true);
+      expect(got.toString('latin1', 5)).toBe(syntax.csv ? '1,"a,""b""\tc\\d"\n' : '1\ta,"b"\\tc\\\\d\n');
+    }
+  });
+
+  it('masks plain fields in place (the common case takes no second pass)', () => {
+    const counters = new MaskCounters(plan.spec);
+    const masker = new CopyRowMasker(plan, copyText, counters);
+    const frame = copyRow(['1', ...names.slice(1).map(() => 'jane.doe@example.com')], copyText);
+    const out = Buffer.alloc(frame.length + masker.slack);
+    expect(masker.maskInto(frame, 0, frame.length, out, 0)).toBeGreaterThan(0);
+    expect(counters.snapshot()).toMatchObject({ rows: 1, maskedCells: names.length - 1 });
   });
 });
