@@ -43,16 +43,15 @@ export function startsToken(buf: Buffer, i: number, start: number): boolean {
   return !(p === COLON && before & DIGIT);
 }
 
+/** Luhn's doubled digit: 2d, less 9 when that has two digits. */
+const LUHN_DOUBLE = new Uint8Array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9]);
+
 function luhn(n: number): boolean {
+  // From the right: the last digit as it is, the one before it doubled, and so on in pairs.
   let sum = 0;
-  for (let k = 0; k < n; k++) {
-    let d = digits[n - 1 - k]!;
-    if (k & 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
+  let k = n - 1;
+  for (; k > 0; k -= 2) sum += digits[k]! + LUHN_DOUBLE[digits[k - 1]!]!;
+  if (k === 0) sum += digits[0]!;
   return sum % 10 === 0;
 }
 
