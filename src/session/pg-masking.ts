@@ -229,23 +229,34 @@ export class PgMasking {
       this.masker = null;
       return true;
     }
+    return this.withColumns(fields, (columns) => this.open(columns, raw), then);
+  }
+
+  /**
+   * Calls `use` with the described columns and the table columns they show: at once when the catalog knows
+   * them (true), else once it has looked them up, and `later` after it (false).
+   */
+  private withColumns(fields: dec.FieldDescription[], use: (columns: ResultColumn[]) => void, later?: () => void): boolean {
     const database = this.session.database ?? '';
     const oids = fields.map((f) => f.tableOid);
     const tables = this.catalog?.known(database, oids);
     if (this.catalog && tables === null) {
-      this.lookup = this.catalog.load(database, oids).then((loaded) => {
-        this.lookup = null;
-        this.open(fields, raw, loaded);
-        then();
-      });
+      this.lookup = this.catalog
+        .load(database, oids)
+        .then((loaded) => {
+          this.lookup = null;
+          use(this.resultColumns(fields, loaded));
+          later?.();
+        })
+        // A binary COPY that would need masking (CopyNotMaskable) ends the session, as it does at once.
+        .catch((err: Error) => this.output.fail(err));
       return false;
     }
-    this.open(fields, raw, tables ?? undefined);
+    use(this.resultColumns(fields, tables ?? undefined));
     return true;
   }
 
-  private open(fields: dec.FieldDescription[], raw: Buffer | null, tables: Map<number, Map<number, ColumnOrigin>> | undefined): void {
-    const columns = this.resultColumns(fields, tables);
+  private open(columns: ResultColumn[], raw: Buffer | null): void {
     this.masker = this.stage.begin({ session: this.session, columns, ...(raw ? { raw: [raw] } : {}) }, this.output);
     // The result's rows go from the framer straight to its masker (what serverMessage would do with each).
     if (this.masker) this.server.express(Back.DataRow, this.maskRow);
@@ -289,18 +300,7 @@ export class PgMasking {
     this.copyFields = null;
     if (described && described.length === buf.readInt16BE(start + 6)) {
       // Origins as for a SELECT's columns: rules by table.column, aliases and views apply.
-      const database = this.session.database ?? '';
-      const oids = described.map((f) => f.tableOid);
-      const tables = this.catalog?.known(database, oids);
-      if (this.catalog && tables === null) {
-        this.lookup = this.catalog.load(database, oids).then((loaded) => {
-          this.lookup = null;
-          this.openCopy(buf, start, end, this.resultColumns(described, loaded).map((c) => maskColumn(c, true)));
-        });
-        return false;
-      }
-      this.openCopy(buf, start, end, this.resultColumns(described, tables ?? undefined).map((c) => maskColumn(c, true)));
-      return true;
+      return this.withColumns(described, (columns) => this.openCopy(buf, start, end, columns.map((c) => maskColumn(c, true))));
     }
     // Not described (a form copyRowsQuery does not take apart, or a pipeline was open): names, if the
     // statement lists them or the catalog knows the table's, and the detectors.

@@ -643,7 +643,8 @@ class PostgresSession implements ProxySession {
     this.phase = 'closed';
     this.ctx.log.info({ code: error.entry.sqlstate, reason: error.message }, 'session ended by the proxy');
     this.closeReason = `error: ${error.message}`;
-    const atBoundary = !this.fromServer || this.fromServer.atBoundary;
+    // The client may be between messages while more of the server's wait unread (the framer stopped).
+    const atBoundary = !this.fromServer?.insidePassedMessage;
     const { client, clientOpen, upstream } = this.sockets;
     if (clientOpen) {
       if (atBoundary) client.end(enc.encodeErrorResponse({ severity: 'FATAL', code: error.entry.sqlstate, message: error.message }));

@@ -173,9 +173,20 @@ describe('masking on PostgreSQL', () => {
       // Nothing of the exchange reaches the client or the audit as a statement of its own.
       expect((await pc.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
       await pc.end();
+      // A binary COPY that needs masking ends that session, also when its columns are looked up first.
+      await direct.query('CREATE TABLE IF NOT EXISTS sw_mask_other2 (email text)');
+      const bin = new pgLib.Client({ host: '127.0.0.1', port: p.pg.port, user: pg.user, database: pg.database });
+      await bin.connect();
+      bin.on('error', () => undefined);
+      const ended = pipeline(bin.query(copyTo('COPY (SELECT email FROM sw_mask_other2) TO STDOUT (FORMAT binary)')), new Writable({ write: (_c, _e, cb) => cb() }));
+      await expect(ended).rejects.toMatchObject({ code: '0A000' });
+      const after = new pgLib.Client({ host: '127.0.0.1', port: p.pg.port, user: pg.user, database: pg.database });
+      await after.connect();
+      expect((await after.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
+      await after.end();
     } finally {
       await p.close();
-      await direct.query('DROP VIEW IF EXISTS sw_mask_v2; DROP VIEW IF EXISTS sw_mask_v; DROP TABLE IF EXISTS sw_mask_other');
+      await direct.query('DROP VIEW IF EXISTS sw_mask_v2; DROP VIEW IF EXISTS sw_mask_v; DROP TABLE IF EXISTS sw_mask_other, sw_mask_other2');
     }
   });
 

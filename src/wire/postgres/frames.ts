@@ -71,6 +71,14 @@ export class PgFramer {
     return n;
   }
 
+  /**
+   * Part of a passed message went on through onPass and the rest has not: whoever receives the passed bytes
+   * is inside a message now. (An inspected message is only ever handed over whole.)
+   */
+  get insidePassedMessage(): boolean {
+    return this.passRemaining > 0;
+  }
+
   /** True between messages: nothing of a next message has been seen yet. */
   get atBoundary(): boolean {
     return this.headFill === 0 && this.body === null && this.passRemaining === 0 && this.stash.length === 0;
