@@ -129,6 +129,9 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
   // Bytes inside a token the run detectors matched are skipped uncounted; when that happened the gates
   // below fall back to what the counts outside the token allow.
   let skipped = false;
+  // Where the runs holding digits begin and end: the number scan looks only there.
+  let numFrom = -1;
+  let numTo = -1;
   let i = start;
   while (i < end) {
     let c = SCAN[buf[i]!]!;
@@ -147,11 +150,16 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
     }
     // A base64url run: count its digits, then let the run-detected kinds look at it if it is long enough.
     const rs = i;
+    const digitsBefore = digits;
     do {
       digits += c & S_DIGIT;
       if (++i === end) break;
       c = SCAN[buf[i]!]!;
     } while (c & S_RUN);
+    if (digits !== digitsBefore) {
+      if (numFrom < 0) numFrom = rs;
+      numTo = i;
+    }
     const b0 = buf[rs]!;
     // Capitals other than A and B start only IBANs, whose second byte is a capital too: `Customer` is not.
     if (runKinds !== 0 && i - rs >= MIN_RUN[b0]! && (IBAN_ONLY[b0] === 0 || CLS[buf[rs + 1]!]! & UPPER)) {
@@ -165,7 +173,12 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
   }
 
   if (firstAt >= 0 && kinds & EMAIL) scanEmails(buf, firstAt, start, end, onMatch);
-  if ((kinds & LONG_NUMBERS && digits >= 8) || (kinds & IPV4 && digits >= 4 && dots >= 3)) scanNumbers(buf, start, end, kinds, onMatch);
+  if ((kinds & LONG_NUMBERS && digits >= 8) || (kinds & IPV4 && digits >= 4 && dots >= 3)) {
+    // A number starts at a digit or at the `+` or `(` just before one. Digits inside a skipped token were
+    // not counted, so then the whole value is looked at.
+    const from = skipped ? start : Math.max(start, numFrom - 1);
+    scanNumbers(buf, start, from, skipped ? end : numTo, end, kinds, onMatch);
+  }
   // An IPv6 address has a `::` or at least six colons (six groups and a dotted quad).
   if (kinds & IPV6 && colons >= 2 && (colonPairs > 0 || colons >= 6 || skipped)) scanIpv6(buf, start, end, onMatch);
 }
@@ -271,10 +284,13 @@ for (let b = 0x30; b <= 0x39; b++) NUM[b] = N_DIGIT;
 NUM[PLUS] = N_PHONE_LEAD;
 NUM[LPAREN] = N_PHONE_LEAD;
 
-/** Cards, SSNs, IPv4 addresses and phones, tried at each place a number may start. */
-function scanNumbers(buf: Buffer, start: number, end: number, kinds: KindSet, onMatch: OnMatch): void {
-  let i = start;
-  while (i < end) {
+/**
+ * Cards, SSNs, IPv4 addresses and phones, tried at each place in [from, to) a number may start; the value
+ * is [start, end).
+ */
+function scanNumbers(buf: Buffer, start: number, from: number, to: number, end: number, kinds: KindSet, onMatch: OnMatch): void {
+  let i = from;
+  while (i < to) {
     const n = NUM[buf[i]!]!;
     if (n === 0) {
       i++;

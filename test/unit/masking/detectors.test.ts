@@ -103,6 +103,20 @@ describe('number shapes at the edges of what each detector accepts', () => {
   });
 });
 
+describe('number scan range', () => {
+  it('finds a phone whose ( opens the value', () => {
+    expect(find('(415) 555-2671 and 12345678', ['phone'])).toEqual([['phone', '(415) 555-2671']]);
+  });
+  it('counts digits only outside a matched token, yet looks for numbers inside it', () => {
+    const pem = '-----BEGIN PRIVATE KEY-----\n4111 1111 1111 1111\n-----END PRIVATE KEY-----';
+    expect(find(`${pem} on 2023-10-12`, ['private_key', 'credit_card'])).toEqual([
+      ['private_key', pem],
+      ['credit_card', '4111 1111 1111 1111'],
+    ]);
+    expect(find(`${pem} on 2023`, ['private_key', 'credit_card'])).toEqual([['private_key', pem]]);
+  });
+});
+
 describe('us_ssn detector', () => {
   it.each(['123-45-6789', '123 45 6789', '078-05-1120'])('flags %j inside text', (ssn) => {
     expect(find(`SSN: ${ssn}.`, ['us_ssn'])).toEqual([['us_ssn', ssn]]);
