@@ -38,6 +38,8 @@ export class RunCopier {
   private outView: DataView = EMPTY_VIEW;
 
   copy(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+    // Nothing between two masked cells, or around a match that is the whole value: the common case.
+    if (to <= from) return pos;
     if (to - from > 96) return pos + src.copy(out, pos, from, to);
     if (src !== this.src) {
       this.src = src;
