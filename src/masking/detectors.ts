@@ -175,9 +175,16 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
   if (firstAt >= 0 && kinds & EMAIL) scanEmails(buf, firstAt, start, end, onMatch);
   if ((kinds & LONG_NUMBERS && digits >= 8) || (kinds & IPV4 && digits >= 4 && dots >= 3)) {
     // A number starts at a digit or at the `+` or `(` just before one. Digits inside a skipped token were
-    // not counted, so then the whole value is looked at.
+    // not counted, so then the whole value is looked at with every kind.
+    // A card has 13+ digits, an SSN 9 and a phone 8+, so kinds the count rules out are not tried.
+    let numKinds = kinds;
+    if (!skipped) {
+      if (digits < 13) numKinds &= ~CARD;
+      if (digits < 9) numKinds &= ~SSN;
+      if (digits < 8) numKinds &= ~PHONE;
+    }
     const from = skipped ? start : Math.max(start, numFrom - 1);
-    scanNumbers(buf, start, from, skipped ? end : numTo, end, kinds, onMatch);
+    scanNumbers(buf, start, from, skipped ? end : numTo, end, numKinds, onMatch);
   }
   // An IPv6 address has a `::` or at least six colons (six groups and a dotted quad).
   if (kinds & IPV6 && colons >= 2 && (colonPairs > 0 || colons >= 6 || skipped)) scanIpv6(buf, start, end, onMatch);

@@ -88,6 +88,7 @@ describe('number shapes at the edges of what each detector accepts', () => {
     ['ipv4', '255.255.255.255'],
     ['ipv4', '1.2.3.4'],
     ['us_ssn', '665 12 3456'],
+    ['phone', '+12345678'],
   ] as const)('flags the %s %j', (kind, text) => {
     expect(find(`x ${text} y`, [kind])).toEqual([[kind, text]]);
   });
