@@ -128,10 +128,10 @@ export class PgMasking {
    * send (pg-copy-rows.ts), to go upstream before it, or null. Their answers are the session's to take:
    * the RowDescription comes back through `copyDescribed`.
    */
-  describeCopy(sql: string): Buffer | null {
+  describeCopy(buf: Buffer, start: number, end: number): Buffer | null {
     this.copyFields = null;
-    if (this.stage.masksNothing(this.session)) return null;
-    const query = copyRowsQuery(sql);
+    if (this.stage.masksNothing(this.session) || !mentionsCopy(buf, start + 5, end)) return null;
+    const query = copyRowsQuery(dec.decodeQuery(buf, start, end).sql);
     return query === undefined ? null : encodeDescribeQuery(query);
   }
 
@@ -364,6 +364,14 @@ export class PgMasking {
     this.ended = null;
     return e;
   }
+}
+
+/** Whether the bytes hold "copy" in any case: most queries do not, and need not be decoded again. */
+function mentionsCopy(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i + 3 < end; i++) {
+    if ((buf[i]! | 0x20) === 0x63 && (buf[i + 1]! | 0x20) === 0x6f && (buf[i + 2]! | 0x20) === 0x70 && (buf[i + 3]! | 0x20) === 0x79) return true;
+  }
+  return false;
 }
 
 function namedColumns(names: string[] | undefined): MaskColumn[] | undefined {

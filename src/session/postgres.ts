@@ -356,7 +356,7 @@ class PostgresSession implements ProxySession {
    * The Parse uses the unnamed statement, which the client's simple Query destroys anyway.
    */
   private describeCopyRows(buf: Buffer, start: number, end: number): void {
-    const describe = this.masking?.describeCopy(dec.decodeQuery(buf, start, end).sql);
+    const describe = this.masking?.describeCopy(buf, start, end);
     if (!describe) return;
     this.syncPoints.push({ refusal: null, ours: true });
     this.sockets.writeUpstream(describe);
