@@ -45,7 +45,7 @@ export class PgMasking {
   private ended: Promise<Record<string, number>> | null = null;
   /** A catalog lookup the next result waits for (the server is not read meanwhile). */
   private lookup: Promise<void> | null = null;
-  /** The text of the last simple query: what a COPY ... TO STDOUT that follows copies. */
+  /** The text of the last simple query or executed statement: what a COPY ... TO STDOUT that follows copies. */
   private lastQuery = '';
   /** Rows of a COPY TO STDOUT go through a masker (CopyData is inspected only for them). */
   private copying = false;
@@ -88,9 +88,11 @@ export class PgMasking {
       case Front.FunctionCall:
         this.results.query();
         return null;
-      case Front.Parse:
-        this.results.parse(dec.decodeParse(buf, start, end).statement);
+      case Front.Parse: {
+        const p = dec.decodeParse(buf, start, end);
+        this.results.parse(p.statement, p.sql);
         return null;
+      }
       case Front.Bind: {
         const b = dec.decodeBindResultFormats(buf, start, end);
         this.results.bind(b.portal, b.statement, b.resultFormats);
@@ -109,6 +111,8 @@ export class PgMasking {
           before = encodeDescribePortal(portal);
         }
         this.results.execute(portal);
+        // A COPY run this way is read from its own text (see beginCopy), not the last simple query's.
+        this.lastQuery = this.results.sqlOf(portal);
         return before;
       }
       case Front.Close: {

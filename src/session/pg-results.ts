@@ -39,14 +39,17 @@ export class PgResults {
   private readonly expected: Expected[] = [];
   private head = 0;
   private readonly statements = new Map<string, FieldDescription[] | undefined>();
+  /** Each prepared statement's SQL: what an Execute of one of its portals runs. */
+  private readonly texts = new Map<string, string>();
   private readonly portals = new Map<string, Portal>();
   /** Rows of the current Execute have started. */
   private executing = false;
 
   // ---- what the client sent (in the order it goes upstream) ----
 
-  parse(name: string): void {
+  parse(name: string, sql: string): void {
     this.statements.set(name, undefined);
+    this.texts.set(name, sql);
     this.push({ kind: 'parse' });
   }
 
@@ -57,6 +60,12 @@ export class PgResults {
 
   describe(target: 'S' | 'P', name: string): void {
     this.push(target === 'S' ? { kind: 'describe-statement', name } : { kind: 'describe-portal', portal: name, ours: false });
+  }
+
+  /** The SQL an Execute of `portal` runs ('' when unknown). */
+  sqlOf(portal: string): string {
+    const p = this.portals.get(portal);
+    return (p && this.texts.get(p.statement)) ?? '';
   }
 
   /** Whether the portal's columns are known; if not, the session sends a Describe of its own first. */
@@ -75,6 +84,7 @@ export class PgResults {
 
   close(target: 'S' | 'P', name: string): void {
     (target === 'S' ? this.statements : this.portals).delete(name);
+    if (target === 'S') this.texts.delete(name);
     this.push({ kind: 'close' });
   }
 

@@ -12,6 +12,8 @@ import pgLib from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { to as copyTo } from 'pg-copy-streams';
+import net from 'node:net';
+import { serialize } from 'pg-protocol';
 import { startProxy, type StartedProxy } from '../helpers/proxy.js';
 import { pg } from '../helpers/databases.js';
 
@@ -293,6 +295,31 @@ describe('masking on PostgreSQL', () => {
     expect(csv).toBe('1,j***@example.com,call me\n2,,contact: b***@corp.io\n3,z***@example.com,nothing here\n');
     expect(csv).not.toContain('jane.doe');
     expect(csv).not.toContain('bob@corp.io');
+  });
+
+  it('masks a COPY run through the extended protocol by its own text, not the last simple query', async () => {
+    // The last simple query lists other columns in another order: the Execute's COPY must not be read by it.
+    const socket = net.connect({ host: '127.0.0.1', port: proxy.pg.port });
+    let received = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
+    await new Promise((r) => socket.once('connect', r));
+    const readyCount = () => received.toString('latin1').split('Z\0\0\0\x05').length - 1;
+    const until = async (n: number) => {
+      for (const deadline = Date.now() + 5000; readyCount() < n; await new Promise((r) => setTimeout(r, 10))) {
+        if (Date.now() > deadline || socket.destroyed) throw new Error(`no ReadyForQuery #${n}: ${received.toString('latin1').slice(-200)}`);
+      }
+    };
+    socket.write(serialize.startup({ user: pg.user, database: pg.database }));
+    await until(1);
+    socket.write(serialize.query('COPY (SELECT ssn, id FROM sw_mask_t WHERE id = 3) TO STDOUT'));
+    await until(2);
+    socket.write(Buffer.concat([serialize.parse({ text: 'COPY sw_mask_t (id, ssn) TO STDOUT WITH (FORMAT csv)' }), serialize.bind({}), serialize.execute({}), serialize.sync()]));
+    await until(3);
+    socket.destroy();
+    const text = received.toString('utf8');
+    expect(text).toContain('*******4321\t3\n');
+    expect(text).toContain('1,*******6789\n');
+    expect(text).not.toContain('123-45-6789');
   });
 
   it('masks values quoted in errors', async () => {
