@@ -179,9 +179,11 @@ export function matchPhone(buf: Buffer, i: number, end: number): number {
   while (p < end) {
     const b = buf[p]!;
     if (isDigit(b)) {
-      if (++count > 15) return -1;
-      glen++;
-      p++;
+      const from = p;
+      while (++p < end && isDigit(buf[p]));
+      count += p - from;
+      if (count > 15) return -1;
+      glen += p - from;
       continue;
     }
     if (b === LPAREN && glen === 0 && !paren) {

@@ -89,6 +89,7 @@ describe('number shapes at the edges of what each detector accepts', () => {
     ['ipv4', '1.2.3.4'],
     ['us_ssn', '665 12 3456'],
     ['phone', '+12345678'],
+    ['phone', '+123456789012345'],
   ] as const)('flags the %s %j', (kind, text) => {
     expect(find(`x ${text} y`, [kind])).toEqual([[kind, text]]);
   });
@@ -161,6 +162,8 @@ describe('phone detector', () => {
     ['an amount', '1,234,567.89'],
     ['a version', 'v1.2.3'],
     ['too few digits after +', '+1234567'],
+    ['too many digits after +', '+1234567890123456'],
+    ['too many digits in groups', '+1 234 567 890 123 456'],
     ['a short last group', '12 345 678 901'],
     ['a long group', '(415) 5552671'],
   ])('does not flag %s', (_, text) => {
