@@ -19,6 +19,7 @@ import { MaskingPool } from './masking/pool.js';
 import { MaskingStage } from './masking/stage.js';
 import { MaskingRowStage } from './masking/row-stage.js';
 import { PgCatalog } from './session/pg-catalog.js';
+import { MysqlCatalog } from './session/mysql-catalog.js';
 import type { Gate } from './session/hooks.js';
 import { Listener, type SessionDeps, type SessionFactory } from './session/listener.js';
 import { createPostgresSession } from './session/postgres.js';
@@ -81,19 +82,30 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const masking = opts.masking === false ? undefined : new MaskingRowStage(() => maskingRules.current, new MaskingStage({ executor: pool }));
   const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl, observer: recorder });
   const catalogs = new Map<string, PgCatalog>();
+  const mysqlCatalogs = new Map<string, MysqlCatalog>();
   for (const l of config.listeners) {
-    if (l.protocol !== 'postgres' || !masking) continue;
-    if (l.catalog) catalogs.set(l.name, new PgCatalog(l.catalog, log.child({ listener: l.name, part: 'catalog' })));
-    else log.info({ listener: l.name }, 'masking: no catalog for this listener; column rules match the names a result shows (an alias hides the origin; detectors still scan the values)');
+    if (!masking) continue;
+    const catalogLog = log.child({ listener: l.name, part: 'catalog' });
+    if (l.protocol === 'postgres' && l.catalog) catalogs.set(l.name, new PgCatalog(l.catalog, catalogLog));
+    else if (l.protocol === 'mysql' && l.catalog) mysqlCatalogs.set(l.name, new MysqlCatalog(l.catalog, catalogLog));
+    else if (l.protocol === 'postgres') log.info({ listener: l.name }, 'masking: no catalog for this listener; column rules match the names a result shows (an alias hides the origin; detectors still scan the values)');
+    else log.info({ listener: l.name }, "masking: no catalog for this listener; a view's columns keep the view as their origin (table.column rules of its base tables do not reach them)");
   }
-  const deps: SessionDeps = { gate, masking, catalogFor: (name) => catalogs.get(name), events: recorder, cancelKeys: new Map() };
+  const deps: SessionDeps = {
+    gate,
+    masking,
+    catalogFor: (name) => catalogs.get(name),
+    mysqlCatalogFor: (name) => mysqlCatalogs.get(name),
+    events: recorder,
+    cancelKeys: new Map(),
+  };
   const listeners: Listener[] = [];
   const closeAll = async (drainMs = 0) => {
     await Promise.all(listeners.map((l) => l.close(drainMs)));
     await broker.close();
     await consoleServer.close();
     maskingRules.close();
-    await Promise.all([...catalogs.values()].map((c) => c.close()));
+    await Promise.all([...catalogs.values(), ...mysqlCatalogs.values()].map((c) => c.close()));
     await pool?.close();
     await audit.close();
   };

@@ -8,6 +8,7 @@ import { sessionLogger, type Logger } from '../log.js';
 import type { Gate, SessionEvents } from './hooks.js';
 import type { MaskingRowStage } from '../masking/row-stage.js';
 import type { PgCatalog } from './pg-catalog.js';
+import type { MysqlCatalog } from './mysql-catalog.js';
 
 export interface SessionDeps {
   gate: Gate;
@@ -15,6 +16,8 @@ export interface SessionDeps {
   masking?: MaskingRowStage;
   /** A listener's catalog connection for column origins (PostgreSQL, `catalog` in the config). */
   catalogFor?: (listener: string) => PgCatalog | undefined;
+  /** The same for MySQL listeners: view columns traced to their base table columns. */
+  mysqlCatalogFor?: (listener: string) => MysqlCatalog | undefined;
   events: SessionEvents;
   /**
    * Sessions by the cancel key the client knows, so a cancel on a new connection finds its session:

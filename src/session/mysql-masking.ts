@@ -4,6 +4,10 @@
 // keep their place before everything after them. A result with nothing to mask is not seen row by row: the
 // reader lets its rows stream through raw.
 //
+// Column origins: with a catalog (mysql-catalog.ts), a view's columns are pointed at the base table columns
+// they show before masking decides (`origins`); a result naming a table the catalog has not seen waits for
+// its lookup, and the reader stops reading the server meanwhile, so no row goes out before its plan is made.
+//
 // Sequence ids: the stage keeps each row packet's own id (a masked row must still fit one packet), so the
 // reader renumbers a row in place before handing it over when it has shifted the ids of that response.
 import type { MaskingRowStage } from '../masking/row-stage.js';
@@ -13,6 +17,7 @@ import { OrderedOutput } from '../masking/ordered-output.js';
 import { encodeColumnCount } from '../wire/mysql/encode.js';
 import { framePayload } from '../wire/mysql/frames.js';
 import type { ResultColumn, SessionInfo } from './hooks.js';
+import type { MysqlCatalog } from './mysql-catalog.js';
 
 /** A result column as the MySQL session describes it to the row stage (what binary rows need besides the name). */
 export interface MysqlResultColumn extends ResultColumn {
@@ -35,6 +40,8 @@ export class MysqlMasking {
   private bigRows: MysqlRowMasker | null = null;
   /** Cursors opened by COM_STMT_EXECUTE, by statement id: their fetches carry no definitions of their own. */
   private readonly cursors = new Map<number, Described>();
+  /** A statement that may change the schema went upstream: the catalog forgets again once its response ends. */
+  private schemaChanging = false;
 
   constructor(
     private readonly stage: MaskingRowStage,
@@ -43,6 +50,8 @@ export class MysqlMasking {
     sink: (bytes: Buffer) => void,
     /** A batch could not be masked: the session must close rather than send anything more. */
     onError: (err: Error) => void,
+    /** Traces view columns to their base columns (absent: columns are as the server describes them). */
+    private readonly catalog?: MysqlCatalog,
   ) {
     this.output = new OrderedOutput(sink, onError);
   }
@@ -58,9 +67,38 @@ export class MysqlMasking {
   }
 
   /**
-   * All column definitions of a result are in. Returns the rewritten description to send instead of `raw`
-   * (sequence ids still to be set), or null to send `raw` as it is. `cursor`: the statement whose cursor this
-   * execute opened, whose fetches will be masked the same way.
+   * The result's columns with view columns pointed at the base columns they show: at once when the catalog
+   * knows their tables (or there is no catalog, or nothing to mask), else once it has looked them up.
+   */
+  origins(columns: MysqlResultColumn[]): MysqlResultColumn[] | Promise<MysqlResultColumn[]> {
+    const catalog = this.catalog;
+    if (!catalog || this.stage.masksNothing(this.session)) return columns;
+    return catalog.resolve(columns) ?? catalog.load(columns);
+  }
+
+  /** A statement that may change tables or views (DDL) goes upstream: what the catalog knows may go stale. */
+  schemaMayChange(): void {
+    if (!this.catalog) return;
+    this.catalog.invalidate();
+    this.schemaChanging = true;
+  }
+
+  /** A response ended; after DDL the catalog forgets what it may have looked up while the DDL ran. */
+  responseEnded(): void {
+    if (!this.schemaChanging) return;
+    this.schemaChanging = false;
+    this.catalog!.invalidate();
+  }
+
+  /** Fails the output (the session ends) rather than send anything more. */
+  fail(err: Error): void {
+    this.output.fail(err);
+  }
+
+  /**
+   * All column definitions of a result are in, their origins resolved (`origins`). Returns the rewritten
+   * description to send instead of `raw` (sequence ids still to be set), or null to send `raw` as it is.
+   * `cursor`: the statement whose cursor this execute opened, whose fetches will be masked the same way.
    */
   begin(columns: MysqlResultColumn[], raw: Buffer[], extendedMetadata: boolean, cursor?: number): Buffer | null {
     // Copies: the views into socket chunks would keep those alive for as long as the cursor lives.
@@ -145,4 +183,46 @@ export class MysqlMasking {
     if (statementId === undefined) this.cursors.clear();
     else this.cursors.delete(statementId);
   }
+}
+
+const ddlWords = ['CREATE', 'ALTER', 'DROP', 'RENAME'];
+
+/**
+ * Whether the SQL text buf[start, end) starts with a statement that can change tables or views (CREATE,
+ * ALTER, DROP, RENAME), past spaces and comments. Executable comments count as code: mysqldump writes
+ * `/*!50001 CREATE ALGORITHM=UNDEFINED *\/ ... VIEW`. Only the first statement of a text is read.
+ */
+export function mayChangeSchema(buf: Buffer, start: number, end: number): boolean {
+  let i = start;
+  while (i < end) {
+    const b = buf[i]!;
+    if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) i++;
+    else if (b === 0x23 || (b === 0x2d && buf[i + 1] === 0x2d && i + 2 < end && buf[i + 2]! <= 0x20)) {
+      // # or -- : to the end of the line.
+      while (i < end && buf[i] !== 0x0a) i++;
+    } else if (b === 0x2f && buf[i + 1] === 0x2a) {
+      // /*! and MariaDB's /*M! hold code (after an optional version): read on inside them.
+      let j = i + 2;
+      if (buf[j] === 0x4d && buf[j + 1] === 0x21) j++;
+      if (buf[j] === 0x21) {
+        j++;
+        while (j < end && buf[j]! >= 0x30 && buf[j]! <= 0x39) j++;
+        i = j;
+      } else {
+        i = buf.indexOf('*/', j);
+        if (i < 0 || i >= end) return false;
+        i += 2;
+      }
+    } else break;
+  }
+  for (const word of ddlWords) {
+    if (end - i < word.length) continue;
+    let k = 0;
+    while (k < word.length && (buf[i + k]! & 0xdf) === word.charCodeAt(k)) k++;
+    if (k < word.length) continue;
+    const after = i + k < end ? buf[i + k]! : 0x20;
+    // A whole word: CREATE, not CREATED_AT.
+    if (!((after | 0x20) >= 0x61 && (after | 0x20) <= 0x7a) && after !== 0x5f && !(after >= 0x30 && after <= 0x39)) return true;
+  }
+  return false;
 }

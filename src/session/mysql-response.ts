@@ -10,6 +10,9 @@
 // definitions go out (renumbered as the server numbered the originals) and each row packet is taken whole
 // and handed to the masker. Whenever a rewrite changes how many packets something takes (a row of 16 MiB or
 // more), the sequence ids of the rest of the response are shifted to match. ERR packets are masked too.
+// With a catalog, the columns' origins are resolved first (views to their base tables); when that needs a
+// lookup, the held definitions wait for it and the server is not read meanwhile (onPacket returns false
+// and drained() waits for the lookup), so no row is sent before masking has decided.
 import { WireError } from '../wire/bytes.js';
 import * as dec from '../wire/mysql/decode.js';
 import { readLenenc } from '../wire/mysql/reader.js';
@@ -82,6 +85,8 @@ export class ResponseReader {
   /** Rows of the result under way, and whether this response's outcomes are statements' (not a ping's). */
   private rowCount = 0;
   private outcomes = false;
+  /** A result whose columns' origins are being looked up: the rest of the response waits for it. */
+  private waiting: Promise<void> | null = null;
 
   constructor(
     private readonly sink: ResponseSink,
@@ -152,8 +157,7 @@ export class ResponseReader {
         this.onFirst(first, buf, start, end);
         return true;
       case St.Columns:
-        this.onColumn(buf, start, end);
-        return true;
+        return this.onColumn(buf, start, end);
       case St.MetaEof: {
         const status = this.endStatus(buf, start, end, false);
         this.write(buf, start, end);
@@ -164,8 +168,7 @@ export class ResponseReader {
       case St.Rows:
         return this.onRow(first, buf, start, end, parts);
       case St.PrepareDefs:
-        this.onPrepareDef(buf, start, end);
-        return true;
+        return this.onPrepareDef(buf, start, end);
       case St.FieldList:
         if (first === Header.Eof) this.endStatus(buf, start, end, this.deprecateEof);
         if (first === Header.Err) this.writeErr(buf, start, end);
@@ -177,7 +180,27 @@ export class ResponseReader {
 
   /** After onPacket returned false: resolves when masking has room again. */
   drained(): Promise<void> {
-    return this.masking ? this.masking.drained() : Promise.resolve();
+    const m = this.masking;
+    if (!m) return Promise.resolve();
+    const waiting = this.waiting;
+    if (!waiting) return m.drained();
+    this.waiting = null;
+    return waiting.then(() => (m.full ? m.drained() : undefined));
+  }
+
+  /**
+   * Runs `use` with the columns' origins: now (true), or once the catalog has looked them up (false: the
+   * caller stops reading the server; drained() resolves after `use` ran).
+   */
+  private withOrigins(masking: MysqlMasking, use: (columns: MysqlResultColumn[]) => void): boolean {
+    const columns = masking.origins(this.columns);
+    if (!(columns instanceof Promise)) {
+      use(columns);
+      return true;
+    }
+    // Taken by the drained() call that follows the false; a prepare's end is chained on first.
+    this.waiting = columns.then(use).catch((err: Error) => masking.fail(err));
+    return false;
   }
 
   private onFirst(first: number, buf: Buffer, start: number, end: number): void {
@@ -215,12 +238,12 @@ export class ResponseReader {
     } else this.write(buf, start, end);
   }
 
-  private onColumn(buf: Buffer, start: number, end: number): void {
+  private onColumn(buf: Buffer, start: number, end: number): boolean {
     if (this.masking) this.holdColumn(buf, start, end, this.kind === 'execute' ? 1 : 0);
     else this.write(buf, start, end);
-    if (--this.left > 0) return;
+    if (--this.left > 0) return true;
     this.st = this.deprecateEof ? St.Rows : St.MetaEof;
-    if (this.masking) this.beginResult(this.masking);
+    return this.masking ? this.beginResult(this.masking) : true;
   }
 
   /** A column definition packet, held until the result's columns are all known; `format` of its rows. */
@@ -240,12 +263,16 @@ export class ResponseReader {
     });
   }
 
-  /** All column definitions are in: masking decides about this result set. */
-  private beginResult(masking: MysqlMasking): void {
+  /** All column definitions are in: masking decides about this result set (false: once origins are known). */
+  private beginResult(masking: MysqlMasking): boolean {
     const meta = this.meta;
     this.meta = [];
     const cursor = this.kind === 'execute' && this.cursor ? this.statementId : undefined;
-    const description = masking.begin(this.columns, meta, this.extendedMetadata, cursor);
+    return this.withOrigins(masking, (columns) => this.sendDescription(masking, columns, meta, cursor));
+  }
+
+  private sendDescription(masking: MysqlMasking, columns: MysqlResultColumn[], meta: Buffer[], cursor: number | undefined): void {
+    const description = masking.begin(columns, meta, this.extendedMetadata, cursor);
     if (!description) {
       for (const m of meta) this.write(m, 0, m.length);
       return;
@@ -331,12 +358,18 @@ export class ResponseReader {
    * Parameter definitions, [EOF], column definitions, [EOF]: all counted. With masking on, the column
    * definitions are rewritten as each execute's will be, for clients that decode binary rows by them.
    */
-  private onPrepareDef(buf: Buffer, start: number, end: number): void {
+  private onPrepareDef(buf: Buffer, start: number, end: number): boolean {
     if (this.left > 0) {
       this.left--;
-      this.prepareDef(buf, start, end);
-      if (this.left === 0 && this.prepareEofs === 0 && this.prepareColumns === 0) this.finish();
-      return;
+      const now = this.prepareDef(buf, start, end);
+      const last = this.left === 0 && this.prepareEofs === 0 && this.prepareColumns === 0;
+      if (now) {
+        if (last) this.finish();
+        return true;
+      }
+      // The definitions go out once their origins are known; the response ends after them.
+      if (last) this.waiting = this.waiting!.then(() => this.finish());
+      return false;
     }
     if (!this.deprecateEof && this.prepareEofs > 0 && buf[start + 4] === Header.Eof && end - start - 4 < 9) {
       this.write(buf, start, end);
@@ -347,24 +380,37 @@ export class ResponseReader {
       this.prepareInColumns = true;
       this.meta = [];
       this.columns = [];
-      this.prepareDef(buf, start, end);
+      if (!this.prepareDef(buf, start, end)) {
+        if (this.left === 0 && this.prepareColumns === 0 && this.prepareEofs === 0) this.waiting = this.waiting!.then(() => this.finish());
+        return false;
+      }
     } else {
       throw new WireError('COM_STMT_PREPARE response: more definitions than announced');
     }
     if (this.left === 0 && this.prepareColumns === 0 && this.prepareEofs === 0) this.finish();
+    return true;
   }
 
-  /** One definition of a prepare response: column definitions wait for the last one (`left` is 0) when masking. */
-  private prepareDef(buf: Buffer, start: number, end: number): void {
-    if (!this.prepareInColumns || !this.masking) return this.write(buf, start, end);
+  /**
+   * One definition of a prepare response: column definitions wait for the last one (`left` is 0) when
+   * masking, and then for their origins (false: once the catalog has looked them up).
+   */
+  private prepareDef(buf: Buffer, start: number, end: number): boolean {
+    if (!this.prepareInColumns || !this.masking) {
+      this.write(buf, start, end);
+      return true;
+    }
     this.holdColumn(buf, start, end, 1);
-    if (this.left > 0) return;
+    if (this.left > 0) return true;
     const defs = this.meta;
     this.meta = [];
-    // One packet each, rewritten or not: the sequence ids stay the server's.
-    const rewritten = this.masking.describePrepared(this.columns, defs, this.extendedMetadata);
-    if (rewritten) this.sink.write(rewritten);
-    else for (const d of defs) this.write(d, 0, d.length);
+    const masking = this.masking;
+    return this.withOrigins(masking, (columns) => {
+      // One packet each, rewritten or not: the sequence ids stay the server's.
+      const rewritten = masking.describePrepared(columns, defs, this.extendedMetadata);
+      if (rewritten) this.sink.write(rewritten);
+      else for (const d of defs) this.write(d, 0, d.length);
+    });
   }
 
   /** Status flags of an OK (`ok`) or EOF packet, which the session keeps track of. */
@@ -396,6 +442,7 @@ export class ResponseReader {
 
   private finish(): void {
     this.st = St.Idle;
+    this.masking?.responseEnded();
     this.sink.done();
   }
 }

@@ -16,12 +16,12 @@ import { WireError } from '../wire/bytes.js';
 import * as dec from '../wire/mysql/decode.js';
 import * as enc from '../wire/mysql/encode.js';
 import { MessageTooLarge, MyFramer, framePayload, lastSequenceId, payloadOf, physicalPackets, type PacketHandler } from '../wire/mysql/frames.js';
-import { Cap, Header, charsetOfCollation } from '../wire/mysql/packets.js';
+import { Cap, Command, Header, charsetOfCollation } from '../wire/mysql/packets.js';
 import type { SessionInfo } from './hooks.js';
 import { mysqlCancelKey, type ProxySession, type SessionContext } from './listener.js';
 import { AuthExchange, proxyRsaKey, type AuthLinks } from './mysql-auth.js';
 import { CommandPhase, type CommandIo } from './mysql-commands.js';
-import { MysqlMasking } from './mysql-masking.js';
+import { MysqlMasking, mayChangeSchema } from './mysql-masking.js';
 import { agreement, contextOfGreeting, greetingForClient, responseForServer } from './mysql-handshake.js';
 import { SocketPair, type PairEvents } from './socket-pair.js';
 import { connectTcp, startClientTls } from './upstream.js';
@@ -83,6 +83,7 @@ class MysqlSession implements ProxySession {
           ctx.log.error({ err: err.message }, 'masking failed; closing the session rather than send rows unmasked');
           this.fatal(new ProxyError('protocolViolation', 'masking failed'));
         },
+        ctx.deps.mysqlCatalogFor?.(ctx.listener.name),
       );
     }
     this.commands = new CommandPhase(this.commandIo, this.info, ctx.deps.gate, this.masking, ctx.deps.events, ctx.log, (id) => this.killQuery(id));
@@ -343,7 +344,10 @@ class MysqlSession implements ProxySession {
         case 'auth':
           return this.auth ? this.onClientAuth(buf, start, end, parts) : false;
         case 'command':
-          return this.auth ? this.onClientAuth(buf, start, end, parts) : this.commands.onClientPacket(buf, start, end, parts);
+          if (this.auth) return this.onClientAuth(buf, start, end, parts);
+          // DDL (even one the gate holds or denies): the catalog's answers may go stale.
+          if (this.masking && buf[start + 4] === Command.Query && mayChangeSchema(buf, start + 5, end)) this.masking.schemaMayChange();
+          return this.commands.onClientPacket(buf, start, end, parts);
         default:
           return false;
       }

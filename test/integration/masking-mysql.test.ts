@@ -2,8 +2,11 @@
 // org_name (aliases), detectors for computed columns, text rows (mysql2 `query`, the mariadb CLI) and binary
 // rows (mysql2 `execute`, prepared statements reused), NULLs, empty strings and multi-byte values,
 // multi-statement results, a large result through the worker pool in order, duplicate-key errors; results
-// with nothing to mask pass through unchanged; the audit hears of the masked cells.
-import { readFileSync } from 'node:fs';
+// with nothing to mask pass through unchanged; the audit hears of the masked cells. With a `catalog`, a view's
+// columns are traced to the base table columns they show (views of views too), so table.column rules apply.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FieldPacket, RowDataPacket } from 'mysql2/promise';
 import { startProxy } from '../helpers/proxy.js';
@@ -188,6 +191,97 @@ describe('masking on MySQL', () => {
     // The session goes on.
     const [rows] = await c.query<RowDataPacket[]>('SELECT email FROM t WHERE id = 1');
     expect(rows).toEqual([{ email: 'j***@example.com' }]);
+  });
+});
+
+describe('masking through views on MySQL', () => {
+  const rulesDir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-rules-'));
+  writeFileSync(path.join(rulesDir, 'policy.yaml'), 'rules: []\ndefault: allow\n');
+  writeFileSync(
+    path.join(rulesDir, 'masking.yaml'),
+    [
+      'columns:',
+      `  - match: { table: ${dbName}.vt, column: secret }`,
+      '    mask: { fixed: "[hidden]" }',
+      `  - match: { table: ${dbName}.vv2, column: ident }`,
+      '    mask: redact',
+      '',
+    ].join('\n'),
+  );
+  const viewsProxy = (catalog: boolean) =>
+    startProxy({
+      masking: true,
+      mysql: catalog ? { catalog: `mysql://${encodeURIComponent(db.user)}:${encodeURIComponent(db.password)}@${db.host}:${db.port}` } : {},
+      extra: { rules: rulesDir, masking: { key: 'test-mask-key-0123456789', workers: 2 } },
+    });
+  const rows = 3000;
+  const text = (conn: Conn) => (q: string) => conn.query<RowDataPacket[]>(q);
+  const binary = (conn: Conn) => (q: string) => conn.execute<RowDataPacket[]>(q);
+
+  beforeAll(async () => {
+    await direct.query(`CREATE TABLE vt (id INT PRIMARY KEY, secret VARCHAR(50), note VARCHAR(50)) DEFAULT CHARSET = utf8mb4`);
+    const values = Array.from({ length: rows }, (_, i) => `(${i + 1}, 'hush hush ${i + 1}', 'plain note ${i + 1}')`).join(',');
+    await direct.query(`INSERT INTO vt VALUES ${values}`);
+    // vv renames the column; vv2 is a view of vv, renaming it again, with a computed column of it.
+    await direct.query('CREATE VIEW vv AS SELECT id, secret AS s2, note FROM vt');
+    await direct.query('CREATE VIEW vv2 AS SELECT id AS ident, s2 AS remark, UPPER(s2) AS shout FROM vv');
+    await direct.query('CREATE VIEW vv3 AS SELECT id, secret AS s3, note AS s4 FROM vt');
+  });
+
+  it('applies a base table.column rule through a view, a view of it, and a rule naming the view column; not to a computed column', async () => {
+    const p = await viewsProxy(true);
+    try {
+      const vc = await connect({ via: p.mysql!.port, database: dbName, multipleStatements: true });
+      try {
+        // First sight of both views, in one response, with thousands of rows behind each description: every
+        // row waits for its view's lookup, none goes out unmasked.
+        const [results] = await vc.query<RowDataPacket[][]>('SELECT * FROM vv ORDER BY id; SELECT * FROM vv2 ORDER BY ident');
+        expect(results[0]!.length).toBe(rows);
+        expect(results[0]!.every((r, i) => r.s2 === '[hidden]' && r.note === `plain note ${i + 1}` && r.id === i + 1)).toBe(true);
+        expect(results[1]!.length).toBe(rows);
+        expect(results[1]![0]).toEqual({ ident: '****', remark: '[hidden]', shout: 'HUSH HUSH 1' });
+        expect(results[1]!.every((r, i) => r.remark === '[hidden]' && r.ident === '****' && r.shout === `HUSH HUSH ${i + 1}`)).toBe(true);
+        for (const run of [text(vc), binary(vc), binary(vc)]) {
+          expect((await run('SELECT * FROM vv WHERE id = 2'))[0]).toEqual([{ id: 2, s2: '[hidden]', note: 'plain note 2' }]);
+          expect((await run('SELECT * FROM vv2 WHERE ident = 1'))[0]).toEqual([{ ident: '****', remark: '[hidden]', shout: 'HUSH HUSH 1' }]);
+          // An alias of a view column, and the base table itself.
+          expect((await run('SELECT remark AS x, s2 AS y FROM vv2 JOIN vv ON id = ident WHERE id = 3'))[0]).toEqual([{ x: '[hidden]', y: '[hidden]' }]);
+          expect((await run('SELECT secret, note FROM vt WHERE id = 3'))[0]).toEqual([{ secret: '[hidden]', note: 'plain note 3' }]);
+        }
+        // The masked column is described as a string in binary results too.
+        const [, fields] = await vc.execute('SELECT ident, remark FROM vv2 WHERE ident = 1');
+        expect((fields as FieldPacket[]).map((f) => [f.name, f.type])).toEqual([['ident', 253], ['remark', 253]]);
+        // DDL through the proxy: the catalog forgets, and the next result follows the new definition (here
+        // the execute of a statement prepared before, whose result waits for the new lookup).
+        const v3 = 'SELECT * FROM vv3 WHERE id = 1';
+        expect((await vc.execute<RowDataPacket[]>(v3))[0]).toEqual([{ id: 1, s3: '[hidden]', s4: 'plain note 1' }]);
+        await vc.query('/*!50001 CREATE OR REPLACE */ VIEW vv3 AS SELECT id, note AS s3, secret AS s4 FROM vt');
+        expect((await vc.execute<RowDataPacket[]>(v3))[0]).toEqual([{ id: 1, s3: 'plain note 1', s4: '[hidden]' }]);
+        expect((await vc.query<RowDataPacket[]>(v3))[0]).toEqual([{ id: 1, s3: 'plain note 1', s4: '[hidden]' }]);
+      } finally {
+        await vc.end();
+      }
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('without a catalog, a view column keeps the view as its origin (rules naming the view still apply)', async () => {
+    const p = await viewsProxy(false);
+    try {
+      const vc = await connect({ via: p.mysql!.port, database: dbName });
+      try {
+        for (const run of [text(vc), binary(vc)]) {
+          expect((await run('SELECT * FROM vv WHERE id = 1'))[0]).toEqual([{ id: 1, s2: 'hush hush 1', note: 'plain note 1' }]);
+          expect((await run('SELECT * FROM vv2 WHERE ident = 1'))[0]).toEqual([{ ident: '****', remark: 'hush hush 1', shout: 'HUSH HUSH 1' }]);
+          expect((await run('SELECT secret FROM vt WHERE id = 1'))[0]).toEqual([{ secret: '[hidden]' }]);
+        }
+      } finally {
+        await vc.end();
+      }
+    } finally {
+      await p.close();
+    }
   });
 });
 
