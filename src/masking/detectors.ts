@@ -3,11 +3,12 @@
 // `null` strategy nulls the whole value (part of a value cannot be NULL).
 //
 // scanValue makes one pass over the bytes that cuts base64url runs (API keys, JWTs, AWS ids, IBANs, PEM
-// headers are looked at only when a run ends and its first byte could start one) and counts what the other
-// detectors need: `@` for e-mail, digits for cards/SSNs/phones/IPv4, colons for IPv6. Those second passes
-// run only when the counts say a match is possible, so prose and short values cost one loop. No regex,
+// headers are looked at only when a run ends, its first byte could start one and it is long enough) and
+// counts what the other detectors need: `@` for e-mail, digits (and where the runs holding them are) for
+// cards/SSNs/phones/IPv4, colons and `::` for IPv6. Those second passes run only when the counts say a match
+// is possible, and only for the kinds the counts allow, so prose and short values cost one loop. No regex,
 // no allocation except while confirming a rare candidate (a JWT header is decoded and JSON-parsed).
-import { ALNUM, CLS, DIGIT, HEX, LOCAL, LOWER, RUN, UPPER, WORD, isDigit } from './charclass.js';
+import { ALNUM, CLS, DIGIT, HEX, LOCAL, LOWER, RUN, UPPER, WORD } from './charclass.js';
 import { ibanStart, matchCard, matchIban, matchIpv4, matchIpv6, matchPhone, matchSsn, startsToken } from './detect-numbers.js';
 import {
   API_TOKEN_FIRST,
@@ -82,7 +83,7 @@ const LPAREN = 0x28;
 const SPACE = 0x20;
 
 // The first pass's own byte table, so each byte costs one load: the low bit is the digit count's increment,
-// RUN_BYTE continues a base64url run, and the rest mark the bytes the second passes are gated on.
+// S_RUN continues a base64url run, and the rest mark the bytes the second passes are gated on.
 const S_DIGIT = 1;
 const S_RUN = 2;
 const S_AT = 4;
