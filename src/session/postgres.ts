@@ -541,7 +541,11 @@ class PostgresSession implements ProxySession {
         const severity = fields.get('V') ?? fields.get('S');
         if (severity === 'FATAL' || severity === 'PANIC') return false;
         const next = this.syncPoints[1];
-        if (next) next.priorError = Buffer.from(buf.subarray(start, end));
+        if (next) {
+          // Its position points into our Describe's text, not the client's: left out.
+          fields.delete('P');
+          next.priorError = enc.encodeFields(Back.ErrorResponse, fields);
+        }
         break;
       }
       case Back.ReadyForQuery:
