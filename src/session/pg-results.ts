@@ -20,6 +20,8 @@ type Expected =
 
 interface Portal {
   statement: string;
+  /** The client asked to describe it since its Bind: the columns arrive before any of its rows. */
+  describing?: boolean;
   /** Bind's result-format codes: none (all text), one (all columns), or one per column. */
   formats: number[];
   fields?: FieldDescription[];
@@ -59,6 +61,10 @@ export class PgResults {
   }
 
   describe(target: 'S' | 'P', name: string): void {
+    if (target === 'P') {
+      const p = this.portals.get(name);
+      if (p) p.describing = true;
+    }
     this.push(target === 'S' ? { kind: 'describe-statement', name } : { kind: 'describe-portal', portal: name, ours: false });
   }
 
@@ -71,7 +77,7 @@ export class PgResults {
   /** Whether the portal's columns are known; if not, the session sends a Describe of its own first. */
   knowsColumns(portal: string): boolean {
     const p = this.portals.get(portal);
-    return !!p && (p.fields !== undefined || this.statements.get(p.statement) !== undefined);
+    return !!p && (p.describing === true || p.fields !== undefined || this.statements.get(p.statement) !== undefined);
   }
 
   describeOurs(portal: string): void {
