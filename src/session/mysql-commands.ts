@@ -7,10 +7,12 @@ import { WireError } from '../wire/bytes.js';
 import * as dec from '../wire/mysql/decode.js';
 import * as enc from '../wire/mysql/encode.js';
 import { lastSequenceId, payloadOf } from '../wire/mysql/frames.js';
-import { Command, SessionTrack, Status, charsetOfCollation, commandName, cursorTypeMask } from '../wire/mysql/packets.js';
+import { PayloadReader } from '../wire/mysql/reader.js';
+import { Cap, Command, SessionTrack, Status, charsetOfCollation, commandName, cursorTypeMask } from '../wire/mysql/packets.js';
 import { parseSqlMode, type MysqlContext } from '../classify/index.js';
 import type { Logger } from '../log.js';
 import { allow, type Gate, type Hold, type SessionEvents, type SessionInfo, type StatementRequest, type Verdict } from './hooks.js';
+import type { StatementContext } from './mysql-catalog.js';
 import type { MysqlMasking } from './mysql-masking.js';
 import { ResponseReader, type ResponseKind, type ResponseSink } from './mysql-response.js';
 
@@ -79,12 +81,20 @@ export class CommandPhase {
    * wait behind them, so the audit keeps the statements' order. null: none is waiting.
    */
   private reporting: Promise<void> | null = null;
+  /**
+   * A `USE` may have changed the current database without the server saying so (the client does not track
+   * session state): the catalog does not trace derived tables until COM_INIT_DB or COM_CHANGE_USER says
+   * which it is.
+   */
+  private databaseUnsure = false;
+  /** The SQL of the statement about to go upstream, for the masking's catalog (statementSent). */
+  private sending: StatementContext | null = null;
 
   constructor(
     private readonly io: CommandIo,
     private readonly info: SessionInfo,
     private readonly gate: Gate,
-    masking: MysqlMasking | null,
+    private readonly masking: MysqlMasking | null,
     private readonly events: SessionEvents,
     private readonly log: Logger,
     /** A KILL QUERY for this connection id went through the gate (it still goes to the server too). */
@@ -144,6 +154,7 @@ export class CommandPhase {
           // A held statement never reached the server, so the server's KILL QUERY cannot end it: we do.
           const killed = killQueryTarget(sql);
           if (killed !== undefined) this.killQuery(killed);
+          this.statementSent(sql, true);
           return this.forward('query', buf, start, end);
         });
       }
@@ -151,6 +162,7 @@ export class CommandPhase {
         const sql = dec.decodeCommandText(p, ps, pe);
         return this.gateThen({ session: this.info, via: 'parse', sql }, buf, start, end, () => {
           this.preparing = sql;
+          this.statementSent(sql, false);
           return this.forward('prepare', buf, start, end);
         });
       }
@@ -160,9 +172,15 @@ export class CommandPhase {
         const sql = x.statementId === 0xffffffff ? this.lastPrepared : this.statements.get(x.statementId);
         const opts = { cursor: command === Command.StmtExecute && (x.flags & cursorTypeMask) !== 0, statementId: x.statementId };
         // An id the proxy never saw prepared is unknown to the server too: it answers with its own error.
-        if (sql === undefined) return this.forward('execute', buf, start, end, opts);
+        if (sql === undefined) {
+          this.statementSent(null, false);
+          return this.forward('execute', buf, start, end, opts);
+        }
         const req: StatementRequest = { session: this.info, via: 'execute', sql, statement: String(x.statementId) };
-        return this.gateThen(req, buf, start, end, () => this.forward('execute', buf, start, end, opts));
+        return this.gateThen(req, buf, start, end, () => {
+          this.statementSent(sql, false);
+          return this.forward('execute', buf, start, end, opts);
+        });
       }
       case Command.StmtFetch:
         return this.forward('fetch', buf, start, end, { statementId: dec.decodeStatementId(p, ps, pe) });
@@ -185,6 +203,7 @@ export class CommandPhase {
         return false;
       case Command.InitDb:
         this.info.database = dec.decodeCommandText(p, ps, pe);
+        this.databaseUnsure = false;
         return this.forward('simple', buf, start, end);
       case Command.ResetConnection:
         this.forgetStatements();
@@ -198,6 +217,7 @@ export class CommandPhase {
         const cu = dec.decodeChangeUser(p, ps, pe, this.capabilities);
         this.info.user = cu.user;
         this.info.database = cu.database || undefined;
+        this.databaseUnsure = false;
         this.forgetStatements();
         this.resetContext(cu.characterSet === undefined ? this.handshakeCharset : charsetOfCollation(cu.characterSet));
         this.io.changeUser(cu.authPluginName, buf, start, end);
@@ -218,11 +238,32 @@ export class CommandPhase {
   }
 
   private forward(kind: ResponseKind, buf: Buffer, start: number, end: number, opts?: { cursor?: boolean; statementId?: number; statement?: boolean }): boolean {
+    // The SQL of a query, prepare or execute (statementSent just before); none for anything else.
+    this.masking?.commandSent(this.sending);
+    this.sending = null;
     this.reader.begin(kind, opts);
     this.command = commandName(buf[start + 4]!);
     this.startedAt = Date.now();
     this.io.writeUpstream(buf.subarray(start, end));
     return false;
+  }
+
+  /**
+   * A statement goes upstream: the masking's catalog reads its derived tables in it. `query`: COM_QUERY
+   * text, which may hold a USE.
+   */
+  private statementSent(sql: string | null, query: boolean): void {
+    const masking = this.masking;
+    if (!masking?.tracesStatements) return;
+    // A client that tracks session state hears of a USE in its OK packet (session_track_schema), and so do we.
+    if (query && sql !== null && !(this.capabilities & Cap.SessionTrack) && mayUse(sql)) this.databaseUnsure = true;
+    if (sql === null || this.context.oracleMode) {
+      this.sending = null;
+      return;
+    }
+    const { noBackslashEscapes, ansiQuotes, serverVersion, mariadb } = this.context;
+    const database = this.databaseUnsure ? undefined : this.info.database;
+    this.sending = { sql, database, mode: { noBackslashEscapes, ansiQuotes, serverVersion, mariadb } };
   }
 
   private forgetStatements(): void {
@@ -324,6 +365,12 @@ export class CommandPhase {
     const state = dec.decodeOk(buf, start, end, this.capabilities).sessionState;
     if (!state) return;
     for (const change of dec.decodeSessionState(state)) {
+      if (change.type === SessionTrack.schema) {
+        // The current database changed (USE): the server says which.
+        this.info.database = new PayloadReader(change.data, 0, change.data.length, 'session state: schema').lenencString() || undefined;
+        this.databaseUnsure = false;
+        continue;
+      }
       if (change.type !== SessionTrack.systemVariables) continue;
       const [name, value] = dec.decodeSystemVariable(change.data);
       if (name === 'sql_mode') {
@@ -340,4 +387,21 @@ export class CommandPhase {
     const { dialect, serverVersion, mariadb, noBackslashEscapes } = this.context;
     this.context = { dialect, serverVersion, mariadb, noBackslashEscapes, charset };
   }
+}
+
+/**
+ * Whether a COM_QUERY text may hold a USE statement (a word USE anywhere: cheap, and a false alarm only
+ * stops derived table tracing until the server or a command names the database again).
+ */
+export function mayUse(sql: string): boolean {
+  for (let i = 0; i + 3 <= sql.length; i++) {
+    if ((sql.charCodeAt(i) | 0x20) !== 0x75 || (sql.charCodeAt(i + 1) | 0x20) !== 0x73 || (sql.charCodeAt(i + 2) | 0x20) !== 0x65) continue;
+    if (!isNameChar(sql.charCodeAt(i - 1)) && !isNameChar(sql.charCodeAt(i + 3))) return true;
+  }
+  return false;
+}
+
+function isNameChar(c: number): boolean {
+  // NaN (out of the text) is not.
+  return (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) || c === 0x5f || c === 0x24 || c >= 0x80;
 }

@@ -7,6 +7,7 @@
 // Column origins: with a catalog (mysql-catalog.ts), a view's columns are pointed at the base table columns
 // they show before masking decides (`origins`); a result naming a table the catalog has not seen waits for
 // its lookup, and the reader stops reading the server meanwhile, so no row goes out before its plan is made.
+// Derived table and CTE aliases are traced the same way, in the SQL of the command under way (`statement`).
 //
 // Sequence ids: the stage keeps each row packet's own id (a masked row must still fit one packet), so the
 // reader renumbers a row in place before handing it over when it has shifted the ids of that response.
@@ -17,7 +18,7 @@ import { OrderedOutput } from '../masking/ordered-output.js';
 import { encodeColumnCount } from '../wire/mysql/encode.js';
 import { framePayload } from '../wire/mysql/frames.js';
 import type { ResultColumn, SessionInfo } from './hooks.js';
-import type { MysqlCatalog } from './mysql-catalog.js';
+import type { MysqlCatalog, StatementContext } from './mysql-catalog.js';
 
 /** A result column as the MySQL session describes it to the row stage (what binary rows need besides the name). */
 export interface MysqlResultColumn extends ResultColumn {
@@ -42,6 +43,8 @@ export class MysqlMasking {
   private readonly cursors = new Map<number, Described>();
   /** A statement that may change the schema went upstream: the catalog forgets again once its response ends. */
   private schemaChanging = false;
+  /** The SQL of the command whose response is under way (null: none, or not readable). */
+  private statement: StatementContext | null = null;
 
   constructor(
     private readonly stage: MaskingRowStage,
@@ -73,7 +76,17 @@ export class MysqlMasking {
   origins(columns: MysqlResultColumn[]): MysqlResultColumn[] | Promise<MysqlResultColumn[]> {
     const catalog = this.catalog;
     if (!catalog || this.stage.masksNothing(this.session)) return columns;
-    return catalog.resolve(columns) ?? catalog.load(columns);
+    return catalog.resolve(columns, this.statement) ?? catalog.load(columns, this.statement);
+  }
+
+  /** Whether derived tables are traced: a catalog is there. */
+  get tracesStatements(): boolean {
+    return this.catalog !== undefined;
+  }
+
+  /** A command goes upstream: the SQL its results answer (null: none), where derived table aliases are defined. */
+  commandSent(statement: StatementContext | null): void {
+    this.statement = statement;
   }
 
   /** A statement that may change tables or views (DDL) goes upstream: what the catalog knows may go stale. */

@@ -3,7 +3,8 @@
 // rows (mysql2 `execute`, prepared statements reused), NULLs, empty strings and multi-byte values,
 // multi-statement results, a large result through the worker pool in order, duplicate-key errors; results
 // with nothing to mask pass through unchanged; the audit hears of the masked cells. With a `catalog`, a view's
-// columns are traced to the base table columns they show (views of views too), so table.column rules apply.
+// columns are traced to the base table columns they show (views of views too), so table.column rules apply;
+// so are the columns of derived tables and CTEs, whose selects the catalog describes without running them.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -278,6 +279,136 @@ describe('masking through views on MySQL', () => {
         }
       } finally {
         await vc.end();
+      }
+    } finally {
+      await p.close();
+    }
+  });
+});
+
+describe('masking through derived tables and CTEs on MySQL', () => {
+  const rulesDir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-rules-'));
+  writeFileSync(path.join(rulesDir, 'policy.yaml'), 'rules: []\ndefault: allow\n');
+  writeFileSync(
+    path.join(rulesDir, 'masking.yaml'),
+    ['columns:', `  - match: { table: ${dbName}.dsrc, column: tax_id }`, '    mask: { fixed: "[hidden]" }', '  - match: { column: nick }', '    mask: redact', ''].join('\n'),
+  );
+  const derivedProxy = (catalog: boolean) =>
+    startProxy({
+      masking: true,
+      mysql: catalog ? { catalog: `mysql://${encodeURIComponent(db.user)}:${encodeURIComponent(db.password)}@${db.host}:${db.port}` } : {},
+      extra: { rules: rulesDir, masking: { key: 'test-mask-key-0123456789', workers: 2 } },
+    });
+  const text = (conn: Conn) => (q: string, params?: number[]) => conn.query<RowDataPacket[]>(q, params);
+  const binary = (conn: Conn) => (q: string, params?: number[]) => conn.execute<RowDataPacket[]>(q, params);
+
+  beforeAll(async () => {
+    await direct.query('CREATE TABLE dsrc (id INT PRIMARY KEY, tax_id VARCHAR(50), nick VARCHAR(50), note VARCHAR(50)) DEFAULT CHARSET = utf8mb4');
+    await direct.query("INSERT INTO dsrc VALUES (1, 'tax 1', 'nick 1', 'plain 1'), (2, 'tax 2', 'nick 2', 'plain 2')");
+    // A function with a side effect: each call adds a row to dlog.
+    await direct.query('CREATE TABLE dlog (n INT)');
+    await direct.query('CREATE FUNCTION dlog_f(v VARCHAR(50)) RETURNS VARCHAR(50) MODIFIES SQL DATA BEGIN INSERT INTO dlog VALUES (1); RETURN v; END');
+    await direct.query('CREATE VIEW dview AS SELECT id, x FROM (SELECT id, tax_id AS x FROM dsrc) d');
+  });
+
+  it('traces derived table and CTE columns to the base columns they show, text and binary', async () => {
+    const p = await derivedProxy(true);
+    try {
+      const dc = await connect({ via: p.mysql!.port, database: dbName });
+      try {
+        for (const run of [text(dc), binary(dc), binary(dc)]) {
+          expect((await run('SELECT * FROM (SELECT id, tax_id AS x, nick AS n, note FROM dsrc) d ORDER BY id'))[0]).toEqual([
+            { id: 1, x: '[hidden]', n: '****', note: 'plain 1' },
+            { id: 2, x: '[hidden]', n: '****', note: 'plain 2' },
+          ]);
+          // Nested: the inner select names the inner alias again.
+          expect((await run('SELECT y FROM (SELECT x AS y FROM (SELECT tax_id AS x FROM dsrc WHERE id = 1) a) b'))[0]).toEqual([{ y: '[hidden]' }]);
+          expect((await run('WITH d AS (SELECT nick AS x, note FROM dsrc WHERE id = 1) SELECT * FROM d'))[0]).toEqual([{ x: '****', note: 'plain 1' }]);
+          // A CTE's column list; a CTE reading an earlier one.
+          expect((await run('WITH d (c1, c2) AS (SELECT tax_id, note FROM dsrc WHERE id = 2) SELECT c1 AS a, c2 AS b FROM d'))[0]).toEqual([{ a: '[hidden]', b: 'plain 2' }]);
+          expect((await run('WITH a AS (SELECT id, tax_id AS x FROM dsrc), b AS (SELECT x AS y FROM a WHERE id = 1) SELECT y FROM b'))[0]).toEqual([{ y: '[hidden]' }]);
+          // Joined with the base table itself.
+          expect((await run('SELECT d.x, s.tax_id, s.note FROM (SELECT id, tax_id AS x FROM dsrc) d JOIN dsrc s ON s.id = d.id WHERE s.id = 2'))[0]).toEqual([
+            { x: '[hidden]', tax_id: '[hidden]', note: 'plain 2' },
+          ]);
+          // Parentheses and the alias inside strings and comments do not confuse the lookup.
+          const decoy = "SELECT x, '(SELECT note AS x FROM dsrc) d' AS s FROM /* (SELECT note AS x FROM dsrc) d */ (SELECT tax_id AS x FROM dsrc WHERE note <> ')') d WHERE x = 'tax 1'";
+          expect((await run(decoy))[0]).toEqual([{ x: '[hidden]', s: '(SELECT note AS x FROM dsrc) d' }]);
+          // A parameter inside the derived table's select.
+          expect((await run('SELECT * FROM (SELECT tax_id AS x FROM dsrc WHERE id = ?) d', [2]))[0]).toEqual([{ x: '[hidden]' }]);
+          // A long statement (cached by its digest).
+          expect((await run(`SELECT * FROM (SELECT tax_id AS x FROM dsrc WHERE id = 1 /* ${'pad '.repeat(600)} */) d`))[0]).toEqual([{ x: '[hidden]' }]);
+          // A view over a derived table: traced through its stored definition.
+          expect((await run('SELECT x FROM dview WHERE id = 1'))[0]).toEqual([{ x: '[hidden]' }]);
+        }
+      } finally {
+        await dc.end();
+      }
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('never runs the statement on the catalog connection: a function with a side effect runs once, for the client', async () => {
+    const p = await derivedProxy(true);
+    try {
+      const dc = await connect({ via: p.mysql!.port, database: dbName });
+      try {
+        await direct.query('DELETE FROM dlog');
+        const q = 'SELECT * FROM (SELECT dlog_f(note) AS f, tax_id AS x FROM dsrc WHERE id = 1) d';
+        expect((await dc.query<RowDataPacket[]>(q))[0]).toEqual([{ f: 'plain 1', x: '[hidden]' }]);
+        expect((await direct.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM dlog'))[0]).toEqual([{ n: '1' }]);
+        const c2 = 'WITH d AS (SELECT dlog_f(note) AS f, tax_id AS x FROM dsrc WHERE id = 2) SELECT * FROM d';
+        expect((await dc.execute<RowDataPacket[]>(c2))[0]).toEqual([{ f: 'plain 2', x: '[hidden]' }]);
+        expect((await direct.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM dlog'))[0]).toEqual([{ n: '2' }]);
+      } finally {
+        await dc.end();
+      }
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('follows the current database the server reports after USE', async () => {
+    const p = await derivedProxy(true);
+    try {
+      const dc = await connect({ via: p.mysql!.port, database: undefined });
+      try {
+        await dc.query(`USE ${dbName}`);
+        expect((await dc.query<RowDataPacket[]>('SELECT * FROM (SELECT tax_id AS x FROM dsrc WHERE id = 1) d'))[0]).toEqual([{ x: '[hidden]' }]);
+      } finally {
+        await dc.end();
+      }
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('leaves an alias defined twice as described; without a catalog, derived table columns keep the alias as their origin', async () => {
+    const withCatalog = await derivedProxy(true);
+    try {
+      const dc = await connect({ via: withCatalog.mysql!.port, database: dbName });
+      try {
+        const twice = 'SELECT * FROM (SELECT tax_id AS x FROM dsrc WHERE id = 1) d UNION ALL SELECT * FROM (SELECT note AS x FROM dsrc WHERE id = 1) d';
+        expect((await dc.query<RowDataPacket[]>(twice))[0]).toEqual([{ x: 'tax 1' }, { x: 'plain 1' }]);
+      } finally {
+        await dc.end();
+      }
+    } finally {
+      await withCatalog.close();
+    }
+    const p = await derivedProxy(false);
+    try {
+      const dc = await connect({ via: p.mysql!.port, database: dbName });
+      try {
+        for (const run of [text(dc), binary(dc)]) {
+          expect((await run('SELECT * FROM (SELECT tax_id AS x, nick AS n FROM dsrc WHERE id = 1) d'))[0]).toEqual([{ x: 'tax 1', n: 'nick 1' }]);
+          // Rules still apply to what the server names: the base table, and the name the alias shows.
+          expect((await run('SELECT * FROM (SELECT tax_id, nick FROM dsrc WHERE id = 1) d'))[0]).toEqual([{ tax_id: 'tax 1', nick: '****' }]);
+          expect((await run('SELECT tax_id FROM dsrc WHERE id = 1'))[0]).toEqual([{ tax_id: '[hidden]' }]);
+        }
+      } finally {
+        await dc.end();
       }
     } finally {
       await p.close();
