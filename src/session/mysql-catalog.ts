@@ -1,9 +1,10 @@
 // Where a MySQL/MariaDB view column comes from. The server describes a view's column with the view as its
 // org_table and the view's column name as its org_name (`CREATE VIEW v AS SELECT ssn AS s2 FROM t` gives
 // v.s2), so `table.column` rules of the base table would not reach it. The catalog traces each view's
-// columns to the base table columns they show: it runs the view's definition (information_schema.VIEWS)
-// with `sql_select_limit = 0`, which answers with no rows but full column definitions whose origins are the
-// base tables', and pairs them by position with the view's columns (information_schema.COLUMNS order).
+// columns to the base table columns they show: the server describes the view's definition
+// (information_schema.VIEWS) to a prepare, which runs nothing (a function the view calls is not called) and
+// answers with column definitions whose origins are the base tables', paired by position with the view's
+// columns (information_schema.COLUMNS order).
 // Views of views are followed a few levels. A computed view column keeps the view as its origin.
 //
 // A derived table or CTE is named as the origin of its columns too (`SELECT * FROM (SELECT ssn AS x FROM t) d`
@@ -17,7 +18,7 @@
 //
 // One connection for the listener (names are server-wide: schema.table), opened on first use and again
 // after it fails. Answers are cached per schema.table until DDL is seen through the proxy. Lookups run one
-// at a time: a definition runs under a session setting (sql_select_limit) and a default database.
+// at a time: each describes under a default database it sets.
 import { createHash } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import type { Logger } from '../log.js';
@@ -275,11 +276,7 @@ export class MysqlCatalog {
     if (cached !== undefined) return cached;
     let fields: DefinitionField[] | null;
     try {
-      await conn.query(`USE ${conn.escapeId(database)}`);
-      const statement = await conn.prepare(select);
-      // mysql2 keeps prepared statements by text (not by database): closed and forgotten at once.
-      conn.unprepare(select);
-      fields = ((statement as unknown as { statement: { columns?: DefinitionField[] } }).statement.columns ?? []).map((f) => ({ name: f.name, db: f.db, orgTable: f.orgTable, orgName: f.orgName }));
+      fields = await this.describe(conn, database, select);
     } catch (err) {
       if ((err as { fatal?: boolean }).fatal) throw err;
       this.log.warn({ err: (err as Error).message, database }, 'derived table not traced (its select could not be described): its columns keep the alias as their origin');
@@ -333,17 +330,16 @@ export class MysqlCatalog {
     this.cache.set(k, { view: true, columns: traceColumns(cols.map((r) => String(r.c)), fields, known) });
   }
 
-  /** The definition's columns as the server describes them, without its rows. */
-  private async describe(conn: mysql.Connection, schema: string, definition: string): Promise<DefinitionField[]> {
-    // The stored definition names its tables with their schema; the default database is for anything else.
-    await conn.query(`USE ${conn.escapeId(schema)}`);
-    await conn.query('SET SESSION sql_select_limit = 0');
-    try {
-      const [, fields] = await conn.query({ sql: definition, rowsAsArray: true });
-      return (fields ?? []) as DefinitionField[];
-    } finally {
-      await conn.query('SET SESSION sql_select_limit = DEFAULT');
-    }
+  /**
+   * A select's columns as the server describes them to COM_STMT_PREPARE, under `database` as the default one:
+   * nothing runs (the catalog user may have more rights than whoever wrote the select).
+   */
+  private async describe(conn: mysql.Connection, database: string, select: string): Promise<DefinitionField[]> {
+    await conn.query(`USE ${conn.escapeId(database)}`);
+    const statement = await conn.prepare(select);
+    // mysql2 keeps prepared statements by text (not by database): closed and forgotten at once.
+    conn.unprepare(select);
+    return ((statement as unknown as { statement: { columns?: DefinitionField[] } }).statement.columns ?? []).map((f) => ({ name: f.name, db: f.db, orgTable: f.orgTable, orgName: f.orgName }));
   }
 
   private connect(): Promise<mysql.Connection> {

@@ -309,6 +309,7 @@ describe('masking through derived tables and CTEs on MySQL', () => {
     await direct.query('CREATE TABLE dlog (n INT)');
     await direct.query('CREATE FUNCTION dlog_f(v VARCHAR(50)) RETURNS VARCHAR(50) MODIFIES SQL DATA BEGIN INSERT INTO dlog VALUES (1); RETURN v; END');
     await direct.query('CREATE VIEW dview AS SELECT id, x FROM (SELECT id, tax_id AS x FROM dsrc) d');
+    await direct.query('CREATE VIEW dfview AS SELECT dlog_f(note) AS f, tax_id AS x FROM dsrc');
   });
 
   it('traces derived table and CTE columns to the base columns they show, text and binary', async () => {
@@ -360,6 +361,10 @@ describe('masking through derived tables and CTEs on MySQL', () => {
         expect((await direct.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM dlog'))[0]).toEqual([{ n: '1' }]);
         const c2 = 'WITH d AS (SELECT dlog_f(note) AS f, tax_id AS x FROM dsrc WHERE id = 2) SELECT * FROM d';
         expect((await dc.execute<RowDataPacket[]>(c2))[0]).toEqual([{ f: 'plain 2', x: '[hidden]' }]);
+        expect((await direct.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM dlog'))[0]).toEqual([{ n: '2' }]);
+        // A view's definition is described, not run, when the catalog traces it.
+        expect((await dc.query<RowDataPacket[]>('SELECT x FROM dfview LIMIT 0'))[0]).toEqual([]);
+        expect((await dc.query<RowDataPacket[]>('SELECT x FROM dfview WHERE x = ? ', ['tax 1']))[0]).toEqual([{ x: '[hidden]' }]);
         expect((await direct.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM dlog'))[0]).toEqual([{ n: '2' }]);
       } finally {
         await dc.end();
