@@ -45,8 +45,11 @@ export class PgMasking {
   private ended: Promise<Record<string, number>> | null = null;
   /** A catalog lookup the next result waits for (the server is not read meanwhile). */
   private lookup: Promise<void> | null = null;
-  /** The text of the last simple query or executed statement: what a COPY ... TO STDOUT that follows copies. */
-  private lastQuery = '';
+  /**
+   * The last simple query (its Query message, decoded only if a COPY follows) or executed statement's text:
+   * what a COPY ... TO STDOUT that follows copies.
+   */
+  private lastQuery: string | Buffer = '';
   /** Rows of a COPY TO STDOUT go through a masker (CopyData is inspected only for them). */
   private copying = false;
   /** The columns of the rows the next COPY TO STDOUT sends, as the server described them (see describeCopy). */
@@ -82,7 +85,7 @@ export class PgMasking {
   clientSent(type: number, buf: Buffer, start: number, end: number): Buffer | null {
     switch (type) {
       case Front.Query:
-        this.lastQuery = dec.decodeQuery(buf, start, end).sql;
+        this.lastQuery = buf.subarray(start, end);
         this.results.query();
         return null;
       case Front.FunctionCall:
@@ -308,8 +311,9 @@ export class PgMasking {
     }
     // Not described (a form copyRowsQuery does not take apart, or a pipeline was open): names, if the
     // statement lists them or the catalog knows the table's, and the detectors.
-    const listed = /^\s*copy\s+[^(]*?\(([^)]*)\)\s+to\s/i.exec(this.lastQuery)?.[1]?.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
-    const table = listed ? undefined : /^\s*copy\s+((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)\s+to\s/i.exec(this.lastQuery)?.[1];
+    const sql = this.lastQueryText();
+    const listed = /^\s*copy\s+[^(]*?\(([^)]*)\)\s+to\s/i.exec(sql)?.[1]?.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
+    const table = listed ? undefined : /^\s*copy\s+((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)\s+to\s/i.exec(sql)?.[1];
     if (table && this.catalog) {
       this.lookup = this.catalog
         .tableColumns(this.session.database ?? '', table)
@@ -328,7 +332,7 @@ export class PgMasking {
     const binary = buf[start + 5] === 1;
     const count = buf.readInt16BE(start + 6);
     const columns = Array.from({ length: count }, (_, i) => named?.[i] ?? { name: '', textLike: true });
-    const csv = /\bcsv\b/i.test(this.lastQuery);
+    const csv = /\bcsv\b/i.test(this.lastQueryText());
     if (binary) {
       const masker = this.stage.beginCopy(this.session, columns, 'text', this.output);
       if (masker) {
@@ -342,6 +346,11 @@ export class PgMasking {
     this.copying = this.masker !== null;
     if (this.copying) this.server.express(Back.CopyData, this.maskRow);
     this.output.write(buf.subarray(start, end));
+  }
+
+  private lastQueryText(): string {
+    const q = this.lastQuery;
+    return typeof q === 'string' ? q : dec.decodeQuery(q, 0, q.length).sql;
   }
 
   /** DDL ran: the catalog's answers for this database may be stale. */
