@@ -14,7 +14,7 @@ import { hasColumnRule, ruleStrategy } from './pg-rows.js';
 import { shortestExponential } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
 import type { MaskingRules, MaskIdentity } from './rules.js';
-import { maskMessage, RunCopier, type RowMasker } from './row-masker.js';
+import { MASK_CELL, maskMessage, RunCopier, SCAN, STRATEGY, UNTOUCHED, type RowMasker } from './row-masker.js';
 
 /**
  * The character set a masked column is described with: utf8mb4_general_ci (45), known to every MySQL since
@@ -148,23 +148,28 @@ export class MysqlRowMasker implements RowMasker {
     this.cellStarts = new Int32Array(this.n);
     this.results = new Array<CellResult>(this.n).fill(undefined);
     // In place: column rules on values that are strings in the row already (every text-row value; binary
-    // rows' length-encoded types). A masked value's length prefix may grow by up to 8 bytes.
+    // rows' length-encoded types), and detector matches in such values. A masked value's length prefix may
+    // grow by up to 8 bytes.
     this.inPlace = Array.from({ length: this.n }, (_, i) => (!binary || isLengthEncoded(columns.types[i]!) ? plan.strategies[i] : undefined));
+    this.how = Uint8Array.from({ length: this.n }, (_, i) => {
+      if (!plan.masks(i)) return UNTOUCHED;
+      if (this.inPlace[i] !== undefined) return STRATEGY;
+      const stringValue = !binary || isLengthEncoded(columns.types[i]!);
+      return plan.spans !== null && !hasColumnRule(plan, i) && stringValue ? SCAN : MASK_CELL;
+    });
+    this.hits = new Int32Array(this.n);
     let growth = 0;
-    for (let i = 0; i < this.n; i++) {
-      if (!plan.masks(i)) continue;
-      const st = this.inPlace[i];
-      if (st === undefined) {
-        growth = -1;
-        break;
-      }
-      growth += st.maxGrowth + 8;
-    }
-    this.slack = growth;
+    for (let i = 0; i < this.n; i++) if (this.how[i] === STRATEGY) growth += this.inPlace[i]!.maxGrowth + 8;
+    // Detector matches have no bound: offer room that nearly always does (maskInto checks, and says -1).
+    this.slack = this.how.includes(MASK_CELL) ? -1 : this.how.includes(SCAN) ? growth + 256 : growth;
   }
 
   private readonly inPlace: (Strategy | undefined)[];
-  /** The most a row grows: every masked column writes in place, or -1 (see RowMasker). */
+  /** How maskInto treats each column (UNTOUCHED, STRATEGY, SCAN; MASK_CELL: not in place). */
+  private readonly how: Uint8Array;
+  /** maskInto: per column, -1 untouched, else the detectors that matched (0 for a column rule). */
+  private readonly hits: Int32Array;
+  /** The most a row grows when every masked column writes in place, or -1 (see RowMasker). */
   readonly slack: number;
 
   /**
@@ -172,7 +177,9 @@ export class MysqlRowMasker implements RowMasker {
    * `slack`); returns the position after it. Only when `slack >= 0` (see RowMasker).
    */
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
-    const { ranges, inPlace, counters, n, binary } = this;
+    const { ranges, inPlace, how, hits, counters, n, binary } = this;
+    const spans = this.plan.spans;
+    const limit = out.length;
     let at: number;
     let p = pos;
     if (binary) {
@@ -185,6 +192,7 @@ export class MysqlRowMasker implements RowMasker {
     }
     let run = at;
     for (let i = 0; i < n; i++) {
+      hits[i] = -1;
       const s = ranges[2 * i]!;
       const e = ranges[2 * i + 1]!;
       if (s < 0) {
@@ -193,25 +201,42 @@ export class MysqlRowMasker implements RowMasker {
       }
       const cellStart = at;
       at = e;
-      const st = inPlace[i];
-      if (st === undefined) continue;
+      const h = how[i];
+      if (h === UNTOUCHED) continue;
+      // What the cell may take: a new length prefix (9 bytes at most) and the value grown by its masking.
+      let growth: number;
+      let nulls: boolean;
+      if (h === STRATEGY) {
+        growth = inPlace[i]!.maxGrowth;
+        nulls = inPlace[i]!.nulls;
+      } else {
+        if (spans!.scan(buf, s, e) === 0) continue;
+        growth = spans!.maxGrowth();
+        nulls = growth < 0;
+      }
+      if (p + (cellStart - run) + 9 + (e - s) + (nulls ? 0 : growth) + (end - e) > limit) return -1;
       p = this.runs.copy(buf, run, cellStart, out, p);
-      if (st.nulls) {
+      if (nulls) {
         if (binary) out[pos + 1 + ((i + 2) >>> 3)]! |= 1 << ((i + 2) & 7);
         else out[p++] = 0xfb;
-      } else if (e - s + st.maxGrowth < 0xfb) {
+      } else if (e - s + growth < 0xfb) {
         // The new length fits one byte: write the value, then its length before it.
-        const q = st.write(buf, s, e, out, p + 1);
+        const q = h === STRATEGY ? inPlace[i]!.write(buf, s, e, out, p + 1) : spans!.write(buf, s, e, out, p + 1);
         out[p] = q - p - 1;
         p = q;
+      } else if (h === STRATEGY) {
+        p = writeLenenc(out, p, inPlace[i]!.size(buf, s, e));
+        p = inPlace[i]!.write(buf, s, e, out, p);
       } else {
-        p = writeLenenc(out, p, st.size(buf, s, e));
-        p = st.write(buf, s, e, out, p);
+        p = writeLenenc(out, p, spans!.size(buf, s, e));
+        p = spans!.write(buf, s, e, out, p);
       }
-      counters.cell(i, 0);
+      hits[i] = h === STRATEGY ? 0 : spans!.found;
       run = e;
     }
+    if (p + (end - run) > limit) return -1;
     p = this.runs.copy(buf, run, end, out, p);
+    for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
     counters.endRow();
     return p;
   }

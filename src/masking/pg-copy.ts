@@ -4,7 +4,7 @@ import { WireError } from '../wire/bytes.js';
 import type { MaskPlan } from './plan.js';
 import { copyBytes, type Strategy } from './strategies.js';
 import type { MaskCounters } from './counters.js';
-import { RunCopier, type RowMasker } from './row-masker.js';
+import { RunCopier, SCAN, STRATEGY, UNTOUCHED, type RowMasker } from './row-masker.js';
 
 /** COPY's text or CSV syntax (COPY options DELIMITER, NULL, QUOTE, ESCAPE); the defaults for 'text'/'csv'. */
 export interface CopySyntax {
@@ -235,9 +235,6 @@ function csvQuote(v: Buffer, syntax: CopySyntax): Buffer {
 
 // ---- in place ----
 
-const UNTOUCHED = 0;
-const STRATEGY = 1;
-const SCAN = 2;
 
 /**
  * COPY rows through a plan. Fields that are written as they are (text: no backslash; CSV: not quoted) are

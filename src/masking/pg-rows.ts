@@ -11,7 +11,7 @@ import { REDACTED, copyBytes, type Strategy, type StrategyKind } from './strateg
 import type { MaskingRules, MaskIdentity, MaskColumn } from './rules.js';
 import { JSONB, binaryToText, isTextArray, sameBytesAsText } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
-import { maskMessage, RunCopier, type RowMasker } from './row-masker.js';
+import { MASK_CELL, maskMessage, RunCopier, SCAN, STRATEGY, UNTOUCHED, type RowMasker } from './row-masker.js';
 
 export const TEXT_OID = 25;
 
@@ -346,10 +346,6 @@ function putInt32(out: Buffer, p: number, v: number): void {
 }
 
 /** How PgRowMasker#maskInto treats a column. */
-const UNTOUCHED = 0;
-const STRATEGY = 1;
-const SCAN = 2;
-const MASK_CELL = 3;
 /** PgRowMasker cell actions. */
 const KEEP = 0;
 const WRITE = 1;

@@ -2,6 +2,15 @@
 // output buffer in one pass (`maskInto`), or size the new message first and then write it (`prepare`/`emit`),
 // and the copier of the unchanged runs between masked cells.
 
+/**
+ * How a row masker treats a column in place: left as it is, written by its column rule's strategy, scanned
+ * by the detectors where it lies, or (not in place) through the plan's maskCell.
+ */
+export const UNTOUCHED = 0;
+export const STRATEGY = 1;
+export const SCAN = 2;
+export const MASK_CELL = 3;
+
 /** Masks one row message: `prepare` returns the size of the message to send instead (-1: keep it), `emit` writes it. */
 export interface RowMasker {
   prepare(buf: Buffer, start: number, end: number): number;

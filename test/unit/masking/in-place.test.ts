@@ -194,6 +194,37 @@ describe('detector matches masked in place', () => {
     }
   });
 
+  it('MySQL text and binary rows: equal prepare/emit byte for byte and count the same', () => {
+    const types = scanned.map((_, i) => (i === 0 ? ColumnType.LongLong : ColumnType.VarString));
+    const textColumns = mysqlRowColumns(scanned.map(() => ({ type: ColumnType.VarString })));
+    const binaryColumns = mysqlRowColumns(types.map((type) => ({ type })));
+    fc.assert(
+      fc.property(rowOf, (values) => {
+        for (const binary of [false, true]) {
+          const row = binary
+            ? encodeBinaryRow(types, [7n, ...values.slice(1).map((v) => (v === null ? null : Buffer.from(v, 'utf8')))])
+            : encodeTextRow(values);
+          const counted = [new MaskCounters(scanPlan.spec), new MaskCounters(scanPlan.spec)];
+          const columnsOf = binary ? binaryColumns : textColumns;
+          const masker = new MysqlRowMasker(scanPlan, columnsOf, binary, counted[0]!);
+          const got = inPlace(masker, row);
+          expect(got.equals(twoPass(new MysqlRowMasker(scanPlan, columnsOf, binary, counted[1]!), row))).toBe(true);
+          expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('MySQL: returns -1 and counts nothing when a match would not fit', () => {
+    const columnsOf = mysqlRowColumns(scanned.map(() => ({ type: ColumnType.VarString })));
+    const counters = new MaskCounters(scanPlan.spec);
+    const masker = new MysqlRowMasker(scanPlan, columnsOf, false, counters);
+    const row = encodeTextRow(['1', 'mail jane@example.com', null, null, null]);
+    expect(masker.maskInto(row, 0, row.length, Buffer.alloc(row.length - 4), 0)).toBe(-1);
+    expect(counters.snapshot()).toMatchObject({ rows: 0, maskedCells: 0 });
+  });
+
   it('returns -1 and counts nothing when the row does not fit; prepare/emit then takes it', () => {
     const formats = pgRowFormats(scanned.map(() => ({ type: 25, format: 0 })));
     const counters = new MaskCounters(scanPlan.spec);
