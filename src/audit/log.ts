@@ -4,7 +4,7 @@
 //   const audit = await AuditLog.open(config.audit.file, { log, redact?, maxBytes? ... })
 //       Continues the chain where the file (or its newest rotated file) ends: seq and hash go on across restarts.
 //       Never rejects: a file that cannot be opened is logged and retried, like a failing write.
-//   audit.write(event)                  buffered; one fs write per tick (or per `batchLines`); never throws
+//   audit.write(event)                  buffered; written every few ms (at once when a batch of `batchLines` is full); never throws
 //   await audit.writeAndFlush(event)    resolves once the line is written and fsynced; rejects (AuditWriteError)
 //                                       if it could not be: a decision must not be acted on unrecorded
 //   await audit.flush()                 everything written so far is on disk (page cache); rejects like above
@@ -337,6 +337,9 @@ export class AuditLog {
           this.settle();
         }
         if (this.head === this.queue.length && !this.needsSync()) break;
+        // Nobody waits and no full batch is queued: the next lines gather for batchDelayMs (schedule) rather
+        // than go out one small write after another, each a round trip through the thread pool.
+        if (this.waiters.length === 0 && this.queue.length - this.head < this.batchLines) break;
       }
       if (this.failure) {
         this.log.warn({ file: this.file, failures: this.failures, seq: this.seq }, 'audit: writing again; queued events are on disk');
