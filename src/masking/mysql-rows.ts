@@ -161,8 +161,12 @@ export class MysqlRowMasker implements RowMasker {
     let growth = 0;
     for (let i = 0; i < this.n; i++) if (this.how[i] === STRATEGY) growth += this.inPlace[i]!.maxGrowth + 8;
     // Detector matches have no bound: offer room that nearly always does (maskInto checks, and says -1).
-    this.slack = this.how.includes(MASK_CELL) ? -1 : this.how.includes(SCAN) ? growth + 256 : growth;
+    this.scans = this.how.includes(SCAN);
+    this.slack = this.how.includes(MASK_CELL) ? -1 : this.scans ? growth + 256 : growth;
   }
+
+  /** Some column is scanned by detectors: maskInto checks the room it writes into. */
+  private readonly scans: boolean;
 
   private readonly inPlace: (Strategy | undefined)[];
   /** How maskInto treats each column (UNTOUCHED, STRATEGY, SCAN; MASK_CELL: not in place). */
@@ -177,7 +181,7 @@ export class MysqlRowMasker implements RowMasker {
    * `slack`); returns the position after it. Only when `slack >= 0` (see RowMasker).
    */
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
-    const { ranges, inPlace, how, hits, counters, n, binary } = this;
+    const { ranges, inPlace, how, hits, counters, n, binary, scans } = this;
     const spans = this.plan.spans;
     const limit = out.length;
     let at: number;
@@ -203,38 +207,45 @@ export class MysqlRowMasker implements RowMasker {
       at = e;
       const h = how[i];
       if (h === UNTOUCHED) continue;
-      // What the cell may take: a new length prefix (9 bytes at most) and the value grown by its masking.
-      let growth: number;
-      let nulls: boolean;
       if (h === STRATEGY) {
-        growth = inPlace[i]!.maxGrowth;
-        nulls = inPlace[i]!.nulls;
+        const st = inPlace[i]!;
+        // Only detector matches may outgrow the room offered (slack): column rules always fit.
+        if (scans && p + (cellStart - run) + 9 + (e - s) + st.maxGrowth + (end - e) > limit) return -1;
+        p = this.runs.copy(buf, run, cellStart, out, p);
+        if (st.nulls) {
+          if (binary) out[pos + 1 + ((i + 2) >>> 3)]! |= 1 << ((i + 2) & 7);
+          else out[p++] = 0xfb;
+        } else if (e - s + st.maxGrowth < 0xfb) {
+          // The new length fits one byte: write the value, then its length before it.
+          const q = st.write(buf, s, e, out, p + 1);
+          out[p] = q - p - 1;
+          p = q;
+        } else {
+          p = writeLenenc(out, p, st.size(buf, s, e));
+          p = st.write(buf, s, e, out, p);
+        }
+        hits[i] = 0;
       } else {
         if (spans!.scan(buf, s, e) === 0) continue;
-        growth = spans!.maxGrowth();
-        nulls = growth < 0;
+        const growth = spans!.maxGrowth();
+        if (p + (cellStart - run) + 9 + (e - s) + (growth < 0 ? 0 : growth) + (end - e) > limit) return -1;
+        p = this.runs.copy(buf, run, cellStart, out, p);
+        if (growth < 0) {
+          if (binary) out[pos + 1 + ((i + 2) >>> 3)]! |= 1 << ((i + 2) & 7);
+          else out[p++] = 0xfb;
+        } else if (e - s + growth < 0xfb) {
+          const q = spans!.write(buf, s, e, out, p + 1);
+          out[p] = q - p - 1;
+          p = q;
+        } else {
+          p = writeLenenc(out, p, spans!.size(buf, s, e));
+          p = spans!.write(buf, s, e, out, p);
+        }
+        hits[i] = spans!.found;
       }
-      if (p + (cellStart - run) + 9 + (e - s) + (nulls ? 0 : growth) + (end - e) > limit) return -1;
-      p = this.runs.copy(buf, run, cellStart, out, p);
-      if (nulls) {
-        if (binary) out[pos + 1 + ((i + 2) >>> 3)]! |= 1 << ((i + 2) & 7);
-        else out[p++] = 0xfb;
-      } else if (e - s + growth < 0xfb) {
-        // The new length fits one byte: write the value, then its length before it.
-        const q = h === STRATEGY ? inPlace[i]!.write(buf, s, e, out, p + 1) : spans!.write(buf, s, e, out, p + 1);
-        out[p] = q - p - 1;
-        p = q;
-      } else if (h === STRATEGY) {
-        p = writeLenenc(out, p, inPlace[i]!.size(buf, s, e));
-        p = inPlace[i]!.write(buf, s, e, out, p);
-      } else {
-        p = writeLenenc(out, p, spans!.size(buf, s, e));
-        p = spans!.write(buf, s, e, out, p);
-      }
-      hits[i] = h === STRATEGY ? 0 : spans!.found;
       run = e;
     }
-    if (p + (end - run) > limit) return -1;
+    if (scans && p + (end - run) > limit) return -1;
     p = this.runs.copy(buf, run, end, out, p);
     for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
     counters.endRow();
