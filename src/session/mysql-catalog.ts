@@ -17,13 +17,15 @@
 // Prepares are cached per database and select, traced aliases per database, statement text and alias.
 //
 // One connection for the listener (names are server-wide: schema.table), opened on first use and again
-// after it fails. Answers are cached per schema.table until DDL is seen through the proxy. Lookups run one
-// at a time: each describes under a default database it sets.
+// after it fails. Answers are cached per schema.table until DDL is seen through the proxy, and for a minute at
+// most (catalogTtlMs: DDL run elsewhere). Lookups run one at a time: each describes under a default database
+// it sets.
 import { createHash } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import type { Logger } from '../log.js';
 import type { ResultColumn } from './hooks.js';
 import { findDerivedDefinitions, type DerivedLexMode } from './mysql-derived.js';
+import { catalogTtlMs } from './pg-catalog.js';
 
 interface ColumnOrigin {
   schema: string;
@@ -84,11 +86,17 @@ export class MysqlCatalog {
   /** Lookups one after the other (see the header). */
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** When the answers expire (see catalogTtlMs): DDL run on another connection is seen within that. */
+  private expires = Date.now() + catalogTtlMs;
 
   constructor(
     private readonly url: string,
     private readonly log: Logger,
   ) {}
+
+  private expireStale(): void {
+    if (this.expires <= Date.now()) this.invalidate();
+  }
 
   /**
    * The columns with each view column pointed at the base column it shows (`view` names the view's own), or
@@ -96,6 +104,7 @@ export class MysqlCatalog {
    * `statement`: the SQL the result answers, where derived table and CTE aliases are defined.
    */
   resolve<C extends ResultColumn>(columns: readonly C[], statement?: StatementContext | null): C[] | null {
+    this.expireStale();
     return this.map(columns, true, statement);
   }
 
@@ -135,6 +144,7 @@ export class MysqlCatalog {
     this.cache.clear();
     this.selects.clear();
     this.aliases.clear();
+    this.expires = Date.now() + catalogTtlMs;
   }
 
   async close(): Promise<void> {

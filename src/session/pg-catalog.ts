@@ -2,7 +2,7 @@
 // number even when the query renamed it (`SELECT ssn AS x`), and the catalog turns them into
 // schema.table.column, so column rules still apply. One connection per database (OIDs are per database),
 // through the listener's `catalog` URL with the session's database in place of the URL's; answers cached per
-// database until DDL is seen there.
+// database until DDL is seen there through the proxy, and for a minute at most (DDL run elsewhere).
 //
 // A view's columns are traced to the base table columns they show: the view's definition, run as a subquery
 // with LIMIT 0, answers with a RowDescription whose origins are the base tables' (the server follows
@@ -21,9 +21,17 @@ export interface ColumnOrigin {
 
 type TableColumns = Map<number, ColumnOrigin>;
 
+/**
+ * How long a database's answers are kept at most: DDL through the proxy drops them at once, DDL run elsewhere
+ * (a migration on its own connection) is seen within this.
+ */
+export const catalogTtlMs = 60_000;
+
 export class PgCatalog {
   private readonly clients = new Map<string, Promise<pg.Client>>();
   private readonly cache = new Map<string, Map<number, TableColumns>>();
+  /** When each database's answers expire (see catalogTtlMs). */
+  private readonly expires = new Map<string, number>();
 
   constructor(
     private readonly url: string,
@@ -32,6 +40,7 @@ export class PgCatalog {
 
   /** Origins known now for these columns, or null when some table must be looked up first (`load`). */
   known(database: string, tableOids: readonly number[]): Map<number, TableColumns> | null {
+    if ((this.expires.get(database) ?? Infinity) <= Date.now()) this.invalidate(database);
     const tables = this.cache.get(database);
     for (const oid of tableOids) if (oid !== 0 && !tables?.has(oid)) return null;
     return tables ?? new Map();
@@ -40,7 +49,10 @@ export class PgCatalog {
   /** Looks the tables up; a catalog that cannot answer leaves them unknown (names still match, detectors run). */
   async load(database: string, tableOids: readonly number[]): Promise<Map<number, TableColumns>> {
     let tables = this.cache.get(database);
-    if (!tables) this.cache.set(database, (tables = new Map()));
+    if (!tables) {
+      this.cache.set(database, (tables = new Map()));
+      this.expires.set(database, Date.now() + catalogTtlMs);
+    }
     const missing = [...new Set(tableOids)].filter((oid) => oid !== 0 && !tables!.has(oid));
     if (missing.length === 0) return tables;
     try {
@@ -111,6 +123,7 @@ export class PgCatalog {
   /** DDL ran in this database: what the cache knows may be stale. */
   invalidate(database: string): void {
     this.cache.delete(database);
+    this.expires.delete(database);
   }
 
   async close(): Promise<void> {
