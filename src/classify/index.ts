@@ -79,8 +79,9 @@ export class Classifier {
   readonly cache: LruCache<readonly Statement[]>;
   readonly shapes: LruCache<ShapeTemplate>;
 
+  /** `maxBytes` bounds both caches together (each gets half). */
   constructor(opts: Partial<LruOptions> = {}) {
-    const bounds = { maxEntries: opts.maxEntries ?? 10_000, maxBytes: opts.maxBytes ?? 64 * 1024 * 1024 };
+    const bounds = { maxEntries: opts.maxEntries ?? 10_000, maxBytes: (opts.maxBytes ?? 64 * 1024 * 1024) / 2 };
     this.cache = new LruCache(bounds);
     this.shapes = new LruCache(bounds);
   }
