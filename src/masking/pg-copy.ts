@@ -244,7 +244,7 @@ function csvQuote(v: Buffer, syntax: CopySyntax): Buffer {
 export class CopyRowMasker implements RowMasker {
   readonly slack: number;
   private readonly how: Uint8Array;
-  private readonly strategies: (Strategy | undefined)[];
+  private readonly strategies: readonly (Strategy | undefined)[];
   /** Per column: -1 untouched, else the detectors that matched (0 for a column rule). */
   private readonly hits: Int32Array;
   private readonly runs = new RunCopier();
@@ -256,7 +256,7 @@ export class CopyRowMasker implements RowMasker {
     private readonly counters: MaskCounters,
   ) {
     const n = plan.spec.columns.length;
-    this.strategies = Array.from({ length: n }, (_, i) => plan.strategies[i]);
+    this.strategies = plan.strategies;
     this.how = Uint8Array.from({ length: n }, (_, i) => (!plan.masks(i) ? UNTOUCHED : this.strategies[i] !== undefined ? STRATEGY : plan.spans !== null ? SCAN : UNTOUCHED));
     this.hits = new Int32Array(n);
     let growth = 0;
