@@ -68,6 +68,21 @@ export class MaskCounters {
     }
   }
 
+  /**
+   * Whether every column-rule cell can be reported as a bit (columns under 31, rules not shared with a
+   * detector): then a row masker may count a row with one `endRowWith` call.
+   */
+  get countsColumnsAsBits(): boolean {
+    for (let i = 0; i < this.columnRule.length; i++) if (this.columnRule[i]! >= 0 && this.columnBit[i] === 0) return false;
+    return true;
+  }
+
+  /** Ends a row whose column-rule cells are the bit set `columns` (bit i: column i); see countsColumnsAsBits. */
+  endRowWith(columns: number): void {
+    this.rowColumns |= columns;
+    this.endRow();
+  }
+
   endRow(): void {
     const columns = this.rowColumns;
     if (columns !== this.runColumns) {

@@ -110,6 +110,8 @@ export class PgRowMasker implements RowMasker {
   /** maskInto: per column, -1 untouched, else the detectors that matched (0 for a column rule). */
   private readonly hits: Int32Array;
   readonly slack: number;
+  /** Every masked column is written in place by its column rule: maskInto takes maskColumnsInto. */
+  private readonly columnRulesOnly: boolean;
   private readonly columns: number;
   private n = 0;
   private size = 0;
@@ -145,6 +147,7 @@ export class PgRowMasker implements RowMasker {
     // Detector matches and binary values read as text have no bound: offer room that nearly always does.
     const bounded = this.how.every((h) => h === UNTOUCHED || h === STRATEGY);
     this.slack = bounded ? growth : growth + 256;
+    this.columnRulesOnly = bounded && this.columns <= 31 && counters.countsColumnsAsBits;
   }
 
   /**
@@ -152,6 +155,55 @@ export class PgRowMasker implements RowMasker {
    * frame, or -1 when it did not fit in out (nothing counted: use prepare/emit for that row).
    */
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    return this.columnRulesOnly ? this.maskColumnsInto(buf, start, end, out, pos) : this.maskAnyInto(buf, start, end, out, pos);
+  }
+
+  /**
+   * maskInto for plans of column rules on values whose bytes are their text (the common case): the same
+   * pass without the detector and binary branches, small enough for the JIT to keep tight, and counted as
+   * one bit set per row.
+   */
+  private maskColumnsInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    if (end - start < 7 || buf[start] !== 0x44) throw new WireError('DataRow: expected a D message');
+    const n = (buf[start + 5]! << 8) | buf[start + 6]!;
+    if (n !== this.columns) throw new WireError(`DataRow: ${n} columns, RowDescription announced ${this.columns}`);
+    const { inPlace, how, runs } = this;
+    const limit = out.length;
+    out[pos] = 0x44;
+    let p = pos + 5;
+    let run = start + 5;
+    let at = start + 7;
+    let masked = 0;
+    for (let i = 0; i < n; i++) {
+      if (at + 4 > end) throw new WireError('DataRow: truncated');
+      const len = (buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!;
+      const s = at + 4;
+      at = len < 0 ? s : s + len;
+      if (at > end) throw new WireError('DataRow: truncated');
+      if (len < 0 || how[i] === UNTOUCHED) continue;
+      const st = inPlace[i]!;
+      if (p + (s - run) + len + st.maxGrowth + (end - at) > limit) return -1;
+      p = runs.copy(buf, run, s - 4, out, p);
+      if (st.nulls) {
+        putInt32(out, p, -1);
+        p += 4;
+      } else {
+        const q = st.write(buf, s, at, out, p + 4);
+        putInt32(out, p, q - p - 4);
+        p = q;
+      }
+      masked |= 1 << i;
+      run = at;
+    }
+    if (at !== end) throw new WireError('DataRow: trailing bytes');
+    if (p + (end - run) > limit) return -1;
+    p = runs.copy(buf, run, end, out, p);
+    putInt32(out, pos + 1, p - pos - 1);
+    this.counters.endRowWith(masked);
+    return p;
+  }
+
+  private maskAnyInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
     if (end - start < 7 || buf[start] !== 0x44) throw new WireError('DataRow: expected a D message');
     const n = buf.readInt16BE(start + 5);
     if (n !== this.columns) throw new WireError(`DataRow: ${n} columns, RowDescription announced ${this.columns}`);

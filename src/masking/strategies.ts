@@ -167,6 +167,11 @@ function partial(keepFirst: number, keepLast: number): Strategy {
       return head - start + countChars(src, head, tail) + (end - tail);
     },
     write(src, start, end, out, pos) {
+      // An ASCII value (the usual case, found by OR-ing its bytes) has a character per byte: the kept ends
+      // and the stars are byte counts, with no continuation bytes to look for.
+      let high = 0;
+      for (let i = start; i < end; i++) high |= src[i]!;
+      if (high < 0x80) return partialAscii(src, start, end, out, pos, keepFirst, keepLast);
       let head = headOf(src, start, end);
       let tail = tailOf(src, head, end, keepLast);
       if (tail === head) {
@@ -184,6 +189,21 @@ function partial(keepFirst: number, keepLast: number): Strategy {
     nulls: false,
     maxGrowth: 0, // one '*' per hidden character: never more bytes than the characters had
   };
+}
+
+/** partial's write for a value of ASCII bytes only. */
+function partialAscii(src: Buffer, start: number, end: number, out: Buffer, pos: number, keepFirst: number, keepLast: number): number {
+  let p = pos;
+  if (end - start <= keepFirst + keepLast) {
+    for (let i = start; i < end; i++) out[p++] = STAR;
+    return p;
+  }
+  const head = start + keepFirst;
+  const tail = end - keepLast;
+  for (let i = start; i < head; i++) out[p++] = src[i]!;
+  for (let i = head; i < tail; i++) out[p++] = STAR;
+  for (let i = tail; i < end; i++) out[p++] = src[i]!;
+  return p;
 }
 
 const EMAIL_MASK = Buffer.from('***@');
@@ -215,8 +235,14 @@ const email: Strategy = {
   write(src, start, end, out, pos) {
     const at = lastAt(src, start, end);
     if (at < 0) return copyBytes(REDACTED, 0, REDACTED.length, out, pos);
-    let p = copyBytes(src, start, start + keptLocal(src, start, at), out, pos);
-    p = copyBytes(EMAIL_MASK, 0, EMAIL_MASK.length, out, p);
+    // Written byte by byte rather than through copyBytes: these pieces are a few bytes each.
+    let p = pos;
+    const kept = start + keptLocal(src, start, at);
+    for (let i = start; i < kept; i++) out[p++] = src[i]!;
+    out[p++] = STAR;
+    out[p++] = STAR;
+    out[p++] = STAR;
+    out[p++] = AT;
     return copyBytes(src, at + 1, end, out, p);
   },
   nulls: false,

@@ -238,6 +238,21 @@ describe('detector matches masked in place', () => {
   });
 });
 
+describe('PostgreSQL rows of column rules only', () => {
+  it('returns -1 and counts nothing when the row does not fit; the next row counts alone', () => {
+    const formats = pgRowFormats(names.map(() => ({ type: 25, format: 0 })));
+    const counters = new MaskCounters(plan.spec);
+    const masker = new PgRowMasker(plan, formats, counters);
+    const values = names.map((n) => `${n}-value-that-is-long-enough`);
+    const frame = encodeDataRow(values.map((v) => Buffer.from(v)));
+    expect(masker.maskInto(frame, 0, frame.length, Buffer.alloc(40), 0)).toBe(-1);
+    expect(counters.snapshot()).toMatchObject({ rows: 0, maskedCells: 0 });
+    const out = Buffer.alloc(frame.length + masker.slack);
+    expect(masker.maskInto(frame, 0, frame.length, out, 0)).toBeGreaterThan(0);
+    expect(counters.snapshot()).toMatchObject({ rows: 1, maskedCells: names.length - 1 });
+  });
+});
+
 describe('COPY TO STDOUT rows masked in place', () => {
   /** A CopyData frame of one row as the server writes it (CopyAttributeOutText / CopyAttributeOutCSV). */
   function copyRow(values: (string | null)[], syntax: CopySyntax): Buffer {
