@@ -163,7 +163,11 @@ export class MysqlRowMasker implements RowMasker {
     // Detector matches have no bound: offer room that nearly always does (maskInto checks, and says -1).
     this.scans = this.how.includes(SCAN);
     this.slack = this.how.includes(MASK_CELL) ? -1 : this.scans ? growth + 256 : growth;
+    this.countAsBits = !this.scans && this.n <= 31 && counters.countsColumnsAsBits;
   }
+
+  /** Column rules only: a row's masked cells are counted as one bit set (MaskCounters.endRowWith). */
+  private readonly countAsBits: boolean;
 
   /** Some column is scanned by detectors: maskInto checks the room it writes into. */
   private readonly scans: boolean;
@@ -195,6 +199,7 @@ export class MysqlRowMasker implements RowMasker {
       at = start;
     }
     let run = at;
+    let masked = 0;
     for (let i = 0; i < n; i++) {
       hits[i] = -1;
       const s = ranges[2 * i]!;
@@ -225,6 +230,7 @@ export class MysqlRowMasker implements RowMasker {
           p = st.write(buf, s, e, out, p);
         }
         hits[i] = 0;
+        masked |= 1 << i;
       } else {
         if (spans!.scan(buf, s, e) === 0) continue;
         const growth = spans!.maxGrowth();
@@ -247,8 +253,11 @@ export class MysqlRowMasker implements RowMasker {
     }
     if (scans && p + (end - run) > limit) return -1;
     p = this.runs.copy(buf, run, end, out, p);
-    for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
-    counters.endRow();
+    if (this.countAsBits) counters.endRowWith(masked);
+    else {
+      for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
+      counters.endRow();
+    }
     return p;
   }
 

@@ -128,9 +128,13 @@ describe('masking in place equals masking value by value', () => {
     const format = { kind: 'mysql-text' as const, columns: mysqlRowColumns(names.map(() => ({ type: ColumnType.VarString }))) };
     fc.assert(
       fc.property(rowArb, fc.integer({ min: 0, max: 255 }), (values, seq) => {
-        const masker = createRowMasker(plan, format, new MaskCounters(plan.spec));
+        const counters = new MaskCounters(plan.spec);
+        const masker = createRowMasker(plan, format, counters);
         const got = inPlace(masker, framePayload(encodeTextRow(values), seq));
         expect(got.equals(framePayload(encodeTextRow(reference(values)), seq))).toBe(true);
+        // Every non-NULL value of a column with a rule is a masked cell.
+        const masked = values.filter((v, i) => v !== null && fns[i] !== undefined).length;
+        expect(counters.snapshot()).toMatchObject({ rows: 1, maskedCells: masked });
       }),
       { numRuns: 300 },
     );
