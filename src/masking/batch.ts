@@ -34,8 +34,8 @@ export function createRowMasker(plan: MaskPlan, format: RowFormat, counters: Mas
   }
 }
 
-/** Length of the message that starts at buf[pos]. */
-function messageEnd(format: RowFormat, buf: Buffer, pos: number, end: number): number {
+/** End of the row message that starts at buf[pos] (a whole one: else WireError). */
+export function messageEnd(format: RowFormat, buf: Buffer, pos: number, end: number): number {
   const mysql = format.kind === 'mysql-text' || format.kind === 'mysql-binary';
   const next = mysql ? pos + 4 + buf.readUIntLE(pos, 3) : pos + 1 + buf.readInt32BE(pos + 1);
   if (next > end || next <= pos) throw new WireError('masking batch: truncated message');

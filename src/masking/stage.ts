@@ -8,7 +8,7 @@ import type { MaskPlan } from './plan.js';
 import { copyBytes } from './strategies.js';
 import type { RowMasker } from './row-masker.js';
 import { MaskCounters, type MaskCounts } from './counters.js';
-import { BatchBuffers, createRowMasker, needsWorkers, type BatchExecutor, type BatchJob, type BatchResult, type RowFormat } from './batch.js';
+import { BatchBuffers, createRowMasker, messageEnd, needsWorkers, type BatchExecutor, type BatchJob, type BatchResult, type RowFormat } from './batch.js';
 import type { OrderedOutput, Slot } from './ordered-output.js';
 
 export interface StageOptions {
@@ -83,6 +83,47 @@ export class ResultMasker {
   /** Rows batched for the pool (or inline when pooled is false). */
   get usesWorkers(): boolean {
     return this.pooled;
+  }
+
+  /**
+   * A run of whole row messages back to back in buf[start, end) (see PgFramer.express). Masked inline, they
+   * go into the output's slab in one loop, with one commit; else one by one as `row` takes them.
+   */
+  rows(buf: Buffer, start: number, end: number): boolean {
+    if (this.pooled || this.inlineLeft !== Infinity || this.masker.slack < 0) {
+      let full = false;
+      for (let at = start; at < end; ) {
+        const next = messageEnd(this.format, buf, at, end);
+        full = !this.row(buf, at, next);
+        at = next;
+      }
+      return !full;
+    }
+    const out = this.out;
+    const m = this.masker;
+    const slack = m.slack;
+    let slab = out.room(0);
+    let p = out.slabPos;
+    for (let at = start; at < end; ) {
+      const next = messageEnd(this.format, buf, at, end);
+      if (slab.length - p < next - at + slack) {
+        out.commit(p);
+        slab = out.room(next - at + slack);
+        p = out.slabPos;
+      }
+      const q = m.maskInto(buf, at, next, slab, p);
+      if (q >= 0) p = q;
+      else {
+        // Did not fit after all (a detector match): sized first, as `row` would.
+        out.commit(p);
+        this.maskInline(buf, at, next);
+        slab = out.room(0);
+        p = out.slabPos;
+      }
+      at = next;
+    }
+    out.commit(p);
+    return !this.full;
   }
 
   row(buf: Buffer, start: number, end: number): boolean {

@@ -269,7 +269,8 @@ export class PgMasking {
     if (this.masker) this.server.express(Back.DataRow, this.maskRow);
   }
 
-  private readonly maskRow = (buf: Buffer, start: number, end: number): boolean => this.masker!.row(buf, start, end) || this.onFull();
+  /** A run of DataRows or CopyData (PgFramer.express). */
+  private readonly maskRow = (buf: Buffer, start: number, end: number): boolean => this.masker!.rows(buf, start, end) || this.onFull();
 
   /** The columns as described, with the table columns they show where the catalog knows them. */
   private resultColumns(fields: dec.FieldDescription[], tables: Map<number, Map<number, ColumnOrigin>> | undefined): ResultColumn[] {

@@ -20,7 +20,10 @@ export interface FrameHandler {
   onPass(buf: Buffer, start: number, end: number): void;
 }
 
-/** Takes a whole message as onFrame does; false stops the framer until `resume()`. */
+/**
+ * Takes buf[start, end): one or more whole messages of the express type, back to back (the run of them that
+ * lay whole in one chunk); false stops the framer until `resume()`, after the run.
+ */
 export type ExpressHandler = (buf: Buffer, start: number, end: number) => boolean;
 
 export class PgFramer {
@@ -57,7 +60,8 @@ export class PgFramer {
 
   /**
    * Inspected messages of `type` go to `to` instead of onFrame, until `express(type, null)`: the rows of a
-   * masked result, up to millions a second, skip the session's dispatch by message type.
+   * masked result, up to millions a second, skip the session's dispatch by message type, and come in runs
+   * (every whole one of a chunk's consecutive rows in one call).
    */
   express(type: number, to: ExpressHandler | null): void {
     this.expressType = to ? type : -1;
@@ -176,6 +180,14 @@ export class PgFramer {
       if (end - pos >= total) {
         const start = pos;
         pos += total;
+        if (type === this.expressType) {
+          // The rest of the run: the next messages of the same type that lie whole in this chunk.
+          while (end - pos >= 5 && chunk[pos] === type) {
+            const next = this.frameTotal(type, chunk, pos);
+            if (end - pos < next) break;
+            pos += next;
+          }
+        }
         if (!this.deliver(chunk, start, pos)) return this.stop(chunk, pos);
       } else {
         chunk.copy(this.startBody(total, end - pos), 0, pos, end);

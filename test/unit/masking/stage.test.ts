@@ -132,6 +132,26 @@ describe('inline or pool', () => {
     expect(needsWorkers(rules.planFor([col('account', false)], {}).spec)).toBe(true);
   });
 
+  it('masks a run of rows (rows) as row by row would: across slabs, and rows that outgrow the room offered', async () => {
+    // A fixed replacement longer than the room maskInto is offered (slack 256) for a card match: those rows
+    // take the sized path in the middle of a run.
+    const growing = parseMaskingRules(`detect:\n  - kind: credit_card\n    mask: { fixed: "${'#'.repeat(400)}" }\n  - kind: email\n    mask: email\n`, 'grow.yaml');
+    const plan = growing.planFor([col('id', false), col('email'), col('notes')], {});
+    const input = rows(3000);
+    const one = harness({ executor: null }, plan);
+    for (const r of input) one.result.row(r, 0, r.length);
+    const run = harness({ executor: null }, plan);
+    // Runs of up to 700 rows (~40 KiB): several slabs of 64 KiB fill up inside a run.
+    for (let k = 0; k < input.length; k += 700) {
+      const chunk = Buffer.concat(input.slice(k, k + 700));
+      expect(run.result.rows(chunk, 0, chunk.length)).toBe(true);
+    }
+    await Promise.resolve();
+    expect(run.rowsOut()).toEqual(one.rowsOut());
+    expect(run.rowsOut()[0]![2]).toContain('#'.repeat(400));
+    expect(run.result.counters.snapshot()).toEqual(one.result.counters.snapshot());
+  });
+
   it('runs a detector plan inline when there is no pool', () => {
     const h = harness({ executor: null }, detectPlan);
     const input = rows(600);

@@ -289,6 +289,38 @@ describe('PgFramer: stop and resume', () => {
     expect(events.slice(2)).toEqual(['frame S 5', `frame Q ${msgs[3]!.bytes.length}`, 'frame H 5']);
   });
 
+  it('hands an express type over in runs: the consecutive messages whole in a chunk in one call, then stops after the run', () => {
+    const q = (sql: string) => serialize.query(sql);
+    const msgs = typed(q('a'), q('bb'), q('ccc'), serialize.sync(), q('dddd'), q('eeeee'), serialize.flush());
+    const input = Buffer.concat(msgs.map((m) => m.bytes));
+    const events: string[] = [];
+    const framer = new PgFramer(
+      { onFrame: (type, b, s, e) => (events.push(`frame ${String.fromCharCode(type)} ${e - s}`), true), onPass: () => undefined },
+      { typed: true, maxMessageBytes: 1 << 20, inspect: [Front.Query, Front.Sync, Front.Flush] },
+    );
+    /** The queries of a run, cut by their own lengths. */
+    const sqls = (b: Buffer, s: number, e: number) => {
+      const out: string[] = [];
+      for (let at = s; at < e; at += 1 + b.readInt32BE(at + 1)) out.push(b.toString('latin1', at + 5, at + b.readInt32BE(at + 1)));
+      return out.join(',');
+    };
+    let calls = 0;
+    framer.express(Front.Query, (b, s, e) => {
+      events.push(`run ${sqls(b, s, e)}`);
+      return ++calls !== 2;
+    });
+    // The first chunk ends inside 'ccc': 'a' and 'bb' are one run, 'ccc' (completed by the next chunk) one
+    // of its own, then a Sync, then 'dddd' and 'eeeee' again one run.
+    const cutAt = msgs[0]!.bytes.length + msgs[1]!.bytes.length + 3;
+    framer.push(input.subarray(0, cutAt));
+    expect(events).toEqual(['run a,bb']);
+    framer.push(input.subarray(cutAt));
+    expect(events).toEqual(['run a,bb', 'run ccc']);
+    expect(framer.isStopped).toBe(true);
+    framer.resume();
+    expect(events.slice(2)).toEqual(['frame S 5', 'run dddd,eeeee', 'frame H 5']);
+  });
+
   it('keeps order and loses nothing when it stops on every frame, resuming at once', () => {
     const failures: string[] = [];
     for (let k = 0; k <= smallInput.length; k++) {
