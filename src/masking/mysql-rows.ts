@@ -164,7 +164,11 @@ export class MysqlRowMasker implements RowMasker {
     this.scans = this.how.includes(SCAN);
     this.slack = this.how.includes(MASK_CELL) ? -1 : this.scans ? growth + 256 : growth;
     this.countAsBits = !this.scans && this.n <= 31 && counters.countsColumnsAsBits;
+    this.textColumnRulesOnly = !binary && this.countAsBits && this.slack >= 0;
   }
+
+  /** Text rows, every masked column written in place by its column rule: maskInto takes maskTextColumnsInto. */
+  private readonly textColumnRulesOnly: boolean;
 
   /** Column rules only: a row's masked cells are counted as one bit set (MaskCounters.endRowWith). */
   private readonly countAsBits: boolean;
@@ -185,6 +189,7 @@ export class MysqlRowMasker implements RowMasker {
    * `slack`); returns the position after it. Only when `slack >= 0` (see RowMasker).
    */
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    if (this.textColumnRulesOnly) return this.maskTextColumnsInto(buf, start, end, out, pos);
     const { ranges, inPlace, how, hits, counters, n, binary, scans } = this;
     const spans = this.plan.spans;
     const limit = out.length;
@@ -258,6 +263,55 @@ export class MysqlRowMasker implements RowMasker {
       for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
       counters.endRow();
     }
+    return p;
+  }
+
+  /**
+   * maskInto for text rows under column rules only (the common case): the values are located as they are
+   * masked, in the one pass, and the row is counted as one bit set. Column rules always fit the room offered.
+   */
+  private maskTextColumnsInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    const { inPlace, how, n, runs } = this;
+    let p = pos;
+    let at = start;
+    let run = start;
+    let masked = 0;
+    for (let i = 0; i < n; i++) {
+      if (at >= end) throw new WireError(`text row: column ${i + 1} truncated`);
+      const first = buf[at]!;
+      if (first === 0xfb) {
+        at++; // NULL
+        continue;
+      }
+      let s = at + 1;
+      let len = first;
+      if (first > 0xfb) {
+        len = readLenenc(buf, at, end);
+        if (len < 0) throw new WireError(`text row: column ${i + 1} truncated`);
+        s = at + lenencSize(first);
+      }
+      const e = s + len;
+      if (e > end) throw new WireError(`text row: column ${i + 1} truncated`);
+      const cellStart = at;
+      at = e;
+      if (how[i] === UNTOUCHED) continue;
+      const st = inPlace[i]!;
+      p = runs.copy(buf, run, cellStart, out, p);
+      if (st.nulls) out[p++] = 0xfb;
+      else if (len + st.maxGrowth < 0xfb) {
+        const q = st.write(buf, s, e, out, p + 1);
+        out[p] = q - p - 1;
+        p = q;
+      } else {
+        p = writeLenenc(out, p, st.size(buf, s, e));
+        p = st.write(buf, s, e, out, p);
+      }
+      masked |= 1 << i;
+      run = e;
+    }
+    if (at !== end) throw new WireError(`text row: ${end - at} unexpected trailing bytes`);
+    p = runs.copy(buf, run, end, out, p);
+    this.counters.endRowWith(masked);
     return p;
   }
 

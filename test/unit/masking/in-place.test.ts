@@ -140,6 +140,20 @@ describe('masking in place equals masking value by value', () => {
     );
   });
 
+  it('MySQL text rows under column rules: a truncated row or trailing bytes fail as errors of the wire', () => {
+    const columnsOf = mysqlRowColumns(names.map(() => ({ type: ColumnType.VarString })));
+    const masker = new MysqlRowMasker(plan, columnsOf, false, new MaskCounters(plan.spec));
+    const row = encodeTextRow(names.map((n) => `${n}@example.com`));
+    const out = Buffer.alloc(row.length + masker.slack + 16);
+    expect(masker.maskInto(row, 0, row.length, out, 0)).toBeGreaterThan(0);
+    expect(() => masker.maskInto(row, 0, row.length - 3, out, 0)).toThrow(/truncated/);
+    const trailing = Buffer.concat([row, Buffer.from([1, 0x41])]);
+    expect(() => masker.maskInto(trailing, 0, trailing.length, out, 0)).toThrow(/trailing/);
+    const bad = Buffer.from(row);
+    bad[0] = 0xff; // not a length
+    expect(() => masker.maskInto(bad, 0, bad.length, out, 0)).toThrow(/truncated/);
+  });
+
   it('MySQL binary rows: string columns in place, a NULL result sets the NULL bitmap bit', () => {
     const types = names.map((_, i) => (i === 0 ? ColumnType.LongLong : ColumnType.VarString));
     const columnsOf = mysqlRowColumns(types.map((type) => ({ type })));
