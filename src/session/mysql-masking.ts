@@ -147,6 +147,11 @@ export class MysqlMasking {
     return masker.description ? masker.description.subarray(count.length) : null;
   }
 
+  /** Row packets back to back, each one whole physical packet; false as for `row`. */
+  rows(buf: Buffer, start: number, end: number): boolean {
+    return this.masker!.rows(buf, start, end);
+  }
+
   /** One row packet, framed; false: the stage is full, stop reading the server until `drained()`. */
   row(buf: Buffer, start: number, end: number): boolean {
     return this.masker!.row(buf, start, end);

@@ -135,6 +135,17 @@ export class ResponseReader {
     return (this.masking !== null && this.masking.active) || this.seqShift !== 0;
   }
 
+  /** Rows are being masked and keep their sequence ids: they may come in runs (`onRows`). */
+  get rowRun(): boolean {
+    return this.st === St.Rows && this.seqShift === 0 && this.masking !== null && this.masking.active;
+  }
+
+  /** `count` whole single-packet rows back to back (see rowRun). False: as onPacket. */
+  onRows(buf: Buffer, start: number, end: number, count: number): boolean {
+    this.rowCount += count;
+    return this.masking!.rows(buf, start, end);
+  }
+
   /** A whole packet of the response. Returns false when masking is full: stop reading the server until `drained()`. */
   onPacket(buf: Buffer, start: number, end: number, parts: number): boolean {
     const first = end - start > 4 ? buf[start + 4]! : -1;

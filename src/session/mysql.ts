@@ -393,6 +393,15 @@ class MysqlSession implements ProxySession {
       return true;
     },
     onPass: (buf, start, end) => this.writeClient(buf.subarray(start, end)),
+    rows: {
+      active: () => this.phase === 'command' && !this.auth && this.commands.reader.rowRun,
+      onRows: (buf, start, end, count) => {
+        this.clientSeq = this.fromServer!.lastSeq;
+        if (this.commands.reader.onRows(buf, start, end, count)) return true;
+        void this.commands.reader.drained().then(() => this.resumeServer());
+        return false;
+      },
+    },
   };
 
   private resumeServer(): void {

@@ -27,6 +27,12 @@ export interface PacketHandler {
   onPacket(buf: Buffer, start: number, end: number, parts: number): boolean;
   /** Bytes of streamed packets, headers included, in stream order. */
   onPass(buf: Buffer, start: number, end: number): void;
+  /**
+   * Rows of a masked result, in runs: while `active()` says so, the single-packet rows that lie whole in a
+   * chunk (payloads that start neither with 0xFE, an EOF/OK, nor with 0xFF, an ERR) go to `onRows` in one
+   * call, without onHeader/onPacket for each. Return false to stop the framer until `resume()`, after the run.
+   */
+  rows?: { active(): boolean; onRows(buf: Buffer, start: number, end: number, count: number): boolean };
 }
 
 export class MessageTooLarge extends WireError {
@@ -122,6 +128,20 @@ export class MyFramer {
       }
 
       const cont = this.more;
+      if (!cont && this.headFill === 0 && this.handler.rows?.active()) {
+        const runEnd = this.rowRun(chunk, pos, end);
+        if (runEnd > pos) {
+          flushPass(pos);
+          const start = pos;
+          let count = 0;
+          for (; pos < runEnd; count++) {
+            this.lastSeq = chunk[pos + 3]!;
+            pos += 4 + (chunk[pos]! | (chunk[pos + 1]! << 8) | (chunk[pos + 2]! << 16));
+          }
+          if (!this.handler.rows!.onRows(chunk, start, pos, count)) return this.stopAt(chunk, pos);
+          continue;
+        }
+      }
       if (this.headFill === 0 && end - pos >= 4) {
         const len = chunk[pos]! | (chunk[pos + 1]! << 8) | (chunk[pos + 2]! << 16);
         const seq = chunk[pos + 3]!;
@@ -169,6 +189,19 @@ export class MyFramer {
       if (this.remaining === 0 && !this.endOfPhysical()) return this.stopAt(chunk, pos);
     }
     flushPass(end);
+  }
+
+  /** End of the run of whole single-packet rows from pos (see PacketHandler.rows); pos when there is none. */
+  private rowRun(chunk: Buffer, pos: number, end: number): number {
+    let q = pos;
+    while (end - q >= 5) {
+      const len = chunk[q]! | (chunk[q + 1]! << 8) | (chunk[q + 2]! << 16);
+      if (len === 0 || len === maxPacketPayload || end - q < 4 + len || len > this.maxMessageBytes) break;
+      const first = chunk[q + 4]!;
+      if (first === 0xfe || first === 0xff) break;
+      q += 4 + len;
+    }
+    return q;
   }
 
   private headLength(): number {

@@ -265,3 +265,83 @@ describe('MySQL framer at the 16 MiB boundary', () => {
     expect(framed[3]).toBe(254);
   });
 });
+
+describe('MySQL framer: rows in runs', () => {
+  const pkt = (seq: number, payload: Buffer) => framePayload(payload, seq);
+  // Rows (first bytes 0x00..0xFD), an EOF (0xFE), more rows, an ERR (0xFF), an empty packet, more rows.
+  const packets = [
+    ...Array.from({ length: 12 }, (_, i) => pkt(i, Buffer.from([i * 20, 1, 2, 3, i]))),
+    pkt(12, Buffer.from([0xfe, 0, 0, 2, 0])),
+    ...Array.from({ length: 5 }, (_, i) => pkt(13 + i, Buffer.alloc(10 + i, 0x41 + i))),
+    pkt(18, Buffer.from([0xff, 0x10, 0x04, 0x23])),
+    pkt(19, Buffer.alloc(0)),
+    ...Array.from({ length: 4 }, (_, i) => pkt(20 + i, Buffer.from([0xfd, 1, 0, 0, 0x42]))),
+  ];
+  const stream = Buffer.concat(packets);
+
+  function deliver(chunks: Buffer[], opts: { active: boolean; stopEvery?: number }) {
+    const got: { how: 'run' | 'one'; bytes: Buffer; count: number }[] = [];
+    let calls = 0;
+    const framer = new MyFramer(
+      {
+        onHeader: () => true,
+        onPacket: (buf, start, end) => (got.push({ how: 'one', bytes: Buffer.from(buf.subarray(start, end)), count: 1 }), true),
+        onPass: () => {
+          throw new Error('nothing streams here');
+        },
+        rows: {
+          active: () => opts.active,
+          onRows: (buf, start, end, count) => {
+            got.push({ how: 'run', bytes: Buffer.from(buf.subarray(start, end)), count });
+            return !opts.stopEvery || ++calls % opts.stopEvery !== 0;
+          },
+        },
+      },
+      1 << 30,
+      'in the test',
+    );
+    for (const c of chunks) {
+      framer.push(c);
+      while (framer.isStopped) framer.resume();
+    }
+    expect(framer.lastSeq).toBe(23);
+    return got;
+  }
+
+  /** The packets of a run, cut by their headers. */
+  const split = (b: Buffer) => {
+    const out: Buffer[] = [];
+    for (let at = 0; at < b.length; at += 4 + b.readUIntLE(at, 3)) out.push(b.subarray(at, at + 4 + b.readUIntLE(at, 3)));
+    return out;
+  };
+
+  it('hands over consecutive whole rows in one call; EOF, ERR, empty and split packets come one by one', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: stream.length - 1 }), { maxLength: 6 }), fc.integer({ min: 0, max: 3 }), (cuts, stopEvery) => {
+        const at = [0, ...cuts.sort((a, b) => a - b), stream.length];
+        const got = deliver(
+          at.slice(1).map((e, i) => stream.subarray(at[i], e)),
+          { active: true, stopEvery },
+        );
+        expect(Buffer.concat(got.map((g) => g.bytes)).equals(stream)).toBe(true);
+        for (const g of got.filter((x) => x.how === 'run')) {
+          const rows = split(g.bytes);
+          expect(rows).toHaveLength(g.count);
+          for (const r of rows) expect([0xfe, 0xff]).not.toContain(r[4]);
+          for (const r of rows) expect(r.length).toBeGreaterThan(4);
+        }
+        for (const special of [12, 18, 19]) expect(got.some((g) => g.how === 'one' && g.bytes.equals(packets[special]!))).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+    // In one chunk: three runs (12, 5 and 4 rows) around the three special packets.
+    const whole = deliver([stream], { active: true });
+    expect(whole.map((g) => `${g.how} ${g.count}`)).toEqual(['run 12', 'one 1', 'run 5', 'one 1', 'one 1', 'run 4']);
+  });
+
+  it('delivers packet by packet while rows are not active', () => {
+    const got = deliver([stream], { active: false });
+    expect(got.every((g) => g.how === 'one')).toBe(true);
+    expect(got).toHaveLength(packets.length);
+  });
+});
