@@ -263,9 +263,96 @@ export class CopyRowMasker implements RowMasker {
     for (let i = 0; i < n; i++) if (this.how[i] === STRATEGY) growth += Math.max(this.strategies[i]!.maxGrowth, syntax.null.length);
     // Detector matches have no bound: offer room that nearly always does.
     this.slack = this.how.includes(SCAN) ? growth + 256 : growth;
+    // Text rows under column rules only take maskTextColumnsInto; there a masked field that needed no
+    // escaping is checked again only when its strategy may add a byte text COPY escapes (e.g. the delimiter).
+    this.lastMasked = -1;
+    for (let i = 0; i < n; i++) if (this.how[i] !== UNTOUCHED) this.lastMasked = i;
+    this.textColumnRulesOnly = !syntax.csv && n <= 31 && counters.countsColumnsAsBits && this.how.every((h) => h !== SCAN);
+    this.recheck = Uint8Array.from(this.strategies.slice(0, n), (st) => (st !== undefined && !st.nulls && !st.adds.every((b) => !escapedInText(b, syntax.delimiter)) ? 1 : 0));
   }
 
+  private readonly textColumnRulesOnly: boolean;
+  /** The last column masked: fields after it are only counted. */
+  private readonly lastMasked: number;
+  /** Per column: its strategy may write a byte text COPY would escape, so its output is checked. */
+  private readonly recheck: Uint8Array;
+
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    return this.textColumnRulesOnly ? this.maskTextColumnsInto(buf, start, end, out, pos) : this.maskAnyInto(buf, start, end, out, pos);
+  }
+
+  /**
+   * A text-format row under column rules only: each field found and checked for a backslash in one pass,
+   * fields after the last masked one only counted, and the row counted as one bit set.
+   */
+  private maskTextColumnsInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    if (end - start < 5 || buf[start] !== 0x64) throw new WireError('COPY row: expected a CopyData message');
+    const { syntax, how, strategies, recheck, lastMasked, runs } = this;
+    const delimiter = syntax.delimiter;
+    const columns = how.length;
+    const dataStart = start + 5;
+    const lineEnd = end > dataStart && buf[end - 1] === NL ? end - 1 : end;
+    out[pos] = 0x64;
+    let p = pos + 5;
+    let run = dataStart;
+    let field = 0;
+    let f = dataStart;
+    let masked = 0;
+    let atEnd = false;
+    while (field <= lastMasked) {
+      let fe = f;
+      let escaped = false;
+      for (; fe < lineEnd; fe++) {
+        const b = buf[fe]!;
+        if (b === delimiter) break;
+        if (b === BACKSLASH) {
+          escaped = true;
+          fe++;
+        }
+      }
+      if (fe > lineEnd) fe = lineEnd;
+      if (how[field] !== UNTOUCHED && !isNullField(buf, f, fe, syntax)) {
+        // A field COPY escaped is unescaped, masked and escaped again by maskCopyRow.
+        if (escaped) return -1;
+        const st = strategies[field]!;
+        p = runs.copy(buf, run, f, out, p);
+        if (st.nulls) p = copyBytes(syntax.null, 0, syntax.null.length, out, p);
+        else {
+          const q = st.write(buf, f, fe, out, p);
+          if (recheck[field] === 1 && !writtenAsIs(out, p, q, syntax)) return -1;
+          p = q;
+        }
+        run = fe;
+        masked |= 1 << field;
+      }
+      field++;
+      if (fe >= lineEnd) {
+        atEnd = true;
+        break;
+      }
+      f = fe + 1;
+    }
+    if (!atEnd) {
+      // The fields after the last masked one are only counted (an escaped delimiter is not one).
+      field++;
+      for (let i = f; i < lineEnd; i++) {
+        const b = buf[i]!;
+        if (b === delimiter) field++;
+        else if (b === BACKSLASH) i++;
+      }
+    }
+    if (columns > 0 && field !== columns) throw new WireError(`COPY row: ${field} columns, expected ${columns}`);
+    p = runs.copy(buf, run, end, out, p);
+    const length = p - pos - 1;
+    out[pos + 1] = length >>> 24;
+    out[pos + 2] = length >>> 16;
+    out[pos + 3] = length >>> 8;
+    out[pos + 4] = length;
+    this.counters.endRowWith(masked);
+    return p;
+  }
+
+  private maskAnyInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
     if (end - start < 5 || buf[start] !== 0x64) throw new WireError('COPY row: expected a CopyData message');
     const { syntax, how, hits, plan } = this;
     const columns = how.length;
@@ -338,6 +425,11 @@ export class CopyRowMasker implements RowMasker {
   }
 }
 
+/** A byte text COPY writes escaped: the backslash, the delimiter, and \b \t \n \v \f \r. */
+function escapedInText(b: number, delimiter: number): boolean {
+  return b === BACKSLASH || b === delimiter || (b >= 0x08 && b < 0x0e);
+}
+
 function isNullField(buf: Buffer, s: number, e: number, syntax: CopySyntax): boolean {
   const nul = syntax.null;
   if (e - s !== nul.length) return false;
@@ -358,9 +450,6 @@ function writtenAsIs(out: Buffer, p: number, q: number, syntax: CopySyntax): boo
     }
     return !isNullField(out, p, q, syntax);
   }
-  for (let i = p; i < q; i++) {
-    const b = out[i]!;
-    if (b === BACKSLASH || b === syntax.delimiter || (b < 0x0e && b >= 0x08)) return false;
-  }
+  for (let i = p; i < q; i++) if (escapedInText(out[i]!, syntax.delimiter)) return false;
   return true;
 }

@@ -54,7 +54,15 @@ export interface Strategy {
   readonly nulls: boolean;
   /** At most this many bytes more than the value: what a caller writing in place must have room for. */
   readonly maxGrowth: number;
+  /**
+   * The bytes a replacement may hold that are not the value's own: a COPY row whose field needed no escaping
+   * needs none once masked unless one of these is special there (pg-copy.ts).
+   */
+  readonly adds: Buffer;
 }
+
+const STARS = Buffer.from('*');
+const EMAIL_ADDS = Buffer.from('*@');
 
 export function compileStrategy(spec: StrategySpec, opts: StrategyOptions = {}): MaskFn {
   switch (spec.kind) {
@@ -82,7 +90,7 @@ export function compileSizedStrategy(spec: StrategySpec, opts: StrategyOptions =
     case 'hash':
       return hash(opts.hashKey, spec.length);
     case 'null':
-      return { size: () => -1, write: (_s, _a, _b, _o, pos) => pos, nulls: true, maxGrowth: 0 };
+      return { size: () => -1, write: (_s, _a, _b, _o, pos) => pos, nulls: true, maxGrowth: 0, adds: Buffer.alloc(0) };
     case 'fixed':
       return constant(Buffer.from(spec.value, 'utf8'));
   }
@@ -100,7 +108,7 @@ function allocating(st: Strategy): MaskFn {
 }
 
 function constant(value: Buffer): Strategy {
-  return { size: () => value.length, write: (_s, _a, _b, out, pos) => copyBytes(value, 0, value.length, out, pos), nulls: false, maxGrowth: value.length };
+  return { size: () => value.length, write: (_s, _a, _b, out, pos) => copyBytes(value, 0, value.length, out, pos), nulls: false, maxGrowth: value.length, adds: value };
 }
 
 const redact: MaskFn = () => REDACTED;
@@ -188,6 +196,7 @@ function partial(keepFirst: number, keepLast: number): Strategy {
     },
     nulls: false,
     maxGrowth: 0, // one '*' per hidden character: never more bytes than the characters had
+    adds: STARS,
   };
 }
 
@@ -247,6 +256,7 @@ const email: Strategy = {
   },
   nulls: false,
   maxGrowth: REDACTED.length, // '***@' for the '@' and the local part's tail, or '****' for a short value
+  adds: EMAIL_ADDS,
 };
 
 const HEX = Buffer.from('0123456789abcdef');
@@ -272,5 +282,6 @@ function hash(key: string | Buffer | undefined, length: number): Strategy {
     },
     nulls: false,
     maxGrowth: length,
+    adds: HEX,
   };
 }

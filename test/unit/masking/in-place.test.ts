@@ -339,6 +339,39 @@ describe('COPY TO STDOUT rows masked in place', () => {
     }
   });
 
+  it('text rows: counts the fields after the last masked one (escaped delimiters are not fields), and fails on a wrong count', () => {
+    // A masked column first, then three unmasked ones: the tail is only counted.
+    const tail = parseMaskingRules(`columns:\n  - match: { column: email }\n    mask: email\n`, 'tail.yaml');
+    const tailPlan = tail.planFor(['email', 'a', 'b', 'c'].map((name) => ({ name, textLike: true })), {});
+    const masker = new CopyRowMasker(tailPlan, copyText, new MaskCounters(tailPlan.spec));
+    /** A CopyData frame of one text line as given (escapes included). */
+    const frame = (text: string) => {
+      const f = Buffer.concat([Buffer.from([0x64, 0, 0, 0, 0]), Buffer.from(text + '\n')]);
+      f.writeInt32BE(f.length - 1, 1);
+      return f;
+    };
+    const out = Buffer.alloc(256);
+    // `\` + tab is an escaped delimiter inside the second field: four fields.
+    const ok = frame('jane@example.com\tx\\\ty\tz\tw');
+    const p = masker.maskInto(ok, 0, ok.length, out, 0);
+    expect(out.toString('latin1', 5, p)).toBe('j***@example.com\tx\\\ty\tz\tw\n');
+    for (const bad of ['jane@example.com\tx\ty', 'jane@example.com\tx\ty\tz\tw', 'jane@example.com\tx\\\ty\\\tz']) {
+      const f = frame(bad);
+      expect(() => masker.maskInto(f, 0, f.length, out, 0)).toThrow(/columns, expected 4/);
+    }
+  });
+
+  it('text rows with a delimiter a strategy writes (`*`): the stars are escaped, not taken as delimiters', () => {
+    const starred = { ...copyText, delimiter: 0x2a };
+    const ssn = parseMaskingRules(`columns:\n  - match: { column: ssn }\n    mask: { partial: { keepLast: 4 } }\n`, 'star.yaml');
+    const ssnPlan = ssn.planFor(['id', 'ssn'].map((name) => ({ name, textLike: true })), {});
+    const counted = [new MaskCounters(ssnPlan.spec), new MaskCounters(ssnPlan.spec)];
+    const frame = copyRow(['1*123-45-6789'], starred);
+    const got = oneOrOther(new CopyRowMasker(ssnPlan, starred, counted[0]!), counted[0]!, frame);
+    expect(got.equals(twoPass(new CopyRowMasker(ssnPlan, starred, counted[1]!), frame))).toBe(true);
+    expect(got.toString('latin1', 5)).toBe('1*\\*\\*\\*\\*\\*\\*\\*6789\n');
+  });
+
   it('masks plain fields in place (the common case takes no second pass)', () => {
     const counters = new MaskCounters(plan.spec);
     const masker = new CopyRowMasker(plan, copyText, counters);
