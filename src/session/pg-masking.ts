@@ -340,12 +340,16 @@ export class PgMasking {
         void masker.end();
         throw new CopyNotMaskable();
       }
+      // Nothing to mask: the rows stream raw, as a result's DataRows do.
+      this.server.inspect[Back.CopyData] = 0;
       this.output.write(buf.subarray(start, end));
       return;
     }
     this.masker = this.stage.beginCopy(this.session, columns, csv ? 'csv' : 'text', this.output);
     this.copying = this.masker !== null;
     if (this.copying) this.server.express(Back.CopyData, this.maskRow);
+    // Nothing to mask (an exempt user, no rules): the rows stream raw, as a result's DataRows do.
+    else this.server.inspect[Back.CopyData] = 0;
     this.output.write(buf.subarray(start, end));
   }
 
@@ -361,6 +365,7 @@ export class PgMasking {
 
   private endResult(): void {
     this.server.inspect[Back.DataRow] = 1;
+    this.server.inspect[Back.CopyData] = 1;
     this.server.express(Back.DataRow, null);
     const masker = this.masker;
     if (!masker) return;
