@@ -34,6 +34,17 @@ export function lenencLength(n: number): number {
 }
 
 /** Writes n as an int<lenenc> at pos; returns the position after it. */
+/** The value buf[s, e) through its column rule, length-encoded, at out[p]; returns its end. */
+function writeStrategyValue(st: Strategy, buf: Buffer, s: number, e: number, out: Buffer, p: number): number {
+  if (e - s + st.maxGrowth < 0xfb) {
+    // The new length fits one byte: write the value, then its length before it.
+    const q = st.write(buf, s, e, out, p + 1);
+    out[p] = q - p - 1;
+    return q;
+  }
+  return st.write(buf, s, e, out, writeLenenc(out, p, st.size(buf, s, e)));
+}
+
 export function writeLenenc(out: Buffer, pos: number, n: number): number {
   if (n < 0xfb) {
     out[pos] = n;
@@ -225,15 +236,7 @@ export class MysqlRowMasker implements RowMasker {
         if (st.nulls) {
           if (binary) out[pos + 1 + ((i + 2) >>> 3)]! |= 1 << ((i + 2) & 7);
           else out[p++] = 0xfb;
-        } else if (e - s + st.maxGrowth < 0xfb) {
-          // The new length fits one byte: write the value, then its length before it.
-          const q = st.write(buf, s, e, out, p + 1);
-          out[p] = q - p - 1;
-          p = q;
-        } else {
-          p = writeLenenc(out, p, st.size(buf, s, e));
-          p = st.write(buf, s, e, out, p);
-        }
+        } else p = writeStrategyValue(st, buf, s, e, out, p);
         hits[i] = 0;
         masked |= 1 << i;
       } else {
@@ -298,14 +301,7 @@ export class MysqlRowMasker implements RowMasker {
       const st = inPlace[i]!;
       p = runs.copy(buf, run, cellStart, out, p);
       if (st.nulls) out[p++] = 0xfb;
-      else if (len + st.maxGrowth < 0xfb) {
-        const q = st.write(buf, s, e, out, p + 1);
-        out[p] = q - p - 1;
-        p = q;
-      } else {
-        p = writeLenenc(out, p, st.size(buf, s, e));
-        p = st.write(buf, s, e, out, p);
-      }
+      else p = writeStrategyValue(st, buf, s, e, out, p);
       masked |= 1 << i;
       run = e;
     }

@@ -175,23 +175,14 @@ export class PgRowMasker implements RowMasker {
     let at = start + 7;
     let masked = 0;
     for (let i = 0; i < n; i++) {
-      if (at + 4 > end) throw new WireError('DataRow: truncated');
-      const len = (buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!;
+      const len = cellLength(buf, at, end);
       const s = at + 4;
       at = len < 0 ? s : s + len;
       if (at > end) throw new WireError('DataRow: truncated');
       if (len < 0 || how[i] === UNTOUCHED) continue;
       const st = inPlace[i]!;
       if (p + (s - run) + len + st.maxGrowth + (end - at) > limit) return -1;
-      p = runs.copy(buf, run, s - 4, out, p);
-      if (st.nulls) {
-        putInt32(out, p, -1);
-        p += 4;
-      } else {
-        const q = st.write(buf, s, at, out, p + 4);
-        putInt32(out, p, q - p - 4);
-        p = q;
-      }
+      p = writeStrategyCell(st, buf, s, at, out, runs.copy(buf, run, s - 4, out, p));
       masked |= 1 << i;
       run = at;
     }
@@ -217,8 +208,7 @@ export class PgRowMasker implements RowMasker {
     let run = start + 5;
     let at = start + 7;
     for (let i = 0; i < n; i++) {
-      if (at + 4 > end) throw new WireError('DataRow: truncated');
-      const len = (buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!;
+      const len = cellLength(buf, at, end);
       const s = at + 4;
       at = len < 0 ? s : s + len;
       if (at > end) throw new WireError('DataRow: truncated');
@@ -228,15 +218,7 @@ export class PgRowMasker implements RowMasker {
       if (h === STRATEGY) {
         const st = inPlace[i]!;
         if (p + (s - run) + len + st.maxGrowth + (end - at) > limit) return -1;
-        p = this.runs.copy(buf, run, s - 4, out, p);
-        if (st.nulls) {
-          putInt32(out, p, -1);
-          p += 4;
-        } else {
-          const q = st.write(buf, s, at, out, p + 4);
-          putInt32(out, p, q - p - 4);
-          p = q;
-        }
+        p = writeStrategyCell(st, buf, s, at, out, this.runs.copy(buf, run, s - 4, out, p));
         hits[i] = 0;
       } else if (h === SCAN) {
         if (spans!.scan(buf, s, at) === 0) continue;
@@ -390,6 +372,23 @@ export class PgRowMasker implements RowMasker {
 const EMPTY = Buffer.alloc(0);
 
 /** out.writeInt32BE without its argument checks: the hot path has checked the room already. */
+/** The length word of the DataRow cell at buf[at] (-1: NULL). */
+function cellLength(buf: Buffer, at: number, end: number): number {
+  if (at + 4 > end) throw new WireError('DataRow: truncated');
+  return (buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!;
+}
+
+/** The cell of the value buf[s, e) through its column rule (length word, then the bytes), at out[p]; returns its end. */
+function writeStrategyCell(st: Strategy, buf: Buffer, s: number, e: number, out: Buffer, p: number): number {
+  if (st.nulls) {
+    putInt32(out, p, -1);
+    return p + 4;
+  }
+  const q = st.write(buf, s, e, out, p + 4);
+  putInt32(out, p, q - p - 4);
+  return q;
+}
+
 function putInt32(out: Buffer, p: number, v: number): void {
   out[p] = v >>> 24;
   out[p + 1] = v >>> 16;
