@@ -81,6 +81,25 @@ function textFieldEnd(buf: Buffer, pos: number, lineEnd: number, delimiter: numb
   return lineEnd;
 }
 
+/**
+ * End of the text field from pos (the delimiter after it, or lineEnd), as ~end when the field holds an escape
+ * (a backslash): the one pass the in-place maskers make over a field.
+ */
+function textField(buf: Buffer, pos: number, lineEnd: number, delimiter: number): number {
+  let escaped = false;
+  let i = pos;
+  for (; i < lineEnd; i++) {
+    const b = buf[i]!;
+    if (b === delimiter) break;
+    if (b === BACKSLASH) {
+      escaped = true;
+      i++;
+    }
+  }
+  if (i > lineEnd) i = lineEnd;
+  return escaped ? ~i : i;
+}
+
 function hasByte(buf: Buffer, s: number, e: number, b: number): boolean {
   for (let i = s; i < e; i++) if (buf[i] === b) return true;
   return false;
@@ -268,8 +287,13 @@ export class CopyRowMasker implements RowMasker {
     this.lastMasked = -1;
     for (let i = 0; i < n; i++) if (this.how[i] !== UNTOUCHED) this.lastMasked = i;
     this.textColumnRulesOnly = !syntax.csv && n <= 31 && counters.countsColumnsAsBits && this.how.every((h) => h !== SCAN);
-    this.recheck = Uint8Array.from(this.strategies.slice(0, n), (st) => (st !== undefined && !st.nulls && !st.adds.every((b) => !escapedInText(b, syntax.delimiter)) ? 1 : 0));
+    const mayNeedEscape = (adds: Buffer) => syntax.csv || adds.some((b) => escapedInText(b, syntax.delimiter));
+    this.recheck = Uint8Array.from(this.strategies.slice(0, n), (st) => (st !== undefined && !st.nulls && mayNeedEscape(st.adds) ? 1 : 0));
+    this.recheckSpans = plan.spans !== null && mayNeedEscape(plan.spans.adds);
   }
+
+  /** Detector matches may be masked with a byte the syntax escapes or quotes: their output is checked. */
+  private readonly recheckSpans: boolean;
 
   private readonly textColumnRulesOnly: boolean;
   /** The last column masked: fields after it are only counted. */
@@ -300,17 +324,9 @@ export class CopyRowMasker implements RowMasker {
     let masked = 0;
     let atEnd = false;
     while (field <= lastMasked) {
-      let fe = f;
-      let escaped = false;
-      for (; fe < lineEnd; fe++) {
-        const b = buf[fe]!;
-        if (b === delimiter) break;
-        if (b === BACKSLASH) {
-          escaped = true;
-          fe++;
-        }
-      }
-      if (fe > lineEnd) fe = lineEnd;
+      const r = textField(buf, f, lineEnd, delimiter);
+      const escaped = r < 0;
+      const fe = escaped ? ~r : r;
       if (how[field] !== UNTOUCHED && !isNullField(buf, f, fe, syntax)) {
         // A field COPY escaped is unescaped, masked and escaped again by maskCopyRow.
         if (escaped) return -1;
@@ -366,12 +382,22 @@ export class CopyRowMasker implements RowMasker {
     let field = 0;
     let f = dataStart;
     for (;;) {
-      const fe = syntax.csv ? csvFieldEnd(buf, f, lineEnd, syntax) : textFieldEnd(buf, f, lineEnd, syntax.delimiter);
+      let fe: number;
+      // Whether the field needed escaping or quoting: then it takes maskCopyRow, which undoes that first.
+      let escaped = false;
+      if (syntax.csv) {
+        fe = csvFieldEnd(buf, f, lineEnd, syntax);
+        escaped = fe > f && buf[f] === syntax.quote;
+      } else {
+        const r = textField(buf, f, lineEnd, syntax.delimiter);
+        escaped = r < 0;
+        fe = escaped ? ~r : r;
+      }
       if (field < columns) {
         hits[field] = -1;
         const h = how[field]!;
         if (h !== UNTOUCHED && !isNullField(buf, f, fe, syntax)) {
-          if (syntax.csv ? fe > f && buf[f] === syntax.quote : hasByte(buf, f, fe, BACKSLASH)) return -1;
+          if (escaped) return -1;
           if (h === STRATEGY) {
             const st = this.strategies[field]!;
             if (p + (f - run) + (fe - f) + Math.max(st.maxGrowth, syntax.null.length) + (end - fe) > limit) return -1;
@@ -379,7 +405,7 @@ export class CopyRowMasker implements RowMasker {
             if (st.nulls) p = copyBytes(syntax.null, 0, syntax.null.length, out, p);
             else {
               const q = st.write(buf, f, fe, out, p);
-              if (!writtenAsIs(out, p, q, syntax)) return -1;
+              if (this.recheck[field] === 1 && !writtenAsIs(out, p, q, syntax)) return -1;
               p = q;
             }
             run = fe;
@@ -389,7 +415,7 @@ export class CopyRowMasker implements RowMasker {
             if (growth < 0 || p + (f - run) + (fe - f) + growth + (end - fe) > limit) return -1;
             p = this.runs.copy(buf, run, f, out, p);
             const q = spans!.write(buf, f, fe, out, p);
-            if (!writtenAsIs(out, p, q, syntax)) return -1;
+            if (this.recheckSpans && !writtenAsIs(out, p, q, syntax)) return -1;
             p = q;
             run = fe;
             hits[field] = spans!.found;

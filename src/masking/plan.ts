@@ -46,6 +46,9 @@ export class SpanMasker {
   /** Copies the text between matches. */
   private readonly runs = new RunCopier();
 
+  /** Bytes a masked value may hold that were not in it: what the detectors' strategies add (Strategy.adds). */
+  readonly adds: Buffer;
+
   constructor(detectors: readonly { kind: DetectorKind; sized: Strategy }[]) {
     let kinds = 0;
     for (const d of detectors) {
@@ -54,6 +57,7 @@ export class SpanMasker {
       kinds |= 1 << id;
     }
     this.kinds = kinds;
+    this.adds = Buffer.concat(detectors.map((d) => d.sized.adds));
   }
 
   private readonly collect: OnMatch = (kind, start, end) => {

@@ -372,6 +372,18 @@ describe('COPY TO STDOUT rows masked in place', () => {
     expect(got.toString('latin1', 5)).toBe('1*\\*\\*\\*\\*\\*\\*\\*6789\n');
   });
 
+  it('detector matches masked with bytes COPY escapes or quotes go to maskCopyRow', () => {
+    const fixed = parseMaskingRules(`detect:\n  - kind: email\n    mask: { fixed: "a,\\tb" }\n`, 'fixed-detect.yaml');
+    const fixedPlan = fixed.planFor(['id', 'note'].map((name) => ({ name, textLike: true })), {});
+    for (const syntax of [copyText, copyCsv]) {
+      const counted = [new MaskCounters(fixedPlan.spec), new MaskCounters(fixedPlan.spec)];
+      const frame = copyRow(['1', 'mail jane@example.com'], syntax);
+      const got = oneOrOther(new CopyRowMasker(fixedPlan, syntax, counted[0]!), counted[0]!, frame);
+      expect(got.equals(twoPass(new CopyRowMasker(fixedPlan, syntax, counted[1]!), frame))).toBe(true);
+      expect(got.toString('latin1', 5)).toBe(syntax.csv ? '1,"mail a,\tb"\n' : '1\tmail a,\\tb\n');
+    }
+  });
+
   it('masks plain fields in place (the common case takes no second pass)', () => {
     const counters = new MaskCounters(plan.spec);
     const masker = new CopyRowMasker(plan, copyText, counters);
