@@ -73,6 +73,32 @@ describe('masking on MySQL', () => {
     }
   });
 
+  it('masks SELECT * (text and binary) as the named columns', async () => {
+    expectMasked((await c.query<RowDataPacket[]>('SELECT * FROM t ORDER BY id'))[0]);
+    expectMasked((await c.execute<RowDataPacket[]>('SELECT * FROM t WHERE id > ? ORDER BY id', [0]))[0]);
+  });
+
+  it('hashes deterministically (text and binary), so values still join across queries', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-rules-'));
+    writeFileSync(path.join(dir, 'policy.yaml'), 'rules: []\ndefault: allow\n');
+    writeFileSync(path.join(dir, 'masking.yaml'), 'columns:\n  - match: { column: email }\n    mask: hash\n');
+    const hashing = await startProxy({ masking: true, mysql: {}, extra: { rules: dir, masking: { key: 'join-key-0123456789', workers: 2 } } });
+    const hc = await connect({ via: hashing.mysql!.port, database: dbName });
+    try {
+      const one = async (sql: string, params?: unknown[]) => ((params ? (await hc.execute<RowDataPacket[]>(sql, params))[0] : (await hc.query<RowDataPacket[]>(sql))[0])[0]!.email as string);
+      const a = await one('SELECT email FROM t WHERE id = 1');
+      expect(a).toMatch(/^[0-9a-f]{16}$/);
+      expect(await one("SELECT 'jane.doe@example.com' AS email")).toBe(a);
+      expect(await one('SELECT email FROM t WHERE id = ?', [1])).toBe(a);
+      const [many] = await hc.query<RowDataPacket[]>("WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) SELECT 'jane.doe@example.com' AS email FROM n");
+      expect(new Set(many.map((r) => r.email))).toEqual(new Set([a]));
+      expect(await one("SELECT 'someone.else@example.com' AS email")).not.toBe(a);
+    } finally {
+      await hc.end();
+      await hashing.close();
+    }
+  });
+
   it('describes a masked column as a string, whatever its type was', async () => {
     await direct.query('CREATE TABLE IF NOT EXISTS phones (id INT PRIMARY KEY, phone BIGINT, ssn INT)');
     await direct.query('REPLACE INTO phones VALUES (1, 4155552671, 123456789), (2, NULL, 12)');
