@@ -85,7 +85,7 @@ describe('masking on MySQL', () => {
     const hashing = await startProxy({ masking: true, mysql: {}, extra: { rules: dir, masking: { key: 'join-key-0123456789', workers: 2 } } });
     const hc = await connect({ via: hashing.mysql!.port, database: dbName });
     try {
-      const one = async (sql: string, params?: unknown[]) => ((params ? (await hc.execute<RowDataPacket[]>(sql, params))[0] : (await hc.query<RowDataPacket[]>(sql))[0])[0]!.email as string);
+      const one = async (sql: string, params?: number[]) => ((params ? (await hc.execute<RowDataPacket[]>(sql, params))[0] : (await hc.query<RowDataPacket[]>(sql))[0])[0]!.email as string);
       const a = await one('SELECT email FROM t WHERE id = 1');
       expect(a).toMatch(/^[0-9a-f]{16}$/);
       expect(await one("SELECT 'jane.doe@example.com' AS email")).toBe(a);
