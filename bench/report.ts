@@ -20,8 +20,11 @@ export interface BulkRow {
   target: string;
   rowsPerSec: Spread;
   mbPerSec: Spread;
+  /** rows/s of each round, in round order: ratios pair them with direct's and the relay's of the same round. */
+  perRound: number[];
   /** The proxy process's CPU time per read (ms), median; absent for direct. */
   proxyCpuMs?: number;
+  /** Median over the rounds of this round's figure over direct's (the relay's) in the same round. */
   vsDirect?: number;
   vsRelay?: number;
   masking?: string;
@@ -31,6 +34,8 @@ export interface SmallRow {
   test: string;
   target: string;
   tps: Spread;
+  /** TPS of each round, in round order (see BulkRow.perRound). */
+  perRound: number[];
   p50Ms: number;
   p99Ms: number;
   proxyCpuMs?: number;
@@ -49,6 +54,7 @@ export function summarizeBulk(client: string, target: string, reads: Read[], cpu
     client,
     target,
     rowsPerSec: spread(reads.map((r) => (r.rows * 1000) / r.ms)),
+    perRound: reads.map((r) => (r.rows * 1000) / r.ms),
     mbPerSec: spread(reads.map((r) => r.bytes / 1e6 / (r.ms / 1000))),
     ...(cpu.length ? { proxyCpuMs: spread(cpu).median } : {}),
   };
@@ -59,20 +65,33 @@ export function summarizeSmall(test: string, target: string, runs: Small[], cpu:
     test,
     target,
     tps: spread(runs.map((r) => r.tps)),
+    perRound: runs.map((r) => r.tps),
     p50Ms: spread(runs.map((r) => r.p50Ms)).median,
     p99Ms: spread(runs.map((r) => r.p99Ms)).median,
     ...(cpu.length ? { proxyCpuMs: spread(cpu).median } : {}),
   };
 }
 
-/** Fills vsDirect / vsRelay within each group (same client or test). */
-export function addRatios<T extends { target: string; vsDirect?: number; vsRelay?: number }>(rows: T[], group: (r: T) => string, value: (r: T) => number): void {
+/**
+ * Fills vsDirect / vsRelay within each group (same client or test): the median of the per-round ratios. Each
+ * round measures every target back to back, so a round's ratio is taken under the same load; pairing them
+ * keeps the machine's drift between rounds out of the ratio (a ratio of medians taken in different rounds
+ * moved by up to 0.2 from run to run on a shared 2-core machine).
+ */
+export function addRatios<T extends { target: string; perRound: number[]; vsDirect?: number; vsRelay?: number }>(rows: T[], group: (r: T) => string): void {
   for (const r of rows) {
     const direct = rows.find((x) => group(x) === group(r) && x.target === 'direct');
     const relay = rows.find((x) => group(x) === group(r) && x.target === 'relay');
-    if (direct && r.target !== 'direct') r.vsDirect = value(r) / value(direct);
-    if (relay && r.target !== 'relay' && r.target !== 'direct') r.vsRelay = value(r) / value(relay);
+    if (direct && r.target !== 'direct') r.vsDirect = pairedRatio(r.perRound, direct.perRound);
+    if (relay && r.target !== 'relay' && r.target !== 'direct') r.vsRelay = pairedRatio(r.perRound, relay.perRound);
   }
+}
+
+/** Median over the rounds both have of a[k] / b[k]. */
+export function pairedRatio(a: number[], b: number[]): number {
+  const ratios: number[] = [];
+  for (let k = 0; k < Math.min(a.length, b.length); k++) ratios.push(a[k]! / b[k]!);
+  return spread(ratios).median;
 }
 
 // ---- text table ----

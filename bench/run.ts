@@ -226,7 +226,7 @@ async function main(opts: Options): Promise<void> {
       bulk.push(row);
     }
   }
-  addRatios(bulk, (r) => r.client, (r) => r.rowsPerSec.median);
+  addRatios(bulk, (r) => r.client);
   const small: SmallRow[] = [];
   for (const test of smallTests) {
     for (const t of targets) {
@@ -234,7 +234,7 @@ async function main(opts: Options): Promise<void> {
       if (s) small.push(summarizeSmall(test.id, t.id, s.runs, s.cpu));
     }
   }
-  addRatios(small, (r) => r.test, (r) => r.tps.median);
+  addRatios(small, (r) => r.test);
 
   const date = new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const result = {
@@ -269,11 +269,11 @@ async function main(opts: Options): Promise<void> {
   out.push('targets:');
   for (const t of targets) out.push(`  ${t.id.padEnd(16)} ${t.label}`);
   if (bulk.length) {
-    out.push('', `bulk: SELECT * / COPY of ${opts.rows.toLocaleString('en-US')} rows, median of ${opts.rounds} (MB/s min-max); proxy CPU ms = the proxy process's CPU per read`);
+    out.push('', `bulk: SELECT * / COPY of ${opts.rows.toLocaleString('en-US')} rows, median of ${opts.rounds} (MB/s min-max); ratios: median of each round's ratio; proxy CPU ms = the proxy process's CPU per read`);
     out.push(bulkTable(bulk));
   }
   if (small.length) {
-    out.push('', `small queries: point selects, ${opts.seconds} s each, median of ${opts.rounds}`);
+    out.push('', `small queries: point selects, ${opts.seconds} s each, median of ${opts.rounds}; ratios: median of each round's ratio`);
     out.push(smallTable(small));
   }
   out.push('', 'proxy processes (CPU over the whole run, peak RSS)', processTable(processes));
