@@ -33,7 +33,6 @@ export function lenencLength(n: number): number {
   return n < 0xfb ? 1 : n < 0x10000 ? 3 : n < 0x1000000 ? 4 : 9;
 }
 
-/** Writes n as an int<lenenc> at pos; returns the position after it. */
 /** The value buf[s, e) through its column rule, length-encoded, at out[p]; returns its end. */
 function writeStrategyValue(st: Strategy, buf: Buffer, s: number, e: number, out: Buffer, p: number): number {
   if (e - s + st.maxGrowth < 0xfb) {
@@ -45,6 +44,7 @@ function writeStrategyValue(st: Strategy, buf: Buffer, s: number, e: number, out
   return st.write(buf, s, e, out, writeLenenc(out, p, st.size(buf, s, e)));
 }
 
+/** Writes n as an int<lenenc> at pos; returns the position after it. */
 export function writeLenenc(out: Buffer, pos: number, n: number): number {
   if (n < 0xfb) {
     out[pos] = n;

@@ -73,12 +73,8 @@ export function maskCopyRow(buf: Buffer, start: number, end: number, plan: MaskP
 
 /** End of a text-format field: the next delimiter not escaped by a backslash, or the line end. */
 function textFieldEnd(buf: Buffer, pos: number, lineEnd: number, delimiter: number): number {
-  for (let i = pos; i < lineEnd; i++) {
-    const b = buf[i]!;
-    if (b === BACKSLASH) i++;
-    else if (b === delimiter) return i;
-  }
-  return lineEnd;
+  const r = textField(buf, pos, lineEnd, delimiter);
+  return r < 0 ? ~r : r;
 }
 
 /**

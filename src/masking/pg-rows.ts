@@ -371,7 +371,6 @@ export class PgRowMasker implements RowMasker {
 
 const EMPTY = Buffer.alloc(0);
 
-/** out.writeInt32BE without its argument checks: the hot path has checked the room already. */
 /** The length word of the DataRow cell at buf[at] (-1: NULL). */
 function cellLength(buf: Buffer, at: number, end: number): number {
   if (at + 4 > end) throw new WireError('DataRow: truncated');
@@ -389,6 +388,7 @@ function writeStrategyCell(st: Strategy, buf: Buffer, s: number, e: number, out:
   return q;
 }
 
+/** out.writeInt32BE without its argument checks: the hot path has checked the room already. */
 function putInt32(out: Buffer, p: number, v: number): void {
   out[p] = v >>> 24;
   out[p + 1] = v >>> 16;
