@@ -6,7 +6,7 @@ import { PgRowMasker, type PgRowFormats } from './pg-rows.js';
 import { CopyRowMasker, type CopySyntax } from './pg-copy.js';
 import { MysqlRowMasker, type MysqlRowColumns } from './mysql-rows.js';
 import { copyBytes, type StrategyOptions } from './strategies.js';
-import type { RowMasker } from './row-masker.js';
+import { OVERWRITTEN, type RowMasker } from './row-masker.js';
 import { MaskCounters } from './counters.js';
 
 // ---- row formats ----
@@ -127,11 +127,21 @@ export function runBatch(job: BatchJob, opts: StrategyOptions = {}): BatchResult
   const room = job.length + (job.length >> 3) + 1024;
   let out: Buffer = job.out !== undefined && job.out.byteLength >= room ? Buffer.from(job.out) : Buffer.allocUnsafeSlow(room);
   let pos = 0;
+  // Rows masked where they lie, [kept, at), are copied out together when a row written into out follows
+  // them (into the gap left before it) or the batch ends.
+  let kept = 0;
   for (let at = 0; at < job.length; ) {
     const end = messageEnd(job.format, input, at, job.length);
     if (masker.slack >= 0) {
-      out = ensureRoom(out, pos, end - at + masker.slack);
-      const p = masker.maskInto(input, at, end, out, pos);
+      const gap = at - kept;
+      out = ensureRoom(out, pos, gap + end - at + masker.slack);
+      const p = masker.maskOver === undefined ? masker.maskInto(input, at, end, out, pos + gap) : masker.maskOver(input, at, end, out, pos + gap);
+      if (p === OVERWRITTEN) {
+        at = end;
+        continue;
+      }
+      if (gap > 0) pos += input.copy(out, pos, kept, at);
+      kept = end;
       if (p >= 0) {
         pos = p;
         at = end;
@@ -142,7 +152,11 @@ export function runBatch(job: BatchJob, opts: StrategyOptions = {}): BatchResult
     const need = size < 0 ? end - at : size;
     out = ensureRoom(out, pos, need);
     pos = size < 0 ? copyBytes(input, at, end, out, pos) : masker.emit(out, pos);
-    at = end;
+    kept = at = end;
+  }
+  if (kept < job.length) {
+    out = ensureRoom(out, pos, job.length - kept);
+    pos += input.copy(out, pos, kept, job.length);
   }
   return { out: out.buffer as ArrayBuffer, length: pos, rows: counters.rows, ruleRows: counters.ruleRows, ruleCells: counters.ruleCells };
 }

@@ -11,7 +11,7 @@ import { REDACTED, copyBytes, type Strategy, type StrategyKind } from './strateg
 import type { MaskingRules, MaskIdentity, MaskColumn } from './rules.js';
 import { JSONB, binaryToText, isTextArray, sameBytesAsText } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
-import { MASK_CELL, maskMessage, RunCopier, SCAN, STRATEGY, UNTOUCHED, type RowMasker } from './row-masker.js';
+import { MASK_CELL, maskMessage, OVERWRITTEN, Overwrites, RunCopier, SCAN, STRATEGY, UNTOUCHED, type RowMasker } from './row-masker.js';
 
 export const TEXT_OID = 25;
 
@@ -113,6 +113,8 @@ export class PgRowMasker implements RowMasker {
   /** Every masked column is written in place by its column rule: maskInto takes maskColumnsInto. */
   private readonly columnRulesOnly: boolean;
   private readonly columns: number;
+  /** maskAnyInto: the values that keep their length, written over once the row's bytes are where they go. */
+  private readonly overwrites = new Overwrites();
   private n = 0;
   private size = 0;
   private start = 0;
@@ -148,6 +150,23 @@ export class PgRowMasker implements RowMasker {
     const bounded = this.how.every((h) => h === UNTOUCHED || h === STRATEGY);
     this.slack = bounded ? growth : growth + 256;
     this.columnRulesOnly = bounded && this.columns <= 31 && counters.countsColumnsAsBits;
+  }
+
+  /** See RowMasker#maskOver: rows of column-rule-only plans are always rewritten (maskColumnsInto). */
+  maskOver(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    return this.columnRulesOnly ? this.maskColumnsInto(buf, start, end, out, pos) : this.maskAnyInto(buf, start, end, out, pos, true);
+  }
+
+  private countHits(n: number): void {
+    const { hits, counters } = this;
+    if (this.columnRulesOnly) {
+      let masked = 0;
+      for (let i = 0; i < n; i++) if (hits[i]! >= 0) masked |= 1 << i;
+      counters.endRowWith(masked);
+      return;
+    }
+    for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
+    counters.endRow();
   }
 
   /**
@@ -194,11 +213,17 @@ export class PgRowMasker implements RowMasker {
     return p;
   }
 
-  private maskAnyInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+  /**
+   * maskInto's pass for any plan. Values that keep their length once masked (Strategy.overwrite) do not end
+   * the run of bytes copied as they are: they are written over in out once the runs are copied. With
+   * `overwrite`, a row all of whose masked values keep their length is masked where it lies instead:
+   * OVERWRITTEN (see RowMasker#maskOver).
+   */
+  private maskAnyInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number, overwrite = false): number {
     if (end - start < 7 || buf[start] !== 0x44) throw new WireError('DataRow: expected a D message');
-    const n = buf.readInt16BE(start + 5);
+    const n = (buf[start + 5]! << 8) | buf[start + 6]!;
     if (n !== this.columns) throw new WireError(`DataRow: ${n} columns, RowDescription announced ${this.columns}`);
-    const { inPlace, how, hits, plan, counters } = this;
+    const { inPlace, how, hits, plan, overwrites } = this;
     const { types, binary } = this.formats;
     const spans = plan.spans;
     const limit = out.length;
@@ -207,6 +232,7 @@ export class PgRowMasker implements RowMasker {
     let p = pos + 5;
     let run = start + 5;
     let at = start + 7;
+    overwrites.clear();
     for (let i = 0; i < n; i++) {
       const len = cellLength(buf, at, end);
       const s = at + 4;
@@ -217,11 +243,22 @@ export class PgRowMasker implements RowMasker {
       if (len < 0 || h === UNTOUCHED) continue;
       if (h === STRATEGY) {
         const st = inPlace[i]!;
+        hits[i] = 0;
+        // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
+        if (st.keepsLength !== undefined && st.keepsLength(buf, s, at)) {
+          overwrites.add(s, at, st, p - run);
+          continue;
+        }
         if (p + (s - run) + len + st.maxGrowth + (end - at) > limit) return -1;
         p = writeStrategyCell(st, buf, s, at, out, this.runs.copy(buf, run, s - 4, out, p));
-        hits[i] = 0;
       } else if (h === SCAN) {
         if (spans!.scan(buf, s, at) === 0) continue;
+        const listed = overwrites.length;
+        if (spans!.addOverwrites(buf, overwrites, p - run)) {
+          hits[i] = spans!.found;
+          continue;
+        }
+        overwrites.truncate(listed);
         // Written first and its length put before it after: the growth bound saves sizing every match.
         const growth = spans!.maxGrowth();
         if (p + (s - run) + (growth < 0 ? 0 : at - s + growth) + (end - at) > limit) return -1;
@@ -252,11 +289,16 @@ export class PgRowMasker implements RowMasker {
       run = at;
     }
     if (at !== end) throw new WireError('DataRow: trailing bytes');
+    if (overwrite && run === start + 5) {
+      overwrites.writeOver(buf, false);
+      this.countHits(n);
+      return OVERWRITTEN;
+    }
     if (p + (end - run) > limit) return -1;
     p = this.runs.copy(buf, run, end, out, p);
     putInt32(out, pos + 1, p - pos - 1);
-    for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
-    counters.endRow();
+    overwrites.writeOver(out, true);
+    this.countHits(n);
     return p;
   }
 

@@ -3,7 +3,7 @@
 // value itself. A plan is also plain data (`spec`), so the row stage can post it to a worker thread and
 // rebuild it there with `compilePlan`.
 import { compileSizedStrategy, compileStrategy, type MaskFn, type Strategy, type StrategyOptions, type StrategySpec } from './strategies.js';
-import { RunCopier } from './row-masker.js';
+import { RunCopier, type Overwrites } from './row-masker.js';
 import { detectorId, scanValue, type DetectorKind, type KindSet, type OnMatch } from './detectors.js';
 
 /** One column: pass through (null), a column rule's strategy, or a scan by the detectors. */
@@ -125,6 +125,20 @@ export class SpanMasker {
       p = this.strategies[s[3 * j + 2]!]!.write(buf, a, from, out, p);
     }
     return this.runs.copy(buf, from, end, out, p);
+  }
+
+  /**
+   * Adds the matches of the value scanned last to `list` (landing `shift` bytes on in the output) when each
+   * keeps its length once masked, and returns true; false when one does not (some may have been added).
+   */
+  addOverwrites(buf: Buffer, list: Overwrites, shift: number): boolean {
+    const s = this.spans;
+    for (let j = 0; j < this.n; j++) {
+      const st = this.strategies[s[3 * j + 2]!]!;
+      if (st.keepsLength === undefined || !st.keepsLength(buf, s[3 * j]!, s[3 * j + 1]!)) return false;
+      list.add(s[3 * j]!, s[3 * j + 1]!, st, shift);
+    }
+    return true;
   }
 
   mask(buf: Buffer, start: number, end: number): CellResult {

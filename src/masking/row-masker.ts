@@ -1,6 +1,7 @@
 // What every row rewriter offers (PostgreSQL DataRow, COPY rows, MySQL rows): mask a row straight into an
 // output buffer in one pass (`maskInto`), or size the new message first and then write it (`prepare`/`emit`),
 // and the copier of the unchanged runs between masked cells.
+import type { Strategy } from './strategies.js';
 
 /**
  * How a row masker treats a column in place: left as it is, written by its column rule's strategy, scanned
@@ -23,6 +24,67 @@ export interface RowMasker {
    */
   readonly slack: number;
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number;
+  /**
+   * maskInto that may instead mask the row where it lies, when every value it masks keeps its length
+   * (Strategy.overwrite): it then returns OVERWRITTEN, what it put in out is of no use, and the caller sends
+   * the row's own (now masked) bytes on, uncopied. Maskers without it always write into out.
+   */
+  maskOver?(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number;
+}
+
+/** What RowMasker#maskOver returns for a row masked where it lies. */
+export const OVERWRITTEN = -2;
+
+/**
+ * The values of one row to write over where they lie (see RowMasker#maskOver), gathered while the row is
+ * checked and written once every one of them is known to keep its length.
+ */
+export class Overwrites {
+  private n = 0;
+  private starts = new Int32Array(16);
+  private ends = new Int32Array(16);
+  private shifts = new Int32Array(16);
+  private readonly strategies: Strategy[] = [];
+
+  get length(): number {
+    return this.n;
+  }
+
+  clear(): void {
+    this.n = 0;
+  }
+
+  /** Drops the values added after the first n. */
+  truncate(n: number): void {
+    this.n = n;
+  }
+
+  /** The value buf[start, end), written over by `strategy`; in the output it lands `shift` bytes on. */
+  add(start: number, end: number, strategy: Strategy, shift: number): void {
+    if (this.n === this.starts.length) {
+      this.starts = grown(this.starts);
+      this.ends = grown(this.ends);
+      this.shifts = grown(this.shifts);
+    }
+    this.starts[this.n] = start;
+    this.ends[this.n] = end;
+    this.shifts[this.n] = shift;
+    this.strategies[this.n++] = strategy;
+  }
+
+  /** Writes every value over, in the buffer it was found in, or (`shifted`) in the output. */
+  writeOver(buf: Buffer, shifted: boolean): void {
+    for (let j = 0; j < this.n; j++) {
+      const d = shifted ? this.shifts[j]! : 0;
+      this.strategies[j]!.overwrite!(buf, this.starts[j]! + d, this.ends[j]! + d);
+    }
+  }
+}
+
+function grown(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 /** A row message through a RowMasker: the same view when nothing changed, else one new buffer. */

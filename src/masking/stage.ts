@@ -6,7 +6,7 @@
 // behind the rows still being masked.
 import type { MaskPlan } from './plan.js';
 import { copyBytes } from './strategies.js';
-import type { RowMasker } from './row-masker.js';
+import { OVERWRITTEN, type RowMasker } from './row-masker.js';
 import { MaskCounters, type MaskCounts } from './counters.js';
 import { BatchBuffers, createRowMasker, messageEnd, needsWorkers, type BatchExecutor, type BatchJob, type BatchResult, type RowFormat } from './batch.js';
 import type { OrderedOutput, Slot } from './ordered-output.js';
@@ -104,18 +104,30 @@ export class ResultMasker {
     const slack = m.slack;
     let slab = out.room(0);
     let p = out.slabPos;
+    // Rows masked where they lie, [kept, at), are copied only when a row written into the slab follows
+    // them (they go in the gap left before it); a run of nothing else goes on as the input's own bytes.
+    let kept = start;
     for (let at = start; at < end; ) {
       const next = messageEnd(this.format, buf, at, end);
-      if (slab.length - p < next - at + slack) {
+      if (slab.length - p < next - kept + slack) {
         out.commit(p);
+        if (kept < at) this.copyToSlab(buf, kept, at);
+        kept = at;
         slab = out.room(next - at + slack);
         p = out.slabPos;
       }
-      const q = m.maskInto(buf, at, next, slab, p);
+      const gap = at - kept;
+      const q = m.maskOver === undefined ? m.maskInto(buf, at, next, slab, p + gap) : m.maskOver(buf, at, next, slab, p + gap);
+      if (q === OVERWRITTEN) {
+        at = next;
+        continue;
+      }
+      if (gap > 0) buf.copy(slab, p, kept, at);
+      kept = next;
       if (q >= 0) p = q;
       else {
         // Did not fit after all (a detector match): sized first, as `row` would.
-        out.commit(p);
+        out.commit(p + gap);
         this.maskInline(buf, at, next);
         slab = out.room(0);
         p = out.slabPos;
@@ -123,7 +135,15 @@ export class ResultMasker {
       at = next;
     }
     out.commit(p);
+    if (kept === start) out.write(buf.subarray(start, end));
+    else if (kept < end) this.copyToSlab(buf, kept, end);
     return !this.full;
+  }
+
+  /** Appends buf[from, to) to the output's slab. */
+  private copyToSlab(buf: Buffer, from: number, to: number): void {
+    const slab = this.out.room(to - from);
+    this.out.commit(this.out.slabPos + buf.copy(slab, this.out.slabPos, from, to));
   }
 
   row(buf: Buffer, start: number, end: number): boolean {

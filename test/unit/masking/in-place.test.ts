@@ -12,7 +12,7 @@ import { MysqlRowMasker, mysqlRowColumns } from '../../../src/masking/mysql-rows
 import { MaskCounters } from '../../../src/masking/counters.js';
 import { createRowMasker } from '../../../src/masking/batch.js';
 import { CopyRowMasker, copyCsv, copyText, type CopySyntax } from '../../../src/masking/pg-copy.js';
-import { maskMessage, type RowMasker } from '../../../src/masking/row-masker.js';
+import { maskMessage, OVERWRITTEN, type RowMasker } from '../../../src/masking/row-masker.js';
 import { encodeDataRow } from '../../../src/wire/postgres/encode.js';
 import { encodeBinaryRow, encodeTextRow } from '../../../src/wire/mysql/encode.js';
 import { framePayload } from '../../../src/wire/mysql/frames.js';
@@ -232,6 +232,74 @@ describe('detector matches masked in place', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  // Matches and a column rule that keep their length (partial on ASCII) and some that do not (non-ASCII
+  // values, the fixed IBAN, the NULLed token).
+  const overPlan = parseMaskingRules(
+    `columns:
+  - match: { column: hashed }
+    mask: { partial: { keepFirst: 1 } }
+detect:
+  - kind: [email, credit_card, us_ssn, phone, ipv4, jwt, aws_access_key]
+    mask: { partial: { keepLast: 4 } }
+  - kind: iban
+    mask: { fixed: "[IBAN]" }
+  - kind: api_token
+    mask: null
+`,
+    'over.yaml',
+  ).planFor(scanned.map((name, i) => ({ name, textLike: i > 0 })), {});
+
+  it('maskOver masks a row where it lies when every masked value keeps its length, else writes it as prepare/emit does', () => {
+    let over = 0;
+    let written = 0;
+    for (const format of [0, 1]) {
+      const formats = pgRowFormats(scanned.map(() => ({ type: 25, format })));
+      fc.assert(
+        fc.property(rowOf, (values) => {
+          const frame = encodeDataRow(values.map((v) => (v === null ? null : Buffer.from(v, 'utf8'))));
+          const original = Buffer.from(frame);
+          const counted = [new MaskCounters(overPlan.spec), new MaskCounters(overPlan.spec)];
+          const expected = Buffer.from(twoPass(new PgRowMasker(overPlan, formats, counted[1]!), original));
+          const masker = new PgRowMasker(overPlan, formats, counted[0]!);
+          const out = Buffer.alloc(3 + frame.length + masker.slack);
+          const end = masker.maskOver!(frame, 0, frame.length, out, 3);
+          if (end === OVERWRITTEN) {
+            over++;
+            expect(frame.equals(expected)).toBe(true);
+          } else {
+            written++;
+            expect(end).toBeGreaterThan(3);
+            expect(out.subarray(3, end).equals(expected)).toBe(true);
+            expect(frame.equals(original)).toBe(true);
+          }
+          expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
+        }),
+        { numRuns: 300 },
+      );
+    }
+    // Both ways were taken, many times.
+    expect(over).toBeGreaterThan(50);
+    expect(written).toBeGreaterThan(50);
+  });
+
+  it('maskOver: a row that must be rewritten and does not fit is left as it was, nothing counted', () => {
+    const formats = pgRowFormats(scanned.map(() => ({ type: 25, format: 0 })));
+    const counters = new MaskCounters(overPlan.spec);
+    const masker = new PgRowMasker(overPlan, formats, counters);
+    // The name keeps its length (partial on ASCII), the IBAN does not: the whole row is rewritten.
+    const frame = encodeDataRow(['1', 'iban DE89 3704 0044 0532 0130 00', 'Jane', 'card 4111111111111111', null].map((v) => (v === null ? null : Buffer.from(v))));
+    const original = Buffer.from(frame);
+    expect(masker.maskOver(frame, 0, frame.length, Buffer.alloc(20), 0)).toBe(-1);
+    expect(frame.equals(original)).toBe(true);
+    expect(counters.snapshot()).toMatchObject({ rows: 0, maskedCells: 0 });
+    const out = Buffer.alloc(frame.length + masker.slack);
+    const end = masker.maskOver(frame, 0, frame.length, out, 0);
+    expect(out.subarray(0, end).toString()).toContain('iban [IBAN]');
+    expect(out.subarray(0, end).toString()).toContain('J***');
+    expect(out.subarray(0, end).toString()).toContain('card ************1111');
+    expect(counters.snapshot()).toMatchObject({ rows: 1, maskedCells: 3 });
   });
 
   it('MySQL: returns -1 and counts nothing when a match would not fit', () => {

@@ -152,6 +152,58 @@ describe('inline or pool', () => {
     expect(run.result.counters.snapshot()).toEqual(one.result.counters.snapshot());
   });
 
+  it('rows masked where they lie (values that keep their length) go out uncopied, in order with rows rewritten around them', async () => {
+    // partial keeps an ASCII value's length: rows whose matches are all ASCII are masked in the input itself.
+    // An e-mail with a multi-byte local part does not: its row is rewritten into the slab, between the others.
+    const keeping = parseMaskingRules(`detect:\n  - kind: [email, credit_card]\n    mask: { partial: { keepLast: 4 } }\n`, 'keep.yaml');
+    const plan = keeping.planFor([col('id', false), col('email'), col('notes')], {});
+    const input = Array.from({ length: 900 }, (_, i) =>
+      backend.dataRow([String(i), i % 5 === 0 ? `zoë${i}@example.com` : `user${i}@example.com`, i % 3 === 0 ? `card 4111 1111 1111 1111 #${i}` : `note ${i}`]),
+    );
+    const one = harness({ executor: null }, plan);
+    for (const r of input) one.result.row(Buffer.from(r), 0, r.length);
+    const run = harness({ executor: null }, plan);
+    for (let k = 0; k < input.length; k += 300) {
+      const chunk = Buffer.concat(input.slice(k, k + 300));
+      expect(run.result.rows(chunk, 0, chunk.length)).toBe(true);
+    }
+    await Promise.resolve();
+    const got = run.rowsOut();
+    expect(got).toEqual(one.rowsOut());
+    expect(got[1]).toEqual(['1', `${'*'.repeat(13)}.com`, 'note 1']);
+    expect(got[5]![1]).toBe(`${'*'.repeat(12)}.com`); // one * per character of zoë5@example
+    expect(run.result.counters.snapshot()).toEqual(one.result.counters.snapshot());
+    expect(run.result.counters.snapshot()).toMatchObject({ rows: 900, rules: { email: { cells: 900 }, credit_card: { cells: 300 } } });
+
+    // A run none of whose rows needed rewriting reaches the sink as the input's own bytes.
+    const sent: Buffer[] = [];
+    const out = new OrderedOutput((b) => sent.push(b));
+    const result = new MaskingStage({ executor: null }).open(plan, textFormat(3), out);
+    const chunk = Buffer.concat([input[1]!, input[2]!, input[3]!]);
+    expect(result.rows(chunk, 0, chunk.length)).toBe(true);
+    out.flush();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.buffer).toBe(chunk.buffer);
+    expect(parseRows(sent[0]!)).toEqual(got.slice(1, 4));
+  });
+
+  it('a batch masks rows where they lie and copies them out together, as row by row would', () => {
+    const keeping = parseMaskingRules(`detect:\n  - kind: [email, credit_card]\n    mask: { partial: { keepLast: 4 } }\n`, 'keep.yaml');
+    const plan = keeping.planFor([col('id', false), col('email'), col('notes')], {});
+    const input = Array.from({ length: 200 }, (_, i) =>
+      backend.dataRow([String(i), i % 7 < 2 ? `zoë${i}@example.com` : `user${i}@example.com`, i % 3 === 0 ? `card 4111 1111 1111 1111 #${i}` : `note ${i}`]),
+    );
+    const rowsBuf = Buffer.concat(input);
+    const ab = new ArrayBuffer(rowsBuf.length);
+    rowsBuf.copy(Buffer.from(ab));
+    const r = runBatch({ key: 901, spec: plan.spec, format: textFormat(3), rows: ab, length: rowsBuf.length }, {});
+    const counters = new MaskCounters(plan.spec);
+    const masker = new PgRowMasker(plan, pgRowFormats([0, 1, 2].map(() => ({ type: 25, format: 0 }))), counters);
+    const expected = Buffer.concat(input.map((row) => masker.mask(row, 0, row.length)));
+    expect(Buffer.from(r.out, 0, r.length).equals(expected)).toBe(true);
+    expect(r.rows).toBe(200);
+  });
+
   it('runs a detector plan inline when there is no pool', () => {
     const h = harness({ executor: null }, detectPlan);
     const input = rows(600);

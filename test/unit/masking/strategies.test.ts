@@ -2,7 +2,7 @@
 // hash's determinism and key dependence.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compileStrategy, countChars, REDACTED, StrategyError, type StrategySpec } from '../../../src/masking/strategies.js';
+import { compileSizedStrategy, compileStrategy, countChars, REDACTED, StrategyError, type StrategySpec } from '../../../src/masking/strategies.js';
 
 /** Masks `value` placed between other bytes, as a cell inside a row message. */
 function mask(spec: StrategySpec, value: string | Buffer, hashKey?: string): string | null {
@@ -60,6 +60,26 @@ describe('partial', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+  it('writes an ASCII value over where it lies, as write would; says a multi-byte value changes length', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 30 }), fc.string({ unit: 'grapheme', maxLength: 12 }), fc.nat(5), fc.nat(5), (ascii, any, keepFirst, keepLast) => {
+        const st = compileSizedStrategy(partial(keepFirst, keepLast));
+        for (const v of [ascii.replace(/[^\x00-\x7f]/g, 'x'), any]) {
+          const value = Buffer.from(v, 'utf8');
+          const buf = Buffer.concat([Buffer.from('ab'), value, Buffer.from('cd')]);
+          const written = compileStrategy(partial(keepFirst, keepLast))(buf, 2, 2 + value.length)!;
+          const keeps = st.keepsLength!(buf, 2, 2 + value.length);
+          expect(keeps).toBe(written.length === value.length && value.every((b) => b < 0x80));
+          if (!keeps) continue;
+          st.overwrite!(buf, 2, 2 + value.length);
+          expect(buf.toString('latin1')).toBe(`ab${written.toString('latin1')}cd`);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    expect(compileSizedStrategy({ kind: 'email' }).overwrite).toBeUndefined();
+    expect(compileSizedStrategy({ kind: 'redact' }).overwrite).toBeUndefined();
   });
 });
 
