@@ -4,7 +4,7 @@ import { WireError } from '../wire/bytes.js';
 import type { MaskPlan } from './plan.js';
 import { copyBytes, type Strategy } from './strategies.js';
 import type { MaskCounters } from './counters.js';
-import { RunCopier, SCAN, STRATEGY, UNTOUCHED, type RowMasker } from './row-masker.js';
+import { OVERWRITTEN, Overwrites, RunCopier, SCAN, STRATEGY, UNTOUCHED, type RowMasker } from './row-masker.js';
 
 /** COPY's text or CSV syntax (COPY options DELIMITER, NULL, QUOTE, ESCAPE); the defaults for 'text'/'csv'. */
 export interface CopySyntax {
@@ -221,10 +221,10 @@ function csvUnquote(buf: Buffer, s: number, e: number, syntax: CopySyntax): Buff
 
 /**
  * A CSV value as COPY writes it: quoted when it holds the delimiter, a quote, the escape, CR or LF, is empty
- * (empty unquoted is NULL) or is `\.` (end-of-data in older clients).
+ * (empty unquoted is NULL), is the NULL marker (as COPY quotes it), or is `\.` (end-of-data in older clients).
  */
 function csvQuote(v: Buffer, syntax: CopySyntax): Buffer {
-  let need = v.length === 0 || (v.length === 2 && v[0] === BACKSLASH && v[1] === 0x2e);
+  let need = v.length === 0 || (v.length === 2 && v[0] === BACKSLASH && v[1] === 0x2e) || v.equals(syntax.null);
   let extra = 0;
   for (let i = 0; i < v.length; i++) {
     const b = v[i]!;
@@ -264,6 +264,12 @@ export class CopyRowMasker implements RowMasker {
   private readonly hits: Int32Array;
   private readonly runs = new RunCopier();
   private pending: Buffer = Buffer.alloc(0);
+  /** maskAnyInto: the values that keep their length, written over once the row's bytes are where they go. */
+  private readonly overwrites = new Overwrites();
+  /** Per column: its strategy may write over a value, the bytes it writes needing no escaping or quoting. */
+  private readonly overwritable: Uint8Array;
+  /** The same for every detector's strategy. */
+  private readonly spansOverwritable: boolean;
 
   constructor(
     private readonly plan: MaskPlan,
@@ -286,6 +292,12 @@ export class CopyRowMasker implements RowMasker {
     const mayNeedEscape = (adds: Buffer) => syntax.csv || adds.some((b) => escapedInText(b, syntax.delimiter));
     this.recheck = Uint8Array.from(this.strategies.slice(0, n), (st) => (st !== undefined && !st.nulls && mayNeedEscape(st.adds) ? 1 : 0));
     this.recheckSpans = plan.spans !== null && mayNeedEscape(plan.spans.adds);
+    // Bytes that need no escaping or quoting, and that no NULL marker holds (a value written over must not
+    // read back as NULL: with NULL '*', a one-character value would).
+    const plain = (adds: Buffer) =>
+      adds.every((b) => !syntax.null.includes(b) && (syntax.csv ? !quotedInCsv(b, syntax) : !escapedInText(b, syntax.delimiter)));
+    this.overwritable = Uint8Array.from(this.strategies.slice(0, n), (st) => (st?.overwrite !== undefined && plain(st.adds) ? 1 : 0));
+    this.spansOverwritable = plan.spans !== null && plain(plan.spans.adds);
   }
 
   /** Detector matches may be masked with a byte the syntax escapes or quotes: their output is checked. */
@@ -364,9 +376,19 @@ export class CopyRowMasker implements RowMasker {
     return p;
   }
 
-  private maskAnyInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+  /** See RowMasker#maskOver: rows of text format under column rules only are always rewritten. */
+  maskOver(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    return this.textColumnRulesOnly ? this.maskTextColumnsInto(buf, start, end, out, pos) : this.maskAnyInto(buf, start, end, out, pos, true);
+  }
+
+  /**
+   * maskInto's pass for any plan. Values that keep their length once masked do not end the run of bytes
+   * copied as they are: they are written over in out once the runs are copied. With `overwrite`, a row all of
+   * whose masked values keep their length is masked where it lies instead: OVERWRITTEN (RowMasker#maskOver).
+   */
+  private maskAnyInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number, overwrite = false): number {
     if (end - start < 5 || buf[start] !== 0x64) throw new WireError('COPY row: expected a CopyData message');
-    const { syntax, how, hits, plan } = this;
+    const { syntax, how, hits, plan, overwrites } = this;
     const columns = how.length;
     const spans = plan.spans;
     const dataStart = start + 5;
@@ -377,6 +399,7 @@ export class CopyRowMasker implements RowMasker {
     let run = dataStart;
     let field = 0;
     let f = dataStart;
+    overwrites.clear();
     for (;;) {
       let fe: number;
       // Whether the field needed escaping or quoting: then it takes maskCopyRow, which undoes that first.
@@ -396,6 +419,15 @@ export class CopyRowMasker implements RowMasker {
           if (escaped) return -1;
           if (h === STRATEGY) {
             const st = this.strategies[field]!;
+            hits[field] = 0;
+            // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
+            if (this.overwritable[field] === 1 && st.keepsLength!(buf, f, fe)) {
+              overwrites.add(f, fe, st, p - run);
+              field++;
+              if (fe >= lineEnd) break;
+              f = fe + 1;
+              continue;
+            }
             if (p + (f - run) + (fe - f) + Math.max(st.maxGrowth, syntax.null.length) + (end - fe) > limit) return -1;
             p = this.runs.copy(buf, run, f, out, p);
             if (st.nulls) p = copyBytes(syntax.null, 0, syntax.null.length, out, p);
@@ -405,8 +437,16 @@ export class CopyRowMasker implements RowMasker {
               p = q;
             }
             run = fe;
-            hits[field] = 0;
           } else if (spans!.scan(buf, f, fe) > 0) {
+            const listed = overwrites.length;
+            hits[field] = spans!.found;
+            if (this.spansOverwritable && spans!.addOverwrites(buf, overwrites, p - run)) {
+              field++;
+              if (fe >= lineEnd) break;
+              f = fe + 1;
+              continue;
+            }
+            overwrites.truncate(listed);
             const growth = spans!.maxGrowth();
             if (growth < 0 || p + (f - run) + (fe - f) + growth + (end - fe) > limit) return -1;
             p = this.runs.copy(buf, run, f, out, p);
@@ -414,7 +454,6 @@ export class CopyRowMasker implements RowMasker {
             if (this.recheckSpans && !writtenAsIs(out, p, q, syntax)) return -1;
             p = q;
             run = fe;
-            hits[field] = spans!.found;
           }
         }
       }
@@ -423,6 +462,11 @@ export class CopyRowMasker implements RowMasker {
       f = fe + 1;
     }
     if (columns > 0 && field !== columns) throw new WireError(`COPY row: ${field} columns, expected ${columns}`);
+    if (overwrite && run === dataStart) {
+      overwrites.writeOver(buf, false);
+      this.countHits(columns);
+      return OVERWRITTEN;
+    }
     if (p + (end - run) > limit) return -1;
     p = this.runs.copy(buf, run, end, out, p);
     const length = p - pos - 1;
@@ -430,9 +474,14 @@ export class CopyRowMasker implements RowMasker {
     out[pos + 2] = length >>> 16;
     out[pos + 3] = length >>> 8;
     out[pos + 4] = length;
-    for (let i = 0; i < columns; i++) if (hits[i]! >= 0) this.counters.cell(i, hits[i]!);
-    this.counters.endRow();
+    overwrites.writeOver(out, true);
+    this.countHits(columns);
     return p;
+  }
+
+  private countHits(columns: number): void {
+    for (let i = 0; i < columns; i++) if (this.hits[i]! >= 0) this.counters.cell(i, this.hits[i]!);
+    this.counters.endRow();
   }
 
   prepare(buf: Buffer, start: number, end: number): number {
@@ -463,13 +512,15 @@ function isNullField(buf: Buffer, s: number, e: number, syntax: CopySyntax): boo
  * Whether out[p, q) reads back as itself in a COPY field: no byte COPY would escape (text) or quote (CSV), and
  * not what reads as NULL (CSV's empty field) or as end of data.
  */
+/** A byte that makes COPY quote a CSV field. */
+function quotedInCsv(b: number, syntax: CopySyntax): boolean {
+  return b === syntax.delimiter || b === syntax.quote || b === syntax.escape || b === NL || b === CR;
+}
+
 function writtenAsIs(out: Buffer, p: number, q: number, syntax: CopySyntax): boolean {
   if (syntax.csv) {
     if (q === p || (q - p === 2 && out[p] === BACKSLASH && out[p + 1] === 0x2e)) return false;
-    for (let i = p; i < q; i++) {
-      const b = out[i]!;
-      if (b === syntax.delimiter || b === syntax.quote || b === syntax.escape || b === NL || b === CR) return false;
-    }
+    for (let i = p; i < q; i++) if (quotedInCsv(out[i]!, syntax)) return false;
     return !isNullField(out, p, q, syntax);
   }
   for (let i = p; i < q; i++) if (escapedInText(out[i]!, syntax.delimiter)) return false;

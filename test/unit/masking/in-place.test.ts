@@ -194,6 +194,23 @@ detect:
   const text = fc.oneof(fc.array(piece, { maxLength: 12 }).map((a) => a.join('')), fc.string({ maxLength: 40 }), fc.constant(null));
   const rowOf = fc.array(text, { minLength: scanned.length, maxLength: scanned.length });
 
+  // Matches and a column rule that keep their length (partial on ASCII) and some that do not (non-ASCII
+  // values, the fixed IBAN, the NULLed token).
+  const overPlan = parseMaskingRules(
+    `columns:
+  - match: { column: hashed }
+    mask: { partial: { keepFirst: 1 } }
+detect:
+  - kind: [email, credit_card, us_ssn, phone, ipv4, jwt, aws_access_key]
+    mask: { partial: { keepLast: 4 } }
+  - kind: iban
+    mask: { fixed: "[IBAN]" }
+  - kind: api_token
+    mask: null
+`,
+    'over.yaml',
+  ).planFor(scanned.map((name, i) => ({ name, textLike: i > 0 })), {});
+
 
 describe('detector matches masked in place', () => {
   it('equals prepare/emit byte for byte and counts the same, text and binary format', () => {
@@ -233,23 +250,6 @@ describe('detector matches masked in place', () => {
       { numRuns: 200 },
     );
   });
-
-  // Matches and a column rule that keep their length (partial on ASCII) and some that do not (non-ASCII
-  // values, the fixed IBAN, the NULLed token).
-  const overPlan = parseMaskingRules(
-    `columns:
-  - match: { column: hashed }
-    mask: { partial: { keepFirst: 1 } }
-detect:
-  - kind: [email, credit_card, us_ssn, phone, ipv4, jwt, aws_access_key]
-    mask: { partial: { keepLast: 4 } }
-  - kind: iban
-    mask: { fixed: "[IBAN]" }
-  - kind: api_token
-    mask: null
-`,
-    'over.yaml',
-  ).planFor(scanned.map((name, i) => ({ name, textLike: i > 0 })), {});
 
   it('maskOver masks a row where it lies when every masked value keeps its length, else writes it as prepare/emit does', () => {
     let over = 0;
@@ -342,12 +342,15 @@ describe('PostgreSQL rows of column rules only', () => {
 describe('COPY TO STDOUT rows masked in place', () => {
   /** A CopyData frame of one row as the server writes it (CopyAttributeOutText / CopyAttributeOutCSV). */
   function copyRow(values: (string | null)[], syntax: CopySyntax): Buffer {
+    const delimiter = String.fromCharCode(syntax.delimiter);
     const field = (v: string | null) => {
-      if (v === null) return syntax.csv ? '' : '\\N';
-      if (!syntax.csv) return v.replace(/[\\\t\n\r\b\f\v]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v' })[c]!);
-      return v === '' || /[,"\r\n]/.test(v) || v === '\\.' ? `"${v.replaceAll('"', '""')}"` : v;
+      if (v === null) return syntax.csv ? syntax.null.toString() : '\\N';
+      if (!syntax.csv)
+        return v.replace(/[\\\t\n\r\b\f\v]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v' })[c]!).replaceAll(delimiter, `\\${delimiter}`);
+      const quoted = v === '' || v.includes(delimiter) || /["\r\n]/.test(v) || v === '\\.' || v === syntax.null.toString();
+      return quoted ? `"${v.replaceAll('"', '""')}"` : v;
     };
-    const line = Buffer.from(values.map(field).join(syntax.csv ? ',' : '\t') + '\n', 'utf8');
+    const line = Buffer.from(values.map(field).join(delimiter) + '\n', 'utf8');
     const frame = Buffer.allocUnsafe(5 + line.length);
     frame[0] = 0x64;
     frame.writeInt32BE(4 + line.length, 1);
@@ -434,7 +437,7 @@ describe('COPY TO STDOUT rows masked in place', () => {
     const ssn = parseMaskingRules(`columns:\n  - match: { column: ssn }\n    mask: { partial: { keepLast: 4 } }\n`, 'star.yaml');
     const ssnPlan = ssn.planFor(['id', 'ssn'].map((name) => ({ name, textLike: true })), {});
     const counted = [new MaskCounters(ssnPlan.spec), new MaskCounters(ssnPlan.spec)];
-    const frame = copyRow(['1*123-45-6789'], starred);
+    const frame = copyRow(['1', '123-45-6789'], starred);
     const got = oneOrOther(new CopyRowMasker(ssnPlan, starred, counted[0]!), counted[0]!, frame);
     expect(got.equals(twoPass(new CopyRowMasker(ssnPlan, starred, counted[1]!), frame))).toBe(true);
     expect(got.toString('latin1', 5)).toBe('1*\\*\\*\\*\\*\\*\\*\\*6789\n');
@@ -450,6 +453,47 @@ describe('COPY TO STDOUT rows masked in place', () => {
       expect(got.equals(twoPass(new CopyRowMasker(fixedPlan, syntax, counted[1]!), frame))).toBe(true);
       expect(got.toString('latin1', 5)).toBe(syntax.csv ? '1,"mail a,\tb"\n' : '1\tmail a,\\tb\n');
     }
+  });
+
+  it('maskOver: rows whose masked values keep their length are masked where they lie, else written as maskCopyRow writes them', () => {
+    // The stars partial writes are a delimiter, or the NULL marker, in the last two: never written over there.
+    const syntaxes = [copyText, copyCsv, { ...copyText, delimiter: 0x2a }, { ...copyCsv, null: Buffer.from('*') }];
+    const ways = syntaxes.map(() => ({ over: 0, written: 0 }));
+    syntaxes.forEach((syntax, k) => {
+      fc.assert(
+        fc.property(rowOf, (values) => {
+          const frame = copyRow(values, syntax);
+          const original = Buffer.from(frame);
+          const counted = [new MaskCounters(overPlan.spec), new MaskCounters(overPlan.spec)];
+          const expected = Buffer.from(twoPass(new CopyRowMasker(overPlan, syntax, counted[1]!), original));
+          const masker = new CopyRowMasker(overPlan, syntax, counted[0]!);
+          const out = Buffer.alloc(2 + frame.length + masker.slack);
+          const end = masker.maskOver(frame, 0, frame.length, out, 2);
+          if (end === OVERWRITTEN) {
+            ways[k]!.over++;
+            expect(frame.equals(expected)).toBe(true);
+          } else {
+            ways[k]!.written++;
+            expect(frame.equals(original)).toBe(true);
+            expect((end < 0 ? twoPass(masker, frame) : out.subarray(2, end)).equals(expected)).toBe(true);
+          }
+          expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
+        }),
+        { numRuns: 300 },
+      );
+    });
+    expect(ways[0]!.over).toBeGreaterThan(50);
+    expect(ways[1]!.over).toBeGreaterThan(50);
+    // Only rows with nothing to mask are left where they lie there.
+    for (const k of [2, 3]) expect(ways[k]!.written).toBeGreaterThan(ways[0]!.written);
+    // A one-character value written over would be `*`, the NULL marker: it goes out quoted instead.
+    const nullStar = { ...copyCsv, null: Buffer.from('*') };
+    const frame = copyRow(['1', null, 'J', null, null], nullStar);
+    const masker = new CopyRowMasker(overPlan, nullStar, new MaskCounters(overPlan.spec));
+    const out = Buffer.alloc(frame.length + masker.slack);
+    const end = masker.maskOver(frame, 0, frame.length, out, 0);
+    expect(end).not.toBe(OVERWRITTEN);
+    expect((end < 0 ? twoPass(masker, frame) : out.subarray(0, end)).toString('latin1', 5)).toBe('1,*,"*",*,*\n');
   });
 
   it('masks plain fields in place (the common case takes no second pass)', () => {
