@@ -55,7 +55,15 @@ class MysqlPacketMasker implements RowMasker {
     this.slack = rows.slack;
   }
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
-    const p = this.rows.maskInto(buf, start + 4, end, out, pos + 4);
+    return this.framed(this.rows.maskInto(buf, start + 4, end, out, pos + 4), buf, start, out, pos);
+  }
+  /** A payload masked where it lies keeps its length: the packet header stays as it is. */
+  maskOver(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    const p = this.rows.maskOver(buf, start + 4, end, out, pos + 4);
+    return p === OVERWRITTEN ? p : this.framed(p, buf, start, out, pos);
+  }
+  /** The header of the payload maskInto wrote at out[pos + 4, p). */
+  private framed(p: number, buf: Buffer, start: number, out: Buffer, pos: number): number {
     if (p < 0) return -1;
     const size = p - pos - 4;
     if (size >= 0xffffff) throw new WireError(`masking grew a row to ${size} bytes, past one packet`);

@@ -14,7 +14,7 @@ import { hasColumnRule, ruleStrategy } from './pg-rows.js';
 import { shortestExponential } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
 import type { MaskingRules, MaskIdentity } from './rules.js';
-import { MASK_CELL, maskMessage, RunCopier, SCAN, STRATEGY, UNTOUCHED, type RowMasker } from './row-masker.js';
+import { MASK_CELL, maskMessage, OVERWRITTEN, Overwrites, RunCopier, SCAN, STRATEGY, UNTOUCHED, type RowMasker } from './row-masker.js';
 
 /**
  * The character set a masked column is described with: utf8mb4_general_ci (45), known to every MySQL since
@@ -137,6 +137,8 @@ export function mysqlRowColumns(defs: readonly { type: number; flags?: number; d
  */
 export class MysqlRowMasker implements RowMasker {
   private readonly runs = new RunCopier();
+  /** maskAnyInto: the values that keep their length, written over once the row's bytes are where they go. */
+  private readonly overwrites = new Overwrites();
   private readonly n: number;
   /** Start and end of each value (-1 for NULL), as textRowValues/binaryRowValues give them. */
   private readonly ranges: Int32Array;
@@ -200,8 +202,21 @@ export class MysqlRowMasker implements RowMasker {
    * `slack`); returns the position after it. Only when `slack >= 0` (see RowMasker).
    */
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
-    if (this.textColumnRulesOnly) return this.maskTextColumnsInto(buf, start, end, out, pos);
-    const { ranges, inPlace, how, hits, counters, n, binary, scans } = this;
+    return this.textColumnRulesOnly ? this.maskTextColumnsInto(buf, start, end, out, pos) : this.maskAnyInto(buf, start, end, out, pos);
+  }
+
+  /** See RowMasker#maskOver: text rows under column rules only are always rewritten. */
+  maskOver(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+    return this.textColumnRulesOnly ? this.maskTextColumnsInto(buf, start, end, out, pos) : this.maskAnyInto(buf, start, end, out, pos, true);
+  }
+
+  /**
+   * maskInto's pass for any plan. Values that keep their length once masked do not end the run of bytes
+   * copied as they are: they are written over in out once the runs are copied. With `overwrite`, a row all of
+   * whose masked values keep their length is masked where it lies instead: OVERWRITTEN (RowMasker#maskOver).
+   */
+  private maskAnyInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number, overwrite = false): number {
+    const { ranges, inPlace, how, hits, n, binary, scans, overwrites } = this;
     const spans = this.plan.spans;
     const limit = out.length;
     let at: number;
@@ -214,8 +229,10 @@ export class MysqlRowMasker implements RowMasker {
       textRowValues(buf, start, end, n, ranges);
       at = start;
     }
+    const values = at;
     let run = at;
     let masked = 0;
+    overwrites.clear();
     for (let i = 0; i < n; i++) {
       hits[i] = -1;
       const s = ranges[2 * i]!;
@@ -230,6 +247,13 @@ export class MysqlRowMasker implements RowMasker {
       if (h === UNTOUCHED) continue;
       if (h === STRATEGY) {
         const st = inPlace[i]!;
+        hits[i] = 0;
+        masked |= 1 << i;
+        // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
+        if (st.keepsLength !== undefined && st.keepsLength(buf, s, e)) {
+          overwrites.add(s, e, st, p - run);
+          continue;
+        }
         // Only detector matches may outgrow the room offered (slack): column rules always fit.
         if (scans && p + (cellStart - run) + 9 + (e - s) + st.maxGrowth + (end - e) > limit) return -1;
         p = this.runs.copy(buf, run, cellStart, out, p);
@@ -237,10 +261,12 @@ export class MysqlRowMasker implements RowMasker {
           if (binary) out[pos + 1 + ((i + 2) >>> 3)]! |= 1 << ((i + 2) & 7);
           else out[p++] = 0xfb;
         } else p = writeStrategyValue(st, buf, s, e, out, p);
-        hits[i] = 0;
-        masked |= 1 << i;
       } else {
         if (spans!.scan(buf, s, e) === 0) continue;
+        hits[i] = spans!.found;
+        const listed = overwrites.length;
+        if (spans!.addOverwrites(buf, overwrites, p - run)) continue;
+        overwrites.truncate(listed);
         const growth = spans!.maxGrowth();
         if (p + (cellStart - run) + 9 + (e - s) + (growth < 0 ? 0 : growth) + (end - e) > limit) return -1;
         p = this.runs.copy(buf, run, cellStart, out, p);
@@ -255,18 +281,26 @@ export class MysqlRowMasker implements RowMasker {
           p = writeLenenc(out, p, spans!.size(buf, s, e));
           p = spans!.write(buf, s, e, out, p);
         }
-        hits[i] = spans!.found;
       }
       run = e;
     }
+    if (overwrite && run === values) {
+      overwrites.writeOver(buf, false);
+      this.countHits(masked);
+      return OVERWRITTEN;
+    }
     if (scans && p + (end - run) > limit) return -1;
     p = this.runs.copy(buf, run, end, out, p);
-    if (this.countAsBits) counters.endRowWith(masked);
-    else {
-      for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
-      counters.endRow();
-    }
+    overwrites.writeOver(out, true);
+    this.countHits(masked);
     return p;
+  }
+
+  private countHits(masked: number): void {
+    const { counters, hits, n } = this;
+    if (this.countAsBits) return counters.endRowWith(masked);
+    for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
+    counters.endRow();
   }
 
   /**

@@ -284,6 +284,40 @@ describe('detector matches masked in place', () => {
     expect(written).toBeGreaterThan(50);
   });
 
+  it('maskOver, MySQL text and binary rows in their packets: masked where they lie, or written as prepare/emit writes them', () => {
+    const types = scanned.map((_, i) => (i === 0 ? ColumnType.LongLong : ColumnType.VarString));
+    const ways = { over: 0, written: 0 };
+    for (const binary of [false, true]) {
+      const format = binary
+        ? { kind: 'mysql-binary' as const, columns: mysqlRowColumns(types.map((type) => ({ type }))) }
+        : { kind: 'mysql-text' as const, columns: mysqlRowColumns(scanned.map(() => ({ type: ColumnType.VarString }))) };
+      fc.assert(
+        fc.property(rowOf, fc.integer({ min: 0, max: 255 }), (values, seq) => {
+          const payload = binary ? encodeBinaryRow(types, [7n, ...values.slice(1).map((v) => (v === null ? null : Buffer.from(v, 'utf8')))]) : encodeTextRow(values);
+          const packet = framePayload(payload, seq);
+          const original = Buffer.from(packet);
+          const counted = [new MaskCounters(overPlan.spec), new MaskCounters(overPlan.spec)];
+          const expected = Buffer.from(twoPass(createRowMasker(overPlan, format, counted[1]!), original));
+          const masker = createRowMasker(overPlan, format, counted[0]!);
+          const out = Buffer.alloc(3 + packet.length + masker.slack);
+          const end = masker.maskOver!(packet, 0, packet.length, out, 3);
+          if (end === OVERWRITTEN) {
+            ways.over++;
+            expect(packet.equals(expected)).toBe(true);
+          } else {
+            ways.written++;
+            expect(packet.equals(original)).toBe(true);
+            expect(out.subarray(3, end).equals(expected)).toBe(true);
+          }
+          expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
+        }),
+        { numRuns: 300 },
+      );
+    }
+    expect(ways.over).toBeGreaterThan(100);
+    expect(ways.written).toBeGreaterThan(100);
+  });
+
   it('maskOver: a row that must be rewritten and does not fit is left as it was, nothing counted', () => {
     const formats = pgRowFormats(scanned.map(() => ({ type: 25, format: 0 })));
     const counters = new MaskCounters(overPlan.spec);
