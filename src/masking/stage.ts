@@ -26,6 +26,9 @@ export interface StageOptions {
   inlineRows?: number;
 }
 
+/** Rows masked where they lie, this many bytes or more, go out as a write of their own rather than copied. */
+const keptWriteBytes = 16 * 1024;
+
 const defaults = { batchRows: 1024, batchBytes: 256 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256 };
 
 let nextKey = 1;
@@ -104,30 +107,39 @@ export class ResultMasker {
     const slack = m.slack;
     let slab = out.room(0);
     let p = out.slabPos;
-    // Rows masked where they lie, [kept, at), are copied only when a row written into the slab follows
-    // them (they go in the gap left before it); a run of nothing else goes on as the input's own bytes.
+    // Rows masked where they lie, [kept, at), join the output when a row written into the slab follows them
+    // (moved up to make room for them) or the run ends; a run of nothing else goes on as the input's own bytes.
     let kept = start;
     for (let at = start; at < end; ) {
       const next = messageEnd(this.format, buf, at, end);
       if (slab.length - p < next - kept + slack) {
         out.commit(p);
-        if (kept < at) this.copyToSlab(buf, kept, at);
+        if (kept < at) this.sendKept(buf, kept, at);
         kept = at;
         slab = out.room(next - at + slack);
         p = out.slabPos;
       }
-      const gap = at - kept;
-      const q = m.maskOver === undefined ? m.maskInto(buf, at, next, slab, p + gap) : m.maskOver(buf, at, next, slab, p + gap);
+      let q = m.maskOver === undefined ? m.maskInto(buf, at, next, slab, p) : m.maskOver(buf, at, next, slab, p);
       if (q === OVERWRITTEN) {
         at = next;
         continue;
       }
-      if (gap > 0) buf.copy(slab, p, kept, at);
+      const gap = at - kept;
       kept = next;
-      if (q >= 0) p = q;
-      else {
+      if (q >= 0) {
+        if (gap >= keptWriteBytes) {
+          out.commit(p);
+          out.write(buf.subarray(at - gap, at));
+        } else if (gap > 0) {
+          slab.copyWithin(p + gap, p, q);
+          buf.copy(slab, p, at - gap, at);
+          q += gap;
+        }
+        p = q;
+      } else {
         // Did not fit after all (a detector match): sized first, as `row` would.
-        out.commit(p + gap);
+        out.commit(p);
+        if (gap > 0) this.sendKept(buf, at - gap, at);
         this.maskInline(buf, at, next);
         slab = out.room(0);
         p = out.slabPos;
@@ -136,12 +148,16 @@ export class ResultMasker {
     }
     out.commit(p);
     if (kept === start) out.write(buf.subarray(start, end));
-    else if (kept < end) this.copyToSlab(buf, kept, end);
+    else if (kept < end) this.sendKept(buf, kept, end);
     return !this.full;
   }
 
-  /** Appends buf[from, to) to the output's slab. */
-  private copyToSlab(buf: Buffer, from: number, to: number): void {
+  /**
+   * Rows masked where they lie, buf[from, to), to the output: copied into the slab, or when they are many,
+   * written as they are (a write of their own costs less than copying that much).
+   */
+  private sendKept(buf: Buffer, from: number, to: number): void {
+    if (to - from >= keptWriteBytes) return this.out.write(buf.subarray(from, to));
     const slab = this.out.room(to - from);
     this.out.commit(this.out.slabPos + buf.copy(slab, this.out.slabPos, from, to));
   }

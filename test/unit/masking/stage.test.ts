@@ -185,6 +185,20 @@ describe('inline or pool', () => {
     expect(sent).toHaveLength(1);
     expect(sent[0]!.buffer).toBe(chunk.buffer);
     expect(parseRows(sent[0]!)).toEqual(got.slice(1, 4));
+
+    // Many such rows before one rewritten: they go out as they are too, then the rewritten row from the slab.
+    sent.length = 0;
+    const ascii = input.filter((_, i) => i % 5 !== 0).slice(0, 400);
+    const long = Buffer.concat([...ascii, input[5]!]);
+    expect(long.length - input[5]!.length).toBeGreaterThan(16 * 1024);
+    expect(result.rows(long, 0, long.length)).toBe(true);
+    out.flush();
+    expect(sent.length).toBeGreaterThanOrEqual(2);
+    expect(sent[0]!.buffer).toBe(long.buffer);
+    const back = parseRows(Buffer.concat(sent));
+    expect(back).toHaveLength(401);
+    expect(back[400]).toEqual(got[5]);
+    expect(back[0]).toEqual(got[1]);
   });
 
   it('a batch masks rows where they lie and copies them out together, as row by row would', () => {
