@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LruCache } from '../../../src/classify/cache.js';
 
@@ -47,5 +48,30 @@ describe('LruCache', () => {
   });
   it('refuses bounds that are not positive', () => {
     expect(() => new LruCache({ maxEntries: 0, maxBytes: 1 })).toThrow(RangeError);
+  });
+
+  it('evicts in least-recently-used order under any mix of gets, sets and clears (one iterator for every eviction)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('get', 'set', 'set', 'clear'), fc.integer({ min: 0, max: 12 })), { maxLength: 300 }), (ops) => {
+        const cache = new LruCache<number>({ maxEntries: 5, maxBytes: 1000 });
+        let model: string[] = []; // least recently used first
+        for (const [op, k] of ops) {
+          const key = `k${k}`;
+          if (op === 'clear') {
+            cache.clear();
+            model = [];
+          } else if (op === 'get') {
+            expect(cache.get(key)).toBe(model.includes(key) ? k : undefined);
+            if (model.includes(key)) model = [...model.filter((m) => m !== key), key];
+          } else {
+            cache.set(key, k, 1);
+            model = [...model.filter((m) => m !== key), key].slice(-5);
+          }
+          expect(cache.size).toBe(model.length);
+        }
+        for (let k = 0; k <= 12; k++) expect(cache.get(`k${k}`)).toBe(model.includes(`k${k}`) ? k : undefined);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
