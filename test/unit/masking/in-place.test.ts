@@ -172,11 +172,13 @@ describe('masking in place equals masking value by value', () => {
   });
 });
 
-// Rows with detector matches: a plan that hashes one column and scans the others.
-  const detecting = parseMaskingRules(
+// Rows with detector matches: plans that mask one column by a rule and scan the others.
+const scanned = ['id', 'notes', 'hashed', 'email', 'extra'];
+const detectingPlan = (hashedMask: string, file: string) =>
+  parseMaskingRules(
     `columns:
   - match: { column: hashed }
-    mask: hash
+    mask: ${hashedMask}
 detect:
   - kind: [email, credit_card, us_ssn, phone, ipv4, jwt, aws_access_key]
     mask: { partial: { keepLast: 4 } }
@@ -185,32 +187,16 @@ detect:
   - kind: api_token
     mask: null
 `,
-    'detect.yaml',
+    file,
     { hashKey },
-  );
-  const scanned = ['id', 'notes', 'hashed', 'email', 'extra'];
-  const scanPlan = detecting.planFor(scanned.map((name, i) => ({ name, textLike: i > 0 })), {});
-  const piece = fc.constantFrom('jane.doe@example.com', '4111 1111 1111 1111', '123-45-6789', '+1 415-555-0100', '10.0.0.1', 'DE89 3704 0044 0532 0130 00', 'AKIAIOSFODNN7EXAMPLE', 'ghp_' + 'a'.repeat(36), ' ', 'note ', 'Zoë ', ', ');
-  const text = fc.oneof(fc.array(piece, { maxLength: 12 }).map((a) => a.join('')), fc.string({ maxLength: 40 }), fc.constant(null));
-  const rowOf = fc.array(text, { minLength: scanned.length, maxLength: scanned.length });
-
-  // Matches and a column rule that keep their length (partial on ASCII) and some that do not (non-ASCII
-  // values, the fixed IBAN, the NULLed token).
-  const overPlan = parseMaskingRules(
-    `columns:
-  - match: { column: hashed }
-    mask: { partial: { keepFirst: 1 } }
-detect:
-  - kind: [email, credit_card, us_ssn, phone, ipv4, jwt, aws_access_key]
-    mask: { partial: { keepLast: 4 } }
-  - kind: iban
-    mask: { fixed: "[IBAN]" }
-  - kind: api_token
-    mask: null
-`,
-    'over.yaml',
   ).planFor(scanned.map((name, i) => ({ name, textLike: i > 0 })), {});
-
+const scanPlan = detectingPlan('hash', 'detect.yaml');
+// A column rule and matches that keep their length (partial on ASCII), and some that do not (non-ASCII
+// values, the fixed IBAN, the NULLed token).
+const overPlan = detectingPlan('{ partial: { keepFirst: 1 } }', 'over.yaml');
+const piece = fc.constantFrom('jane.doe@example.com', '4111 1111 1111 1111', '123-45-6789', '+1 415-555-0100', '10.0.0.1', 'DE89 3704 0044 0532 0130 00', 'AKIAIOSFODNN7EXAMPLE', 'ghp_' + 'a'.repeat(36), ' ', 'note ', 'Zoë ', ', ');
+const text = fc.oneof(fc.array(piece, { maxLength: 12 }).map((a) => a.join('')), fc.string({ maxLength: 40 }), fc.constant(null));
+const rowOf = fc.array(text, { minLength: scanned.length, maxLength: scanned.length });
 
 describe('detector matches masked in place', () => {
   it('equals prepare/emit byte for byte and counts the same, text and binary format', () => {
