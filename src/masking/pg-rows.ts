@@ -152,9 +152,9 @@ export class PgRowMasker implements RowMasker {
     this.columnRulesOnly = bounded && this.columns <= 31 && counters.countsColumnsAsBits;
   }
 
-  /** See RowMasker#maskOver: rows of column-rule-only plans are always rewritten (maskColumnsInto). */
+  /** See RowMasker#maskOver. */
   maskOver(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
-    return this.columnRulesOnly ? this.maskColumnsInto(buf, start, end, out, pos) : this.maskAnyInto(buf, start, end, out, pos, true);
+    return this.columnRulesOnly ? this.maskColumnsInto(buf, start, end, out, pos, true) : this.maskAnyInto(buf, start, end, out, pos, true);
   }
 
   private countHits(n: number): void {
@@ -182,17 +182,18 @@ export class PgRowMasker implements RowMasker {
    * pass without the detector and binary branches, small enough for the JIT to keep tight, and counted as
    * one bit set per row.
    */
-  private maskColumnsInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
+  private maskColumnsInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number, overwrite = false): number {
     if (end - start < 7 || buf[start] !== 0x44) throw new WireError('DataRow: expected a D message');
     const n = (buf[start + 5]! << 8) | buf[start + 6]!;
     if (n !== this.columns) throw new WireError(`DataRow: ${n} columns, RowDescription announced ${this.columns}`);
-    const { inPlace, how, runs } = this;
+    const { inPlace, how, runs, overwrites } = this;
     const limit = out.length;
     out[pos] = 0x44;
     let p = pos + 5;
     let run = start + 5;
     let at = start + 7;
     let masked = 0;
+    overwrites.clear();
     for (let i = 0; i < n; i++) {
       const len = cellLength(buf, at, end);
       const s = at + 4;
@@ -200,15 +201,26 @@ export class PgRowMasker implements RowMasker {
       if (at > end) throw new WireError('DataRow: truncated');
       if (len < 0 || how[i] === UNTOUCHED) continue;
       const st = inPlace[i]!;
+      masked |= 1 << i;
+      // Values that keep their length stay in the run, written over once it is copied (see maskAnyInto).
+      if (st.keepsLength !== undefined && st.keepsLength(buf, s, at)) {
+        overwrites.add(s, at, st, p - run);
+        continue;
+      }
       if (p + (s - run) + len + st.maxGrowth + (end - at) > limit) return -1;
       p = writeStrategyCell(st, buf, s, at, out, runs.copy(buf, run, s - 4, out, p));
-      masked |= 1 << i;
       run = at;
     }
     if (at !== end) throw new WireError('DataRow: trailing bytes');
+    if (overwrite && run === start + 5) {
+      overwrites.writeOver(buf, false);
+      this.counters.endRowWith(masked);
+      return OVERWRITTEN;
+    }
     if (p + (end - run) > limit) return -1;
     p = runs.copy(buf, run, end, out, p);
     putInt32(out, pos + 1, p - pos - 1);
+    overwrites.writeOver(out, true);
     this.counters.endRowWith(masked);
     return p;
   }

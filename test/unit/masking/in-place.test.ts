@@ -106,6 +106,34 @@ describe('masking in place equals masking value by value', () => {
     );
   });
 
+  it('PostgreSQL DataRow, maskOver: rows whose column rules keep every length are masked where they lie', () => {
+    const keeping = parseMaskingRules(
+      `columns:\n  - match: { column: last4 }\n    mask: { partial: { keepLast: 4 } }\n  - match: { column: first2last1 }\n    mask: { partial: { keepFirst: 2, keepLast: 1 } }\n`,
+      'keeping.yaml',
+    );
+    const keepPlan = keeping.planFor(['id', 'last4', 'first2last1'].map((name) => ({ name, textLike: true })), {});
+    const keepFns = [undefined, compileStrategy(strategies.last4!), compileStrategy(strategies.first2last1!)];
+    const formats = pgRowFormats([0, 1, 2].map(() => ({ type: 25, format: 0 })));
+    const ways = { over: 0, written: 0 };
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 3, maxLength: 3 }), (values) => {
+        const frame = encodeDataRow(values.map((v) => (v === null ? null : Buffer.from(v, 'utf8'))));
+        const expected = encodeDataRow(values.map((v, i) => (v === null ? null : (keepFns[i]?.(Buffer.from(v, 'utf8'), 0, Buffer.byteLength(v)) ?? Buffer.from(v, 'utf8')))));
+        const counters = new MaskCounters(keepPlan.spec);
+        const masker = new PgRowMasker(keepPlan, formats, counters);
+        const out = Buffer.alloc(3 + frame.length + masker.slack);
+        const end = masker.maskOver(frame, 0, frame.length, out, 3);
+        if (end === OVERWRITTEN) ways.over++;
+        else ways.written++;
+        expect((end === OVERWRITTEN ? frame : out.subarray(3, end)).equals(expected)).toBe(true);
+        expect(counters.snapshot()).toMatchObject({ rows: 1, maskedCells: values.slice(1).filter((v) => v !== null).length });
+      }),
+      { numRuns: 500 },
+    );
+    expect(ways.over).toBeGreaterThan(50);
+    expect(ways.written).toBeGreaterThan(50);
+  });
+
   it('PostgreSQL DataRow, binary format: text values are their bytes, masked in place too', () => {
     const formats = pgRowFormats(names.map(() => ({ type: 1043, format: 1 })));
     const masker = new PgRowMasker(plan, formats, new MaskCounters(plan.spec));
