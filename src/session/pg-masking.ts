@@ -2,6 +2,7 @@
 // (pg-results.ts), opens a masker per result through the row stage, and sends everything to the client
 // through one ordered output, so masked rows finished by workers later still reach the client in order.
 // A result with nothing to mask streams its rows as raw bytes (DataRow is inspected again at its end).
+import { isPostgresTextType } from '../masking/types.js';
 import { maskColumn, type MaskingRowStage } from '../masking/row-stage.js';
 import type { MaskColumn } from '../masking/rules.js';
 import type { ResultMasker } from '../masking/stage.js';
@@ -307,8 +308,9 @@ export class PgMasking {
     const described = this.copyFields;
     this.copyFields = null;
     if (described && described.length === buf.readInt16BE(start + 6)) {
-      // Origins as for a SELECT's columns: rules by table.column, aliases and views apply.
-      return this.withColumns(described, (columns) => this.openCopy(buf, start, end, columns.map((c) => maskColumn(c, true))));
+      // Origins as for a SELECT's columns: rules by table.column, aliases and views apply; detectors scan the
+      // columns of text types, as in a SELECT's result (a timestamp's or a number's text holds no e-mail).
+      return this.withColumns(described, (columns) => this.openCopy(buf, start, end, columns.map((c) => maskColumn(c, isPostgresTextType(c.type)))));
     }
     // Not described (a form copyRowsQuery does not take apart, or a pipeline was open): names, if the
     // statement lists them or the catalog knows the table's, and the detectors.

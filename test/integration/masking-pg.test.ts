@@ -297,6 +297,12 @@ describe('masking on PostgreSQL', () => {
     expect(csv).toBe('1,j***@example.com,call me\n2,,contact: b***@corp.io\n3,z***@example.com,nothing here\n');
     expect(csv).not.toContain('jane.doe');
     expect(csv).not.toContain('bob@corp.io');
+    // Detectors scan the columns of text types, as in a SELECT's result: a number's text is left as it is.
+    const typed = 'SELECT 4111111111111111::bigint AS n, now()::date AS d, $$card 4111111111111111$$::text AS t';
+    const selected = (await c.query({ text: typed, rowMode: 'array' })).rows[0] as unknown[];
+    expect(selected[0]).toBe('4111111111111111');
+    expect(selected[2]).toBe('card ************1111');
+    expect(await copyOut(`COPY (${typed}) TO STDOUT`)).toMatch(/^4111111111111111\t\d{4}-\d\d-\d\d\tcard \*{12}1111\n$/);
   });
 
   it('masks a COPY run through the extended protocol by its own text, not the last simple query', async () => {
