@@ -417,43 +417,35 @@ export class CopyRowMasker implements RowMasker {
         const h = how[field]!;
         if (h !== UNTOUCHED && !isNullField(buf, f, fe, syntax)) {
           if (escaped) return -1;
+          // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
           if (h === STRATEGY) {
             const st = this.strategies[field]!;
             hits[field] = 0;
-            // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
-            if (this.overwritable[field] === 1 && st.keepsLength!(buf, f, fe)) {
-              overwrites.add(f, fe, st, p - run);
-              field++;
-              if (fe >= lineEnd) break;
-              f = fe + 1;
-              continue;
-            }
-            if (p + (f - run) + (fe - f) + Math.max(st.maxGrowth, syntax.null.length) + (end - fe) > limit) return -1;
-            p = this.runs.copy(buf, run, f, out, p);
-            if (st.nulls) p = copyBytes(syntax.null, 0, syntax.null.length, out, p);
+            if (this.overwritable[field] === 1 && st.keepsLength!(buf, f, fe)) overwrites.add(f, fe, st, p - run);
             else {
-              const q = st.write(buf, f, fe, out, p);
-              if (this.recheck[field] === 1 && !writtenAsIs(out, p, q, syntax)) return -1;
-              p = q;
+              if (p + (f - run) + (fe - f) + Math.max(st.maxGrowth, syntax.null.length) + (end - fe) > limit) return -1;
+              p = this.runs.copy(buf, run, f, out, p);
+              if (st.nulls) p = copyBytes(syntax.null, 0, syntax.null.length, out, p);
+              else {
+                const q = st.write(buf, f, fe, out, p);
+                if (this.recheck[field] === 1 && !writtenAsIs(out, p, q, syntax)) return -1;
+                p = q;
+              }
+              run = fe;
             }
-            run = fe;
           } else if (spans!.scan(buf, f, fe) > 0) {
             const listed = overwrites.length;
             hits[field] = spans!.found;
-            if (this.spansOverwritable && spans!.addOverwrites(buf, overwrites, p - run)) {
-              field++;
-              if (fe >= lineEnd) break;
-              f = fe + 1;
-              continue;
+            if (!this.spansOverwritable || !spans!.addOverwrites(buf, overwrites, p - run)) {
+              overwrites.truncate(listed);
+              const growth = spans!.maxGrowth();
+              if (growth < 0 || p + (f - run) + (fe - f) + growth + (end - fe) > limit) return -1;
+              p = this.runs.copy(buf, run, f, out, p);
+              const q = spans!.write(buf, f, fe, out, p);
+              if (this.recheckSpans && !writtenAsIs(out, p, q, syntax)) return -1;
+              p = q;
+              run = fe;
             }
-            overwrites.truncate(listed);
-            const growth = spans!.maxGrowth();
-            if (growth < 0 || p + (f - run) + (fe - f) + growth + (end - fe) > limit) return -1;
-            p = this.runs.copy(buf, run, f, out, p);
-            const q = spans!.write(buf, f, fe, out, p);
-            if (this.recheckSpans && !writtenAsIs(out, p, q, syntax)) return -1;
-            p = q;
-            run = fe;
           }
         }
       }
