@@ -31,6 +31,8 @@ export interface Scenario {
   label: string;
   masking: Masking;
   workers: number;
+  /** The sqlwarden build to start (its dist/main.js); this checkout's unless given (bench/ab.ts). */
+  main?: string;
 }
 
 export const scenarios: Scenario[] = [
@@ -175,7 +177,7 @@ export async function startTargets(pg: Db, my: Db, chosen: Scenario[]): Promise<
         log: { level: 'warn' },
       };
       writeFileSync(path.join(home, 'sqlwarden.yaml'), stringify(config));
-      const started = await startChild(`sqlwarden (${s.id})`, process.execPath, [path.join(repoRoot, 'dist/main.js'), 'start', '--config', 'sqlwarden.yaml'], { cwd: home, stream: 'stderr' }, (text) => {
+      const started = await startChild(`sqlwarden (${s.id})`, process.execPath, [s.main ?? path.join(repoRoot, 'dist/main.js'), 'start', '--config', 'sqlwarden.yaml'], { cwd: home, stream: 'stderr' }, (text) => {
         if (!text.includes('sqlwarden: console on ')) return undefined;
         const port = (name: string) => Number(new RegExp(`listener "${name}" on [^\\s]+:(\\d+) `).exec(text)?.[1]);
         return { pg: port('pg'), my: port('my') };
