@@ -4,7 +4,8 @@
 //   const audit = await AuditLog.open(config.audit.file, { log, redact?, maxBytes? ... })
 //       Continues the chain where the file (or its newest rotated file) ends: seq and hash go on across restarts.
 //       Never rejects: a file that cannot be opened is logged and retried, like a failing write.
-//   audit.write(event)                  buffered; written every few ms (at once when a batch of `batchLines` is full); never throws
+//   audit.write(event)                  buffered; written every few ms (at once when a batch of `batchLines` is full); never throws.
+//                                       Its line is made at the end of the tick (after the session's socket writes)
 //   await audit.writeAndFlush(event)    resolves once the line is written and fsynced; rejects (AuditWriteError)
 //                                       if it could not be: a decision must not be acted on unrecorded
 //   await audit.flush()                 everything written so far is on disk (page cache); rejects like above
@@ -112,6 +113,13 @@ export class AuditLog {
   /** The file ends inside a line: the next write starts with a newline. */
   private needsNewline = false;
 
+  /**
+   * Events given to write() in this tick, with their times: serialized (and redacted) in a microtask, after the
+   * socket writes of the chunk that produced them, so that work is off the path between a query and its answer.
+   * Anything that reads the queue's order or its counts (writeAndFlush, flush, close, status) takes them first.
+   */
+  private unserialized: (AuditEvent | string)[] = [];
+  private readonly serializeLater = () => this.serializeWritten();
   private queue: (SerializedEvent | undefined)[] = [];
   private head = 0;
   private pendingBytes = 0;
@@ -174,25 +182,30 @@ export class AuditLog {
   }
 
   write(event: AuditEvent): void {
-    this.enqueue(event);
+    if (this.unserialized.length === 0) queueMicrotask(this.serializeLater);
+    this.unserialized.push(event, this.now());
   }
 
   writeAndFlush(event: AuditEvent): Promise<void> {
-    const n = this.enqueue(event);
+    this.serializeWritten();
+    const n = this.enqueue(event, this.now());
     if (n === 0) return Promise.reject(new AuditWriteError(`audit: ${event?.type} event not recorded (see the log)`));
     return this.waitFor(n, true);
   }
 
   flush(): Promise<void> {
+    this.serializeWritten();
     return this.waitFor(this.enqueued, false);
   }
 
   close(): Promise<void> {
+    this.serializeWritten();
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
   status(): AuditStatus {
+    this.serializeWritten();
     return {
       ok: this.failure === null,
       file: this.file,
@@ -206,10 +219,17 @@ export class AuditLog {
 
   // ---- queue ----
 
+  /** Queues what write() was given, in order. */
+  private serializeWritten(): void {
+    const written = this.unserialized;
+    if (written.length === 0) return;
+    this.unserialized = [];
+    for (let i = 0; i < written.length; i += 2) this.enqueue(written[i] as AuditEvent, written[i + 1] as string);
+  }
+
   /** Queues an event; returns its count (what waiters wait for), or 0 when it was not kept. */
-  private enqueue(event: AuditEvent | DroppedEvent): number {
+  private enqueue(event: AuditEvent | DroppedEvent, ts: string): number {
     let s: SerializedEvent;
-    const ts = this.now();
     try {
       s = serializeEvent(event, ts, this.ser);
     } catch (err) {
@@ -239,7 +259,7 @@ export class AuditLog {
     if (this.droppedNow && event.type !== 'audit.dropped') {
       const d = this.droppedNow;
       this.droppedNow = null;
-      this.enqueue({ type: 'audit.dropped', ...d });
+      this.enqueue({ type: 'audit.dropped', ...d }, ts);
     }
     this.queue.push(s);
     this.pendingBytes += bytes;
