@@ -33,6 +33,8 @@ export class OrderedOutput {
   private slabStart = 0;
   /** Where the next gathered bytes go (see `room`). */
   slabPos = 0;
+  /** Bytes sent while nothing is pending, not yet given to the sink (see `send`). */
+  private held: Buffer | null = null;
   private flushQueued = false;
   private readonly flushLater = () => {
     this.flushQueued = false;
@@ -55,7 +57,7 @@ export class OrderedOutput {
 
   write(bytes: Buffer): void {
     if (this.failed) return;
-    this.flush();
+    this.flushSlab();
     this.send(bytes);
   }
 
@@ -65,7 +67,7 @@ export class OrderedOutput {
    */
   room(n: number): Buffer {
     if (this.slab.length - this.slabPos < n) {
-      this.flush();
+      this.flushSlab();
       this.slab = Buffer.allocUnsafe(Math.max(slabBytes, n));
       this.slabStart = 0;
       this.slabPos = 0;
@@ -83,20 +85,50 @@ export class OrderedOutput {
     }
   }
 
-  /** Sends the gathered bytes on (to the sink, or behind a pending slot). */
+  /** Sends everything written and gathered on (to the sink, or behind a pending slot). */
   flush(): void {
+    this.flushSlab();
+    this.releaseHeld();
+  }
+
+  private flushSlab(): void {
     if (this.slabPos === this.slabStart) return;
     const bytes = this.slab.subarray(this.slabStart, this.slabPos);
     this.slabStart = this.slabPos;
     if (!this.failed) this.send(bytes);
   }
 
+  /**
+   * While nothing is pending, bytes are held until the next write or flush: a write that continues them in
+   * memory (the next message of the same socket read, passed on as it came) joins them, so the messages of
+   * one read go out as one buffer, one socket write, instead of one each.
+   */
   private send(bytes: Buffer): void {
-    if (this.head === this.queue.length) this.sink(bytes);
-    else {
+    if (this.head !== this.queue.length) {
       this.queue.push({ bytes });
       this.queuedBytes += bytes.length;
+      return;
     }
+    const held = this.held;
+    if (held === null) {
+      this.held = bytes;
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.flushLater);
+      }
+    } else if (held.buffer === bytes.buffer && held.byteOffset + held.length === bytes.byteOffset) {
+      this.held = Buffer.from(held.buffer, held.byteOffset, held.length + bytes.length);
+    } else {
+      this.held = bytes;
+      this.sink(held);
+    }
+  }
+
+  private releaseHeld(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    this.sink(held);
   }
 
   /** A place in the order for bytes that come later (`fill`). */
@@ -130,6 +162,8 @@ export class OrderedOutput {
   }
 
   fail(err: Error): void {
+    // What is held was sent before the failure, with nothing pending: it goes out as it would have.
+    this.releaseHeld();
     if (!this.failed) {
       this.failed = err;
       this.queue = [];

@@ -507,18 +507,18 @@ class PostgresSession implements ProxySession {
             const prior = point.priorError;
             point.priorError = undefined;
             const go = this.toClient(type, prior, 0, prior.length);
-            this.statementEnded({ rows: 0, error: errorText(dec.decodeFields(prior, 0, prior.length)) });
+            this.statementEnded(undefined, 0, errorText(dec.decodeFields(prior, 0, prior.length)));
             return go;
           }
           const go = this.toClient(type, buf, start, end);
-          this.statementEnded({ rows: 0, error: errorText(fields) });
+          this.statementEnded(undefined, 0, errorText(fields));
           return go;
         }
         case Back.CommandComplete: {
           const go = this.toClient(type, buf, start, end);
           const tag = dec.decodeCommandComplete(buf, start, end).tag;
           if (/^(CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE) /.test(tag)) this.masking?.schemaChanged();
-          this.statementEnded({ command: tag, rows: rowsOfTag(tag) });
+          this.statementEnded(tag, rowsOfTag(tag));
           return go;
         }
       }
@@ -602,12 +602,12 @@ class PostgresSession implements ProxySession {
   }
 
   /** A statement finished (CommandComplete or an error): the audit gets its outcome. */
-  private statementEnded(e: { command?: string; rows: number; error?: string }): void {
+  private statementEnded(command: string | undefined, rows: number, error?: string): void {
     const now = Date.now();
-    const done = { ...e, durationMs: this.statementStartedAt ? now - this.statementStartedAt : 0 };
+    const durationMs = this.statementStartedAt ? now - this.statementStartedAt : 0;
     const masked = this.masking?.takeEnded();
-    if (masked) void masked.then((maskedCells) => this.ctx.deps.events.executed(this.info, { ...done, maskedCells }));
-    else this.ctx.deps.events.executed(this.info, done);
+    if (masked) void masked.then((maskedCells) => this.ctx.deps.events.executed(this.info, { command, rows, durationMs, error, maskedCells }));
+    else this.ctx.deps.events.executed(this.info, { command, rows, durationMs, error });
     // The next statement of a multi-statement query starts now.
     this.statementStartedAt = now;
   }
@@ -651,6 +651,8 @@ class PostgresSession implements ProxySession {
     const atBoundary = !this.fromServer?.insidePassedMessage;
     const { client, clientOpen, upstream } = this.sockets;
     if (clientOpen) {
+      // What masking's output holds was sent before the error: it goes first.
+      if (atBoundary) this.masking?.output.flush();
       if (atBoundary) client.end(enc.encodeErrorResponse({ severity: 'FATAL', code: error.entry.sqlstate, message: error.message }));
       else client.destroy();
     }

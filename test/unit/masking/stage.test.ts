@@ -126,6 +126,9 @@ describe('inline or pool', () => {
     expect(h.written).toHaveLength(1);
     expect(h.rowsOut()).toEqual(inlineExpected(cheapPlan, input).rows);
     h.out.write(backend.commandComplete('SELECT 10'));
+    // Held until the session's flush at the end of its chunk (a next message of the same chunk would join it).
+    expect(h.written).toHaveLength(1);
+    h.out.flush();
     expect(h.written).toHaveLength(2);
     expect(needsWorkers(cheapPlan.spec)).toBe(false);
     expect(needsWorkers(detectPlan.spec)).toBe(true);
