@@ -1,5 +1,7 @@
 // A session's bytes for its client while masking is on: kept in order behind the batches still with the
 // workers, and rows masked inline gathered into one write per chunk.
+import { joined } from '../wire/bytes.js';
+
 export interface Slot {
   bytes: Buffer | null;
 }
@@ -116,12 +118,11 @@ export class OrderedOutput {
         this.flushQueued = true;
         queueMicrotask(this.flushLater);
       }
-    } else if (held.buffer === bytes.buffer && held.byteOffset + held.length === bytes.byteOffset) {
-      this.held = Buffer.from(held.buffer, held.byteOffset, held.length + bytes.length);
-    } else {
-      this.held = bytes;
-      this.sink(held);
+      return;
     }
+    const both = joined(held, bytes);
+    this.held = both ?? bytes;
+    if (both === null) this.sink(held);
   }
 
   private releaseHeld(): void {

@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { ProxyError, type ErrorCode } from '../errors.js';
-import { WireError } from '../wire/bytes.js';
+import { WireError, joined } from '../wire/bytes.js';
 import { PgFramer, MessageTooLarge, type FrameHandler } from '../wire/postgres/frames.js';
 import { AuthCode, Back, Front } from '../wire/postgres/messages.js';
 import * as dec from '../wire/postgres/decode.js';
@@ -381,7 +381,17 @@ class PostgresSession implements ProxySession {
   }
 
   private flushPipeline(stillOpen = false): void {
-    for (const b of this.pipeline) this.sockets.writeUpstream(b);
+    // Messages of one socket read (Bind, Execute, Sync) go on as one write.
+    let run: Buffer | null = null;
+    for (const b of this.pipeline) {
+      const both: Buffer | null = run && joined(run, b);
+      if (both) run = both;
+      else {
+        if (run) this.sockets.writeUpstream(run);
+        run = b;
+      }
+    }
+    if (run) this.sockets.writeUpstream(run);
     this.pipeline = [];
     this.pipelineBytes = 0;
     this.pipelineOpen = stillOpen;
