@@ -55,6 +55,15 @@ export function maskLiterals(sql: string, ctx: ClassifyContext): string {
   return maskRange(sql, tokens, 0, tokens.length, 0, sql.length);
 }
 
+/** Key prefixes of the contexts seen: a session keeps one context object until a setting changes. */
+const prefixes = new WeakMap<ClassifyContext, string>();
+
+function prefixOf(ctx: ClassifyContext): string {
+  let prefix = prefixes.get(ctx);
+  if (prefix === undefined) prefixes.set(ctx, (prefix = `${contextKey(ctx)}\0`));
+  return prefix;
+}
+
 /** The settings part of a context, as a cache key prefix. */
 function contextKey(ctx: ClassifyContext): string {
   if (ctx.dialect === 'postgres') return `p${ctx.standardConformingStrings === false ? 0 : 1}${ctx.clientEncoding ?? ''}`;
@@ -88,7 +97,7 @@ export class Classifier {
 
   /** Frozen statements, shared between callers. Throws as classify does. */
   classify(sql: string, ctx: ClassifyContext): readonly Statement[] {
-    const prefix = `${contextKey(ctx)}\0`;
+    const prefix = prefixOf(ctx);
     const key = prefix + sql;
     const hit = this.cache.get(key);
     if (hit) return hit;

@@ -282,8 +282,7 @@ export function classifyPostgres(sql: string, ctx: PostgresContext, shapes?: PgS
   if (ctx.standardConformingStrings === false && lex.backslashInPlainString) {
     return whole(sql, lex.tokens, 'unparsed', 'backslash in a string while standard_conforming_strings is off');
   }
-  const encoding = (ctx.clientEncoding ?? 'UTF8').toLowerCase().replace(/[^a-z0-9]/g, '');
-  if (lex.nonAscii && !safeEncodings.has(encoding)) {
+  if (lex.nonAscii && !safeEncodings.has((ctx.clientEncoding ?? 'UTF8').toLowerCase().replace(/[^a-z0-9]/g, ''))) {
     return whole(sql, lex.tokens, 'unparsed', `non-ASCII text in client_encoding ${ctx.clientEncoding}`);
   }
   const shape = shapes && shapeKey(sql, lex.tokens);
