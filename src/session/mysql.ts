@@ -291,6 +291,8 @@ class MysqlSession implements ProxySession {
     if (this.phase === 'closed') return;
     const raw = this.sockets.client;
     const rest = this.fromClient.takeRemainder();
+    // Bytes for the client written before the switch go out in the clear, as they were written.
+    this.masking?.output.flush();
     this.sockets.detach(raw);
     const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.ctx.tls });
     if (rest.length > 0) raw.unshift(rest);
