@@ -11,6 +11,34 @@ export interface MaskCounts {
   rules: Record<string, { rows: number; cells: number }>;
 }
 
+/** How a plan's columns and detectors map to rule numbers: read-only, so the results of one plan share it. */
+interface CounterLayout {
+  rules: readonly string[];
+  columnRule: Int32Array;
+  detectorRule: Int32Array;
+  columnBit: Int32Array;
+}
+
+/** Plans are kept by the rules (MaskingRules.planFor), so most results open with a spec seen before. */
+const layouts = new WeakMap<PlanSpec, CounterLayout>();
+
+function layoutOf(spec: PlanSpec): CounterLayout {
+  const known = layouts.get(spec);
+  if (known) return known;
+  const names: string[] = [];
+  const index = (name: string) => {
+    const k = names.indexOf(name);
+    return k >= 0 ? k : names.push(name) - 1;
+  };
+  const columnRule = Int32Array.from(spec.columns, (c) => (c !== null && 'rule' in c ? index(c.rule) : -1));
+  const detectorRule = new Int32Array(detectorKinds.length).fill(-1);
+  for (const d of spec.detectors) detectorRule[detectorId[d.kind]] = index(d.rule);
+  const columnBit = Int32Array.from(columnRule, (r, i) => (r >= 0 && i < 31 && !detectorRule.includes(r) ? 1 << i : 0));
+  const layout = { rules: names, columnRule, detectorRule, columnBit };
+  layouts.set(spec, layout);
+  return layout;
+}
+
 /**
  * Per-rule counters of one result. Rules are numbered from the plan (column rules, then detector rules), so
  * a worker's counters for a batch line up with the stage's and are added as two arrays.
@@ -37,16 +65,11 @@ export class MaskCounters {
   private flushes = 0;
 
   constructor(spec: PlanSpec) {
-    const names: string[] = [];
-    const index = (name: string) => {
-      const k = names.indexOf(name);
-      return k >= 0 ? k : names.push(name) - 1;
-    };
-    this.columnRule = Int32Array.from(spec.columns, (c) => (c !== null && 'rule' in c ? index(c.rule) : -1));
-    this.detectorRule = new Int32Array(detectorKinds.length).fill(-1);
-    for (const d of spec.detectors) this.detectorRule[detectorId[d.kind]] = index(d.rule);
-    this.rules = names;
-    this.columnBit = Int32Array.from(this.columnRule, (r, i) => (r >= 0 && i < 31 && !this.detectorRule.includes(r) ? 1 << i : 0));
+    const layout = layoutOf(spec);
+    this.columnRule = layout.columnRule;
+    this.detectorRule = layout.detectorRule;
+    this.columnBit = layout.columnBit;
+    const names = (this.rules = layout.rules);
     this.flushedIn = new Float64Array(names.length);
     this.ruleRowCounts = new Uint32Array(names.length);
     this.ruleCellCounts = new Uint32Array(names.length);

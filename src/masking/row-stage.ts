@@ -6,6 +6,7 @@ import type { ResultColumn, ResultInfo, SessionInfo } from '../session/hooks.js'
 import { decodeColumnDefinition } from '../wire/mysql/decode.js';
 import { framePayload } from '../wire/mysql/frames.js';
 import type { MaskingRules, MaskColumn } from './rules.js';
+import type { MaskPlan } from './plan.js';
 import { isMysqlTextType, isPostgresTextType } from './types.js';
 import { maskErrorResponse, pgRowFormats, rewriteRowDescription } from './pg-rows.js';
 import { copyCsv, copyText, type CopySyntax } from './pg-copy.js';
@@ -26,6 +27,9 @@ export interface MaskedResultInfo extends ResultInfo {
 }
 
 export class MaskingRowStage {
+  /** Per plan, the last RowDescription rewritten for it (see rewrittenDescription). */
+  private readonly descriptions = new WeakMap<MaskPlan, { raw: Buffer; description: Buffer | null }>();
+
   constructor(
     /** The rules in force now (MaskingRulesWatcher#current): a result keeps the plan it started with. */
     private readonly rules: () => MaskingRules,
@@ -73,10 +77,23 @@ export class MaskingRowStage {
     const masker = this.stage.open(plan, { kind: 'pg-datarow', formats: pgRowFormats(info.columns) }, out);
     const raw = info.raw?.[0];
     if (raw) {
-      const description = rewriteRowDescription(raw, 0, raw.length, plan);
-      if (!sameView(description, raw, 0)) masker.description = description;
+      const description = this.rewrittenDescription(raw, plan);
+      if (description) masker.description = description;
     }
     return masker;
+  }
+
+  /**
+   * The RowDescription `raw` rewritten for `plan` (masked columns become text), or null when it stays as it is;
+   * the last one made for a plan is kept, so results of the same query shape share it (it is only ever sent).
+   */
+  private rewrittenDescription(raw: Buffer, plan: MaskPlan): Buffer | null {
+    const kept = this.descriptions.get(plan);
+    if (kept && kept.raw.equals(raw)) return kept.description;
+    const rewritten = rewriteRowDescription(raw, 0, raw.length, plan);
+    const description = sameView(rewritten, raw, 0) ? null : rewritten;
+    this.descriptions.set(plan, { raw: Buffer.from(raw), description });
+    return description;
   }
 
   private beginMysql(info: MaskedResultInfo, out: OrderedOutput): ResultMasker | null {

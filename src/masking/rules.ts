@@ -222,9 +222,26 @@ export class MaskingRules {
     return this.exemptions.some((e) => (Object.keys(e) as (keyof MaskIdentity)[]).every((k) => who[k] !== undefined && e[k]!.test(who[k]!)));
   }
 
-  /** The plan for one result set. Allocates; call once per result, then `plan.maskCell` per value. */
+  /**
+   * Plans by what decides them (the columns, and whether the asker is exempt): results of the same query
+   * shape share one. A plan holds no state of a result's, only scratch space used within one call.
+   */
+  private readonly plans = new Map<string, MaskPlan>();
+
+  /** The plan for one result set; then `plan.maskCell` per value. */
   planFor(columns: readonly MaskColumn[], who: MaskIdentity): MaskPlan {
     const exempt = this.isExempt(who);
+    const key = planKey(columns, exempt);
+    let plan = this.plans.get(key);
+    if (plan) return plan;
+    plan = this.newPlan(columns, exempt);
+    // Bounded: a workload of endlessly new result shapes costs a rebuild, never memory.
+    if (this.plans.size >= maxPlans) this.plans.clear();
+    this.plans.set(key, plan);
+    return plan;
+  }
+
+  private newPlan(columns: readonly MaskColumn[], exempt: boolean): MaskPlan {
     const fns: (MaskFn | undefined)[] = [];
     const strategies: (Strategy | undefined)[] = [];
     const steps: ColumnStep[] = columns.map((col, i) => {
@@ -255,6 +272,24 @@ export class MaskingRules {
   }
 }
 
+
+/** Most plans MaskingRules keeps. */
+const maxPlans = 1024;
+
+/**
+ * Every field of the columns that planFor reads, each behind its length: names come from the client (aliases
+ * may hold any character), so no separator could keep two different column lists from one key.
+ */
+function planKey(columns: readonly MaskColumn[], exempt: boolean): string {
+  let key = exempt ? 'x' : 'm';
+  const field = (text: string | undefined) => (text === undefined ? '-' : `${text.length}:${text}`);
+  for (const c of columns) {
+    const v = c.view;
+    key += `${c.textLike ? 't' : 'b'}${field(c.name)}${field(c.schema)}${field(c.table)}${field(c.originalName)}`;
+    key += v ? `v${field(v.schema)}${field(v.table)}${field(v.column)}` : '.';
+  }
+  return key;
+}
 
 /** Compiles the text of a masking.yaml. `source` names it in errors (a path). */
 export function parseMaskingRules(text: string, source: string, opts: LoadOptions = {}): MaskingRules {

@@ -71,7 +71,7 @@ export class ResultMasker {
     opts: StageOptions = {},
     private readonly buffers = new BatchBuffers(opts.batchBytes ?? defaults.batchBytes),
   ) {
-    this.opts = { ...defaults, ...definedOnly(opts) };
+    this.opts = withDefaults(opts);
     this.counters = new MaskCounters(plan.spec);
     this.masker = createRowMasker(plan, format, this.counters);
     this.pooled = false;
@@ -281,6 +281,15 @@ export class ResultMasker {
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The stage's options object is one per process: merged with the defaults once, not per result. */
+const merged = new WeakMap<StageOptions, typeof defaults>();
+
+function withDefaults(opts: StageOptions): typeof defaults {
+  let full = merged.get(opts);
+  if (!full) merged.set(opts, (full = { ...defaults, ...definedOnly(opts) }));
+  return full;
 }
 
 /** Opens ResultMaskers with shared options and executor (one per process). */

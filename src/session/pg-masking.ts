@@ -55,6 +55,9 @@ export class PgMasking {
   private copying = false;
   /** The columns of the rows the next COPY TO STDOUT sends, as the server described them (see describeCopy). */
   private copyFields: dec.FieldDescription[] | null = null;
+  /** The last RowDescription received (a copy) and its fields (see `describe`). */
+  private lastDescription: Buffer | null = null;
+  private lastFields: dec.FieldDescription[] = [];
 
   constructor(
     private readonly stage: MaskingRowStage,
@@ -156,7 +159,7 @@ export class PgMasking {
   serverMessage(type: number, buf: Buffer, start: number, end: number): boolean {
     switch (type) {
       case Back.RowDescription: {
-        const fields = dec.decodeRowDescription(buf, start, end);
+        const fields = this.describe(buf, start, end);
         return this.onEvent(this.results.rowDescription(fields), buf, start, end);
       }
       case Back.NoData:
@@ -208,6 +211,21 @@ export class PgMasking {
     }
     this.output.write(buf.subarray(start, end));
     return true;
+  }
+
+  /**
+   * The fields of a RowDescription, decoded again only when it differs from the last one: a session that
+   * repeats a query (a point select) gets the same description every time, and decoding its names costs more
+   * than comparing its bytes. The fields are frozen, since later results share them.
+   */
+  private describe(buf: Buffer, start: number, end: number): dec.FieldDescription[] {
+    const last = this.lastDescription;
+    if (last !== null && last.length === end - start && buf.compare(last, 0, last.length, start, end) === 0) return this.lastFields;
+    const fields = dec.decodeRowDescription(buf, start, end);
+    for (const f of fields) Object.freeze(f);
+    this.lastDescription = Buffer.from(buf.subarray(start, end));
+    this.lastFields = Object.freeze(fields) as dec.FieldDescription[];
+    return fields;
   }
 
   private onEvent(e: ResultEvent, buf: Buffer, start: number, end: number): boolean {

@@ -47,6 +47,21 @@ columns:
     expect(plan.spec.columns).toEqual([null, { rule: 'email', strategy: { kind: 'email' } }]);
     expect(cell(plan, 1, 'jane@x.io')).toBe('j***@x.io');
   });
+  it('keeps one plan per column list, and never lends one to a list that differs in any field', () => {
+    const ssn = col('x', { schema: 'public', table: 'customers', originalName: 'ssn' });
+    const first = r.planFor([col('id', { textLike: false }), ssn], alice);
+    expect(r.planFor([col('id', { textLike: false }), { ...ssn }], alice)).toBe(first);
+    expect(r.planFor([col('id', { textLike: false }), { ...ssn }], { user: 'bob' })).toBe(first);
+    // Aliases are the client's: one that spells out another list's fields still gets its own plan.
+    const forged = [col('id', { textLike: false }), col('x', { schema: 'public', table: 'customers' })];
+    expect(r.planFor(forged, alice).spec.columns).toEqual([null, null]);
+    expect(r.planFor([col('id', { textLike: false }), ssn], alice).ruleOf(1)).toBe('public.customers.ssn');
+    for (const name of ['x1:public', 'x\u0001public\u0001customers\u0001ssn', '1:x6:public9:customers3:ssn']) {
+      expect(r.planFor([col('id', { textLike: false }), col(name)], alice).ruleOf(1)).toBeUndefined();
+    }
+    expect(r.planFor([col('id'), ssn], alice)).not.toBe(first);
+    expect(r.planFor([col('id', { textLike: false }), { ...ssn, view: { table: 'v', column: 'x' } }], alice)).not.toBe(first);
+  });
   it('matches a regex', () => {
     const plan = r.planFor([col('reset_token'), col('Password_Hash'), col('tokenizer', { textLike: false })], alice);
     expect(plan.spec.columns.map((c) => c && 'rule' in c && c.rule)).toEqual(['/password|secret|token/i', '/password|secret|token/i', '/password|secret|token/i']);

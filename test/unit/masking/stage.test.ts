@@ -481,6 +481,23 @@ describe('MaskingRowStage', () => {
     expect(parseRows(Buffer.concat(written))).toEqual([['1', 'j***@example.com', 'ping b***@x.io']]);
   });
 
+  it('PostgreSQL: results of one shape share the plan and the rewritten RowDescription; another description gets its own', () => {
+    const out = new OrderedOutput(() => undefined);
+    const a = rowStage.begin({ session: session('postgres'), columns: pgColumns, raw: [rowDescription] }, out)!;
+    const b = rowStage.begin({ session: session('postgres'), columns: pgColumns, raw: [Buffer.from(rowDescription)] }, out)!;
+    expect(b.plan).toBe(a.plan);
+    expect(b.description).toBe(a.description);
+    expect(b.counters).not.toBe(a.counters);
+    // The same column names and text-likeness (the same plan), other types: its own rewrite.
+    const varchar = [pgFields[0]!, pgFields[1]!, { name: 'notes', dataTypeID: 1043, formatCode: 0 }];
+    const other = backend.rowDescription(varchar);
+    const c = rowStage.begin({ session: session('postgres'), columns: varchar.map((f) => ({ name: f.name, type: f.dataTypeID, format: f.formatCode })), raw: [other] }, out)!;
+    expect(c.plan).toBe(a.plan);
+    expect(c.description).not.toBe(a.description);
+    expect(decodeRowDescription(c.description!, 0, c.description!.length).map((f) => [f.name, f.typeOid])).toEqual([['id', 23], ['email', 25], ['notes', 1043]]);
+    expect(decodeRowDescription(a.description!, 0, a.description!.length).map((f) => f.typeOid)).toEqual([23, 25, 25]);
+  });
+
   it('returns null (rows pass raw) when nothing is masked: an exempt user, or no masked or text column', () => {
     const out = new OrderedOutput(() => undefined);
     expect(rowStage.begin({ session: session('postgres', 'auditor'), columns: pgColumns, raw: [rowDescription] }, out)).toBeNull();
