@@ -98,14 +98,16 @@ export class MaskingRowStage {
 
   private beginMysql(info: MaskedResultInfo, out: OrderedOutput): ResultMasker | null {
     const raw = info.raw;
-    const defs = raw?.slice(1).map((p) => decodeColumnDefinition(p, 4, p.length, info.extendedMetadata ?? false));
-    const columns = info.columns.map((c, i) => maskColumn(c, isMysqlTextType(c.type, defs?.[i]?.characterSet)));
+    // The session decoded the definitions already when its columns carry their character sets.
+    const decoded = info.columns.every((c) => c.characterSet !== undefined);
+    const defs = decoded ? undefined : raw?.slice(1).map((p) => decodeColumnDefinition(p, 4, p.length, info.extendedMetadata ?? false));
+    const columns = info.columns.map((c, i) => maskColumn(c, isMysqlTextType(c.type, c.characterSet ?? defs?.[i]?.characterSet)));
     const plan = this.rules().planFor(columns, info.session);
     if (plan.isEmpty) return null;
     const rowColumns = mysqlRowColumns(defs ?? info.columns);
     const binary = info.columns[0]?.format === 1;
     const masker = this.stage.open(plan, { kind: binary ? 'mysql-binary' : 'mysql-text', columns: rowColumns }, out);
-    if (raw && defs) {
+    if (raw) {
       let changed = false;
       const packets = raw.map((p, k) => {
         if (k === 0) return p;

@@ -84,6 +84,10 @@ export interface ResultColumn {
   type: number;
   /** 0 text, 1 binary. */
   format: number;
+  /** MySQL: the column definition's character set, flags and decimals, when the session decoded them. */
+  characterSet?: number;
+  flags?: number;
+  decimals?: number;
 }
 
 export interface ResultInfo {

@@ -62,6 +62,9 @@ const enum St {
   Simple,
 }
 
+
+/** Column definitions kept per place for the next result (see columnOf). */
+const memoColumns = 64;
 export class ResponseReader {
   /** Agreed capabilities that change the shape of responses. */
   deprecateEof = false;
@@ -80,6 +83,8 @@ export class ResponseReader {
   /** With masking on, a result's column count and definitions, held until all are in, and its columns. */
   private meta: Buffer[] = [];
   private columns: MysqlResultColumn[] = [];
+  /** By place, the last column definitions decoded (payload bytes) and their columns (see columnOf). */
+  private lastDefinitions: ({ bytes: Buffer; format: number; column: MysqlResultColumn } | undefined)[] = [];
   /** Sequence ids to add to the server's, after a rewrite changed how many packets something took. */
   private seqShift = 0;
   /** Rows of the result under way, and whether this response's outcomes are statements' (not a ping's). */
@@ -260,8 +265,27 @@ export class ResponseReader {
   /** A column definition packet, held until the result's columns are all known; `format` of its rows. */
   private holdColumn(buf: Buffer, start: number, end: number, format: number): void {
     this.meta.push(buf.subarray(start, end));
+    this.columns.push(this.columnOf(buf, start, end, format, this.columns.length));
+  }
+
+  /**
+   * The column a definition packet describes; decoded again only when the packet differs from the one at the
+   * same place in the last result: a session that repeats a query gets the same definitions every time, and
+   * comparing their bytes costs less than decoding their names. The columns are frozen, as results share them.
+   */
+  private columnOf(buf: Buffer, start: number, end: number, format: number, k: number): MysqlResultColumn {
+    const known = this.lastDefinitions[k];
+    // The 4-byte header's sequence id is the packet's place in the stream, not part of the definition.
+    if (known && known.format === format && known.bytes.length === end - start - 4 && buf.compare(known.bytes, 0, known.bytes.length, start + 4, end) === 0) return known.column;
+    const column = this.decodeColumn(buf, start, end, format);
+    // Kept for the first columns only: a very wide result is not worth holding on to.
+    if (k < memoColumns) this.lastDefinitions[k] = { bytes: Buffer.from(buf.subarray(start + 4, end)), format, column };
+    return column;
+  }
+
+  private decodeColumn(buf: Buffer, start: number, end: number, format: number): MysqlResultColumn {
     const d = dec.decodeColumnDefinition(buf, start + 4, end, this.extendedMetadata);
-    this.columns.push({
+    return Object.freeze({
       name: d.name,
       schema: d.schema,
       table: d.orgTable,

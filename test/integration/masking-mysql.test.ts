@@ -117,6 +117,24 @@ describe('masking on MySQL', () => {
     }
   });
 
+  it('masks each result by its own definitions when one session alternates results of the same names', async () => {
+    // The session reuses the columns it decoded for a result whose definitions are byte for byte the last
+    // one's: an alias that names another column, in the same place, must not get the last result's columns.
+    const queries: [string, Record<string, unknown>][] = [
+      ['SELECT ssn AS x FROM t WHERE id = 1', { x: '*******6789' }],
+      ["SELECT 'plain 123' AS x", { x: 'plain 123' }],
+      ['SELECT note AS x FROM t WHERE id = 1', { x: 'call me' }],
+      ['SELECT ssn AS x FROM t WHERE id = 1', { x: '*******6789' }],
+      ['SELECT email AS x FROM t WHERE id = 1', { x: 'j***@example.com' }],
+      ['SELECT ssn AS x FROM t WHERE id = 1', { x: '*******6789' }],
+    ];
+    for (const run of [(q: string) => c.query<RowDataPacket[]>(q), (q: string) => c.execute<RowDataPacket[]>(q)]) {
+      for (let round = 0; round < 2; round++) {
+        for (const [sql, row] of queries) expect((await run(sql))[0]).toEqual([row]);
+      }
+    }
+  });
+
   it('catches values that lost their column (CONCAT, CAST, UPPER) by their content', async () => {
     const sql = "SELECT CONCAT(ssn, '') AS a, CAST(card AS CHAR) AS b, CONCAT('mail: ', email) AS c, UPPER(email) AS d, CONCAT(id, '') AS e FROM t WHERE id = 1";
     for (const run of [(q: string) => c.query<RowDataPacket[]>(q), (q: string) => c.execute<RowDataPacket[]>(q)]) {
