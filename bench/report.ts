@@ -153,6 +153,7 @@ const palette: Record<string, string> = {
   'columns-workers': '#98df8a',
   'detect-inline': '#d62728',
   'detect-workers': '#ff9896',
+  'shipped-rules': '#9467bd',
 };
 
 export function ratioChart(title: string, groups: { name: string; bars: { target: string; ratio: number }[] }[]): string {

@@ -163,11 +163,12 @@ async function main(opts: Options): Promise<void> {
     for (const [id, s] of masking) say(`masking check ${id}: postgres ${s.postgres}, mysql ${s.mysql}`);
 
     if (opts.only.has('bulk')) {
-      const total = opts.rounds * bulkClients.length * targets.length;
+      const bulkTargets = targets.filter((t) => !t.smallOnly);
+      const total = opts.rounds * bulkClients.length * bulkTargets.length;
       let done = 0;
       for (let round = 0; round < opts.rounds; round++) {
         for (const client of bulkClients) {
-          for (const t of rotate(targets, round)) {
+          for (const t of rotate(bulkTargets, round)) {
             progress(`bulk round ${round + 1}/${opts.rounds}: ${client} via ${t.id} (${++done}/${total})`);
             const db = via(bulkProtocol[client] === 'postgres' ? pgDb : myDb, endpoint(t, bulkProtocol[client]));
             const { value, cpu } = await withCpu(t, () => readTable(client, db, table));
@@ -183,7 +184,7 @@ async function main(opts: Options): Promise<void> {
     }
 
     if (opts.only.has('small')) {
-      const smallTargets = targets.filter((t) => t.id === 'direct' || t.id === 'relay' || t.id === 'passthrough');
+      const smallTargets = targets.filter((t) => t.id === 'direct' || t.id === 'relay' || t.id === 'passthrough' || t.id === 'shipped-rules');
       const total = opts.rounds * smallTests.length * smallTargets.length;
       let done = 0;
       for (let round = 0; round < opts.rounds; round++) {
