@@ -118,7 +118,8 @@ export class AuditLog {
    * socket writes of the chunk that produced them, so that work is off the path between a query and its answer.
    * Anything that reads the queue's order or its counts (writeAndFlush, flush, close, status) takes them first.
    */
-  private unserialized: (AuditEvent | string)[] = [];
+  private unserialized: AuditEvent[] = [];
+  private unserializedTimes: string[] = [];
   private readonly serializeLater = () => this.serializeWritten();
   private queue: (SerializedEvent | undefined)[] = [];
   private head = 0;
@@ -183,7 +184,8 @@ export class AuditLog {
 
   write(event: AuditEvent): void {
     if (this.unserialized.length === 0) queueMicrotask(this.serializeLater);
-    this.unserialized.push(event, this.now());
+    this.unserialized.push(event);
+    this.unserializedTimes.push(this.now());
   }
 
   writeAndFlush(event: AuditEvent): Promise<void> {
@@ -221,10 +223,12 @@ export class AuditLog {
 
   /** Queues what write() was given, in order. */
   private serializeWritten(): void {
-    const written = this.unserialized;
-    if (written.length === 0) return;
+    const events = this.unserialized;
+    if (events.length === 0) return;
+    const times = this.unserializedTimes;
     this.unserialized = [];
-    for (let i = 0; i < written.length; i += 2) this.enqueue(written[i] as AuditEvent, written[i + 1] as string);
+    this.unserializedTimes = [];
+    for (let i = 0; i < events.length; i++) this.enqueue(events[i]!, times[i]!);
   }
 
   /** Queues an event; returns its count (what waiters wait for), or 0 when it was not kept. */

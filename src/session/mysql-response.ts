@@ -62,9 +62,9 @@ const enum St {
   Simple,
 }
 
-
 /** Column definitions kept per place for the next result (see columnOf). */
 const memoColumns = 64;
+
 export class ResponseReader {
   /** Agreed capabilities that change the shape of responses. */
   deprecateEof = false;

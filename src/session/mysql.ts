@@ -441,10 +441,11 @@ class MysqlSession implements ProxySession {
     if (clientOpen) {
       const seq = before === 'greeting' ? 0 : (this.clientSeq + 1) & 0xff;
       // Closed once the error is out, without waiting for the client to close its side: it may never read again.
-      // What masking's output holds was sent before the error: it goes first.
-      if (atBoundary) this.masking?.output.flush();
-      if (atBoundary) client.end(enc.errPacket(seq, error.entry.errno, error.entry.mysqlState, error.message), () => client.destroy());
-      else client.destroy();
+      if (atBoundary) {
+        // What masking's output holds was sent before the error: it goes first.
+        this.masking?.output.flush();
+        client.end(enc.errPacket(seq, error.entry.errno, error.entry.mysqlState, error.message), () => client.destroy());
+      } else client.destroy();
     }
     upstream?.destroy();
   }

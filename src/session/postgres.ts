@@ -385,11 +385,8 @@ class PostgresSession implements ProxySession {
     let run: Buffer | null = null;
     for (const b of this.pipeline) {
       const both: Buffer | null = run && joined(run, b);
-      if (both) run = both;
-      else {
-        if (run) this.sockets.writeUpstream(run);
-        run = b;
-      }
+      if (run && !both) this.sockets.writeUpstream(run);
+      run = both || b;
     }
     if (run) this.sockets.writeUpstream(run);
     this.pipeline = [];
@@ -661,10 +658,11 @@ class PostgresSession implements ProxySession {
     const atBoundary = !this.fromServer?.insidePassedMessage;
     const { client, clientOpen, upstream } = this.sockets;
     if (clientOpen) {
-      // What masking's output holds was sent before the error: it goes first.
-      if (atBoundary) this.masking?.output.flush();
-      if (atBoundary) client.end(enc.encodeErrorResponse({ severity: 'FATAL', code: error.entry.sqlstate, message: error.message }));
-      else client.destroy();
+      if (atBoundary) {
+        // What masking's output holds was sent before the error: it goes first.
+        this.masking?.output.flush();
+        client.end(enc.encodeErrorResponse({ severity: 'FATAL', code: error.entry.sqlstate, message: error.message }));
+      } else client.destroy();
     }
     upstream?.destroy();
   }
