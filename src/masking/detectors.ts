@@ -8,7 +8,7 @@
 // cards/SSNs/phones/IPv4, colons and `::` for IPv6. Those second passes run only when the counts say a match
 // is possible, and only for the kinds the counts allow, so prose and short values cost one loop. No regex,
 // no allocation except while confirming a rare candidate (a JWT header is decoded and JSON-parsed).
-import { ALNUM, CLS, DIGIT, HEX, LOCAL, LOWER, RUN, UPPER, WORD } from './charclass.js';
+import { ALNUM, CLS, DIGIT, HEX, LOCAL, LOWER, RUN, UPPER, WORD, isDigit } from './charclass.js';
 import { ibanStart, matchCard, matchIban, matchIpv4, matchIpv6, matchPhone, matchSsn, startsToken } from './detect-numbers.js';
 import {
   API_TOKEN_FIRST,
@@ -191,6 +191,32 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
   if (kinds & IPV6 && colons >= 2 && (colonPairs > 0 || colons >= 6 || skipped)) scanIpv6(buf, start, end, onMatch);
 }
 
+/**
+ * The kinds `isWholeMatch` can confirm: the values of a column holding e-mail addresses, card numbers or
+ * SSNs are mostly each one whole match, and confirming that directly is much cheaper than the scan.
+ */
+export const WHOLE_KINDS: KindSet = EMAIL | CARD | SSN;
+
+/**
+ * Whether buf[start, end) is, whole, one match of `kind` (one of WHOLE_KINDS) as scanValue would report it.
+ * When it is, scanValue with any kinds that include `kind` masks exactly that one span: a span of the whole
+ * value is the longest at its start, so every other match overlaps it and is dropped, and no kind that
+ * scanValue tries before `kind` can match the whole value too (a run detector's token never holds an `@` or,
+ * without a space, spans the separators of a number; a card is tried before an SSN but has 13+ digits).
+ * The tests compare the two on generated values.
+ */
+export function isWholeMatch(kind: DetectorId, buf: Buffer, start: number, end: number): boolean {
+  if (kind === detectorId.email) {
+    let at = start;
+    while (at < end && buf[at] !== AT) at++;
+    return at < end && localPartStart(buf, at, start) === start && domainEnd(buf, at + 1, end) === end;
+  }
+  // matchCard is called at a digit by the scan, and would take a leading space or dash for a separator.
+  if (kind === detectorId.credit_card) return end - start >= 13 && isDigit(buf[start]) && matchCard(buf, start, end) === end;
+  if (kind === detectorId.us_ssn) return end - start === 11 && matchSsn(buf, start, end) === end;
+  return false;
+}
+
 /** One base64url run [rs, re) whose first byte may start a token; returns the end of a match or -1. */
 function onRun(buf: Buffer, rs: number, re: number, end: number, kinds: KindSet, onMatch: OnMatch): number {
   const b0 = buf[rs]!;
@@ -221,11 +247,8 @@ function scanEmails(buf: Buffer, at: number, start: number, end: number, onMatch
   let floor = start;
   while (at >= 0) {
     let resume = at + 1;
-    let ls = at;
-    while (ls > floor && CLS[buf[ls - 1]!]! & LOCAL) ls--;
-    // A local part starts with a letter or digit (any non-ASCII character counts as one).
-    while (ls < at && buf[ls]! < 0x80 && !(CLS[buf[ls]!]! & ALNUM)) ls++;
-    if (at - ls >= 1 && at - ls <= 64 && buf[at - 1] !== DOT) {
+    const ls = localPartStart(buf, at, floor);
+    if (ls >= 0) {
       const de = domainEnd(buf, at + 1, end);
       if (de > 0) {
         onMatch(detectorId.email, ls, de);
@@ -240,6 +263,15 @@ function scanEmails(buf: Buffer, at: number, start: number, end: number, onMatch
       }
     }
   }
+}
+
+/** Start of the local part before the `@` at `at` (not before `floor`), or -1 when there is no valid one. */
+function localPartStart(buf: Buffer, at: number, floor: number): number {
+  let ls = at;
+  while (ls > floor && CLS[buf[ls - 1]!]! & LOCAL) ls--;
+  // A local part starts with a letter or digit (any non-ASCII character counts as one).
+  while (ls < at && buf[ls]! < 0x80 && !(CLS[buf[ls]!]! & ALNUM)) ls++;
+  return at - ls >= 1 && at - ls <= 64 && buf[at - 1] !== DOT ? ls : -1;
 }
 
 // Domain bytes in one table: label characters (ASCII letters, digits, `-`) and whether they are letters.

@@ -433,7 +433,7 @@ export class CopyRowMasker implements RowMasker {
               }
               run = fe;
             }
-          } else if (spans!.scan(buf, f, fe) > 0) {
+          } else if (spans!.scan(buf, f, fe, field) > 0) {
             const listed = overwrites.length;
             hits[field] = spans!.found;
             if (!this.spansOverwritable || !spans!.addOverwrites(buf, overwrites, p - run)) {

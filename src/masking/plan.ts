@@ -4,7 +4,7 @@
 // rebuild it there with `compilePlan`.
 import { compileSizedStrategy, compileStrategy, type MaskFn, type Strategy, type StrategyOptions, type StrategySpec } from './strategies.js';
 import { RunCopier, type Overwrites } from './row-masker.js';
-import { detectorId, scanValue, type DetectorKind, type KindSet, type OnMatch } from './detectors.js';
+import { detectorId, isWholeMatch, scanValue, WHOLE_KINDS, type DetectorKind, type KindSet, type OnMatch } from './detectors.js';
 
 /** One column: pass through (null), a column rule's strategy, or a scan by the detectors. */
 export type ColumnStep = null | { rule: string; strategy: StrategySpec } | { scan: true };
@@ -43,6 +43,8 @@ export class SpanMasker {
   private readonly strategies: (Strategy | undefined)[] = [];
   private spans = new Int32Array(3 * 8);
   private n = 0;
+  /** Per column (the first 64), the kind its last scanned value was one whole match of, or -1. */
+  private readonly guesses = new Int8Array(64).fill(-1);
   /** Copies the text between matches. */
   private readonly runs = new RunCopier();
 
@@ -72,15 +74,33 @@ export class SpanMasker {
     this.spans[k + 2] = kind;
   };
 
-  /** Finds the matches to mask in buf[start, end); returns how many (0: the value stays as it is). */
-  scan(buf: Buffer, start: number, end: number): number {
+  /**
+   * Finds the matches to mask in buf[start, end); returns how many (0: the value stays as it is). `column`
+   * (a result column's index, when the caller has one) lets a column whose last value was one whole e-mail,
+   * card or SSN have the next value confirmed as the same kind directly (see isWholeMatch), which finds what
+   * the scan would at a fraction of its cost; any other value takes the scan.
+   */
+  scan(buf: Buffer, start: number, end: number, column = -1): number {
+    const s = this.spans;
+    const guessed = column >= 0 && column < this.guesses.length;
+    if (guessed) {
+      const kind = this.guesses[column]!;
+      if (kind >= 0 && isWholeMatch(kind, buf, start, end)) {
+        s[0] = start;
+        s[1] = end;
+        s[2] = kind;
+        this.found = 1 << kind;
+        return (this.n = 1);
+      }
+    }
     this.n = 0;
     this.found = 0;
     scanValue(buf, start, end, this.kinds, this.collect);
-    if (this.n === 0) return 0;
-    this.n = this.orderAndDropOverlaps();
-    const s = this.spans;
-    for (let j = 0; j < this.n; j++) this.found |= 1 << s[3 * j + 2]!;
+    if (this.n > 0) {
+      this.n = this.orderAndDropOverlaps();
+      for (let j = 0; j < this.n; j++) this.found |= 1 << s[3 * j + 2]!;
+    }
+    if (guessed) this.guesses[column] = this.n === 1 && s[0] === start && s[1] === end && (1 << s[2]!) & WHOLE_KINDS ? s[2]! : -1;
     return this.n;
   }
 
@@ -141,8 +161,8 @@ export class SpanMasker {
     return true;
   }
 
-  mask(buf: Buffer, start: number, end: number): CellResult {
-    if (this.scan(buf, start, end) === 0) return undefined;
+  mask(buf: Buffer, start: number, end: number, column = -1): CellResult {
+    if (this.scan(buf, start, end, column) === 0) return undefined;
     const size = this.size(buf, start, end);
     if (size < 0) return null;
     const out = Buffer.allocUnsafe(size);
@@ -221,7 +241,7 @@ export class MaskPlan {
       return fn(buf, start, end);
     }
     if (this.spans !== null && this.spec.columns[i] != null) {
-      const r = this.spans.mask(buf, start, end);
+      const r = this.spans.mask(buf, start, end, i);
       this.lastDetected = this.spans.found;
       return r;
     }

@@ -3,7 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { find } from './helpers.js';
-import { allKinds, detectorKinds, kindSet, kindsOf, scanValue } from '../../../src/masking/detectors.js';
+import { allKinds, detectorId, detectorKinds, isWholeMatch, kindSet, kindsOf, scanValue, type DetectorKind } from '../../../src/masking/detectors.js';
+import { SpanMasker } from '../../../src/masking/plan.js';
+import { compileSizedStrategy } from '../../../src/masking/strategies.js';
 
 const jwtPart = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
 const jwt = `${jwtPart({ alg: 'HS256', typ: 'JWT' })}.${jwtPart({ sub: '1234567890', name: 'John Doe', iat: 1516239022 })}.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c`;
@@ -356,5 +358,59 @@ describe('scanValue on arbitrary input', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('a column whose values are whole e-mails, cards or SSNs', () => {
+  // Each detector writes its own fixed text, so the masked value shows which kind won where.
+  const masker = (kinds: readonly DetectorKind[]) =>
+    new SpanMasker(kinds.map((kind) => ({ kind, sized: compileSizedStrategy({ kind: 'fixed', value: `<${kind}>` }) })));
+  const scanned = (m: SpanMasker, value: string, column?: number) => {
+    const buf = Buffer.from(`..${value}..`);
+    const r = m.mask(buf, 2, buf.length - 2, column);
+    return { text: r == null ? r : r.toString(), found: m.found };
+  };
+  const primers: [DetectorKind, string][] = [
+    ['email', 'jane@x.io'],
+    ['credit_card', '4111 1111 1111 1111'],
+    ['us_ssn', '123-45-6789'],
+  ];
+
+  it('finds in the next value what the scan finds, whatever it holds', () => {
+    const pieces = fc.constantFrom(
+      'jane', 'o.brien', 'zoë', '+tag', '@', '@x.io', '.example.com', '-', '.', ' ', '4111', '1111', '5555', '123', '45', '6789',
+      '000', '-00-', 'eyJhbGciOiJIUzI1NiJ9', '.e30.', 'AKIAIOSFODNN7EXAMPLE', 'DE89 3704 0044 0532 0130 00', 'Bearer ', '-----BEGIN ',
+      '::', '192.168.0.1', '+1 (415) 555-2671', 'é', '0', '9', 'x',
+    );
+    // Whole matches and near misses, alone or with pieces around them.
+    const samples = fc.constantFrom(
+      'jane@x.io', 'o.brien42@mail.example.org', 'zoë@x.io', '.jane@x.io', 'jane.@x.io', 'jane@x', '4111 1111 1111 1111',
+      '4111-1111-1111-1111', '4111111111111111', '4111111111111112', '5555555555554444', '4111 1111 1111 1111 2024', '123-45-6789',
+      '123 45 6789', '666-45-6789', '123-45-67890', '',
+    );
+    const values = fc.oneof(
+      fc.array(pieces, { maxLength: 12 }).map((a) => a.join('')),
+      fc.tuple(fc.array(pieces, { maxLength: 2 }), samples, fc.array(pieces, { maxLength: 2 })).map(([a, v, b]) => a.join('') + v + b.join('')),
+    );
+    const kindLists = fc.subarray([...detectorKinds], { minLength: 1 });
+    fc.assert(
+      fc.property(fc.constantFrom(...primers), kindLists, values, ([primeKind, primer], kinds, value) => {
+        const withKinds = kinds.includes(primeKind) ? kinds : [...kinds, primeKind];
+        const learning = masker(withKinds);
+        scanned(learning, primer, 3);
+        expect(scanned(learning, value, 3)).toEqual(scanned(masker(withKinds), value));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('confirms whole values of the kind the last value was, and scans the rest', () => {
+    const m = masker([...detectorKinds]);
+    const column = ['jane@x.io', 'o.brien42@mail.example.org', 'not an address', 'zoë@x.io', 'a@b@x.io', 'x@y.io and more'];
+    expect(column.map((v) => scanned(m, v, 0).text)).toEqual(['<email>', '<email>', undefined, '<email>', 'a@<email>', '<email> and more']);
+    const cards = ['4111 1111 1111 1111', '4111-1111-1111-1111', '4111111111111112', '5555555555554444', '123-45-6789', '4111111111111111 '];
+    expect(cards.map((v) => scanned(m, v, 1).text)).toEqual(['<credit_card>', '<credit_card>', undefined, '<credit_card>', '<us_ssn>', '<credit_card> ']);
+    expect(isWholeMatch(detectorId.us_ssn, Buffer.from('666-45-6789'), 0, 11)).toBe(false);
+    expect(isWholeMatch(detectorId.email, Buffer.from('jane@x.io.'), 0, 10)).toBe(false);
   });
 });
