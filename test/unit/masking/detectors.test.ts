@@ -410,6 +410,11 @@ describe('a column whose values are whole e-mails, cards or SSNs', () => {
     expect(column.map((v) => scanned(m, v, 0).text)).toEqual(['<email>', '<email>', undefined, '<email>', 'a@<email>', '<email> and more']);
     const cards = ['4111 1111 1111 1111', '4111-1111-1111-1111', '4111111111111112', '5555555555554444', '123-45-6789', '4111111111111111 '];
     expect(cards.map((v) => scanned(m, v, 1).text)).toEqual(['<credit_card>', '<credit_card>', undefined, '<credit_card>', '<us_ssn>', '<credit_card> ']);
+    // A leading space or dash is not part of the card: matchCard alone would take it for a separator.
+    const padded = ['4111 1111 1111 1111', ' 4111 1111 1111 1111', '-4111111111111111', '4111111111111111'];
+    expect(padded.map((v) => scanned(m, v, 2).text)).toEqual(['<credit_card>', ' <credit_card>', '-<credit_card>', '<credit_card>']);
+    expect(isWholeMatch(detectorId.credit_card, Buffer.from(' 4111 1111 1111 1111'), 0, 20)).toBe(false);
+    expect(isWholeMatch(detectorId.credit_card, Buffer.from('-4111111111111111'), 0, 17)).toBe(false);
     expect(isWholeMatch(detectorId.us_ssn, Buffer.from('666-45-6789'), 0, 11)).toBe(false);
     expect(isWholeMatch(detectorId.email, Buffer.from('jane@x.io.'), 0, 10)).toBe(false);
   });
