@@ -245,9 +245,20 @@ export class MysqlRowMasker implements RowMasker {
       at = e;
       const h = how[i];
       if (h === UNTOUCHED) continue;
+      let st: Strategy | undefined;
       if (h === STRATEGY) {
-        const st = inPlace[i]!;
+        st = inPlace[i]!;
         hits[i] = 0;
+      } else {
+        // A value that is one whole e-mail, card or SSN, as the column's last one was, is masked like a
+        // column rule's value (SpanMasker#wholeKind): the spans' bookkeeping would find the one match there is.
+        const kind = spans!.wholeKind(buf, s, e, i);
+        if (kind >= 0) {
+          st = spans!.strategyOf(kind);
+          hits[i] = 1 << kind;
+        }
+      }
+      if (st !== undefined) {
         masked |= 1 << i;
         // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
         if (st.keepsLength !== undefined && st.keepsLength(buf, s, e)) {

@@ -253,9 +253,20 @@ export class PgRowMasker implements RowMasker {
       hits[i] = -1;
       const h = how[i];
       if (len < 0 || h === UNTOUCHED) continue;
+      let st: Strategy | undefined;
       if (h === STRATEGY) {
-        const st = inPlace[i]!;
+        st = inPlace[i]!;
         hits[i] = 0;
+      } else if (h === SCAN) {
+        // A value that is one whole e-mail, card or SSN, as the column's last one was, is masked like a
+        // column rule's value (SpanMasker#wholeKind): the spans' bookkeeping would find the one match there is.
+        const kind = spans!.wholeKind(buf, s, at, i);
+        if (kind >= 0) {
+          st = spans!.strategyOf(kind);
+          hits[i] = 1 << kind;
+        }
+      }
+      if (st !== undefined) {
         // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
         if (st.keepsLength !== undefined && st.keepsLength(buf, s, at)) {
           overwrites.add(s, at, st, p - run);

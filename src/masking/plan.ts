@@ -75,6 +75,21 @@ export class SpanMasker {
   };
 
   /**
+   * The kind buf[start, end) is one whole match of, when column `column`'s last value was one whole match of
+   * that kind and this one is too (see `scan`); else -1, and the value needs `scan`. Row maskers then mask the
+   * value with `strategyOf(kind)` as they would a column rule's, without the spans.
+   */
+  wholeKind(buf: Buffer, start: number, end: number, column: number): number {
+    const kind = column < this.guesses.length ? this.guesses[column]! : -1;
+    return kind >= 0 && isWholeMatch(kind, buf, start, end) ? kind : -1;
+  }
+
+  /** The strategy for matches of `kind` (a kind of this masker's detectors). */
+  strategyOf(kind: number): Strategy {
+    return this.strategies[kind]!;
+  }
+
+  /**
    * Finds the matches to mask in buf[start, end); returns how many (0: the value stays as it is). `column`
    * (a result column's index, when the caller has one) lets a column whose last value was one whole e-mail,
    * card or SSN have the next value confirmed as the same kind directly (see isWholeMatch), which finds what
