@@ -418,17 +418,34 @@ export class CopyRowMasker implements RowMasker {
         if (h !== UNTOUCHED && !isNullField(buf, f, fe, syntax)) {
           if (escaped) return -1;
           // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
+          let st: Strategy | undefined;
+          let overwritable = false;
+          let recheck = false;
           if (h === STRATEGY) {
-            const st = this.strategies[field]!;
+            st = this.strategies[field]!;
             hits[field] = 0;
-            if (this.overwritable[field] === 1 && st.keepsLength!(buf, f, fe)) overwrites.add(f, fe, st, p - run);
+            overwritable = this.overwritable[field] === 1;
+            recheck = this.recheck[field] === 1;
+          } else {
+            // A value that is one whole e-mail, card or SSN, as the column's last one was, is masked like a
+            // column rule's value (SpanMasker#wholeKind). A match that NULLs the value takes the spans' way.
+            const kind = spans!.wholeKind(buf, f, fe, field);
+            if (kind >= 0 && !spans!.strategyOf(kind).nulls) {
+              st = spans!.strategyOf(kind);
+              hits[field] = 1 << kind;
+              overwritable = this.spansOverwritable;
+              recheck = this.recheckSpans;
+            }
+          }
+          if (st !== undefined) {
+            if (overwritable && st.keepsLength !== undefined && st.keepsLength(buf, f, fe)) overwrites.add(f, fe, st, p - run);
             else {
               if (p + (f - run) + (fe - f) + Math.max(st.maxGrowth, syntax.null.length) + (end - fe) > limit) return -1;
               p = this.runs.copy(buf, run, f, out, p);
               if (st.nulls) p = copyBytes(syntax.null, 0, syntax.null.length, out, p);
               else {
                 const q = st.write(buf, f, fe, out, p);
-                if (this.recheck[field] === 1 && !writtenAsIs(out, p, q, syntax)) return -1;
+                if (recheck && !writtenAsIs(out, p, q, syntax)) return -1;
                 p = q;
               }
               run = fe;

@@ -375,33 +375,34 @@ describe('detector matches masked in place', () => {
 
 // One masker over many rows learns, per column, the kind of whole match its values are (SpanMasker#wholeKind)
 // and masks the next such value like a column rule's. A fresh plan per row (nothing learned) is the reference.
-describe('detector matches in columns of whole e-mails, cards and SSNs, one masker over many rows', () => {
-  const whole = fc.constantFrom('jane.doe@example.com', 'zoë@x.io', 'o.brien42@mail.example.org', '4111 1111 1111 1111', '4111-1111-1111-1111', '5555555555554444', '123-45-6789');
-  // Mostly whole matches, sometimes a near miss, a value around one, a NULL or an empty string.
-  const cell = fc.oneof(
-    { weight: 6, arbitrary: whole },
-    { weight: 1, arbitrary: fc.constantFrom('jane@x', ' 4111 1111 1111 1111', '-4111111111111111', '4111111111111112', '666-45-6789', 'a@b@x.io', '') },
-    { weight: 1, arbitrary: fc.tuple(piece, whole).map(([a, b]) => a + b) },
-    { weight: 1, arbitrary: fc.constant(null) },
-  );
-  const rowsOf = fc.array(fc.array(cell, { minLength: scanned.length, maxLength: scanned.length }), { minLength: 2, maxLength: 8 });
-  const fresh = () => compilePlan(overPlan.spec, { hashKey });
-  const checkRows = (rows: (string | null)[][], format: RowFormat, encode: (values: (string | null)[]) => Buffer): number => {
-    const counted = [new MaskCounters(overPlan.spec), new MaskCounters(overPlan.spec)];
-    const learning = createRowMasker(fresh(), format, counted[0]!);
-    let over = 0;
-    for (const values of rows) {
-      const frame = encode(values);
-      const expected = Buffer.from(twoPass(createRowMasker(fresh(), format, counted[1]!), Buffer.from(frame)));
-      const out = Buffer.alloc(3 + frame.length + learning.slack);
-      const end = learning.maskOver!(frame, 0, frame.length, out, 3);
-      if (end === OVERWRITTEN) over++;
-      expect(end === OVERWRITTEN ? frame : out.subarray(3, end)).toEqual(expected);
-    }
-    expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
-    return over;
-  };
+const whole = fc.constantFrom('jane.doe@example.com', 'zoë@x.io', 'o.brien42@mail.example.org', '4111 1111 1111 1111', '4111-1111-1111-1111', '5555555555554444', '123-45-6789');
+// Mostly whole matches, sometimes a near miss, a value around one, a NULL or an empty string.
+const cell = fc.oneof(
+  { weight: 6, arbitrary: whole },
+  { weight: 1, arbitrary: fc.constantFrom('jane@x', ' 4111 1111 1111 1111', '-4111111111111111', '4111111111111112', '666-45-6789', 'a@b@x.io', '') },
+  { weight: 1, arbitrary: fc.tuple(piece, whole).map(([a, b]) => a + b) },
+  { weight: 1, arbitrary: fc.constant(null) },
+);
+const rowsOf = fc.array(fc.array(cell, { minLength: scanned.length, maxLength: scanned.length }), { minLength: 2, maxLength: 8 });
+const fresh = () => compilePlan(overPlan.spec, { hashKey });
+const checkRows = (rows: (string | null)[][], format: RowFormat, encode: (values: (string | null)[]) => Buffer): number => {
+  const counted = [new MaskCounters(overPlan.spec), new MaskCounters(overPlan.spec)];
+  const learning = createRowMasker(fresh(), format, counted[0]!);
+  let over = 0;
+  for (const values of rows) {
+    const frame = encode(values);
+    const expected = Buffer.from(twoPass(createRowMasker(fresh(), format, counted[1]!), Buffer.from(frame)));
+    const out = Buffer.alloc(3 + frame.length + learning.slack);
+    const end = learning.maskOver!(frame, 0, frame.length, out, 3);
+    if (end === OVERWRITTEN) over++;
+    // -1: a COPY field whose masked bytes would need escaping; the stage then takes prepare/emit.
+    expect(end === OVERWRITTEN ? frame : end === -1 ? twoPass(learning, frame) : out.subarray(3, end)).toEqual(expected);
+  }
+  expect(counted[0]!.snapshot()).toEqual(counted[1]!.snapshot());
+  return over;
+};
 
+describe('detector matches in columns of whole e-mails, cards and SSNs, one masker over many rows', () => {
   it('PostgreSQL DataRow, text and binary format: each row as a fresh plan masks it, counted the same', () => {
     let over = 0;
     for (const format of [0, 1]) {
@@ -472,6 +473,19 @@ describe('COPY TO STDOUT rows masked in place', () => {
     line.copy(frame, 5);
     return frame;
   }
+
+  it('detectors over columns of whole e-mails, cards and SSNs, one masker over many rows: each row as a fresh plan masks it', () => {
+    let over = 0;
+    for (const syntax of [copyText, copyCsv]) {
+      fc.assert(
+        fc.property(rowsOf, (rows) => {
+          over += checkRows(rows, { kind: 'pg-copy', syntax }, (values) => copyRow(values, syntax));
+        }),
+        { numRuns: 300 },
+      );
+    }
+    expect(over).toBeGreaterThan(50);
+  });
 
   /** maskInto in exactly the promised room, or (-1, nothing counted) prepare/emit. */
   function oneOrOther(masker: RowMasker, counters: MaskCounters, frame: Buffer): Buffer {
