@@ -207,9 +207,20 @@ export const WHOLE_KINDS: KindSet = EMAIL | CARD | SSN;
  */
 export function isWholeMatch(kind: DetectorId, buf: Buffer, start: number, end: number): boolean {
   if (kind === detectorId.email) {
+    // localPartStart(buf, at, start) === start, in the one forward pass that finds the `@`: every byte before
+    // it a local-part byte, the first a letter, digit or non-ASCII, 1-64 of them, the last not a dot.
     let at = start;
-    while (at < end && buf[at] !== AT) at++;
-    return at < end && localPartStart(buf, at, start) === start && domainEnd(buf, at + 1, end) === end;
+    while (at < end) {
+      const b = buf[at]!;
+      if (b === AT) break;
+      if ((CLS[b]! & LOCAL) === 0) return false;
+      at++;
+    }
+    const first = buf[start]!;
+    const local = at - start;
+    return (
+      at < end && local >= 1 && local <= 64 && (first >= 0x80 || (CLS[first]! & ALNUM) !== 0) && buf[at - 1] !== DOT && domainEnd(buf, at + 1, end) === end
+    );
   }
   // matchCard is called at a digit by the scan, and would take a leading space or dash for a separator.
   if (kind === detectorId.credit_card) return end - start >= 13 && isDigit(buf[start]) && matchCard(buf, start, end) === end;
