@@ -273,7 +273,7 @@ export class MysqlRowMasker implements RowMasker {
           else out[p++] = 0xfb;
         } else p = writeStrategyValue(st, buf, s, e, out, p);
       } else {
-        if (spans!.scan(buf, s, e, i) === 0) continue;
+        if (spans!.scanUnconfirmed(buf, s, e, i) === 0) continue;
         hits[i] = spans!.found;
         const listed = overwrites.length;
         if (spans!.addOverwrites(buf, overwrites, p - run)) continue;

@@ -430,8 +430,9 @@ export class CopyRowMasker implements RowMasker {
             // A value that is one whole e-mail, card or SSN, as the column's last one was, is masked like a
             // column rule's value (SpanMasker#wholeKind). A match that NULLs the value takes the spans' way.
             const kind = spans!.wholeKind(buf, f, fe, field);
-            if (kind >= 0 && !spans!.strategyOf(kind).nulls) {
-              st = spans!.strategyOf(kind);
+            const whole = kind >= 0 ? spans!.strategyOf(kind) : undefined;
+            if (whole !== undefined && !whole.nulls) {
+              st = whole;
               hits[field] = 1 << kind;
               overwritable = this.spansOverwritable;
               recheck = this.recheckSpans;
@@ -450,7 +451,7 @@ export class CopyRowMasker implements RowMasker {
               }
               run = fe;
             }
-          } else if (spans!.scan(buf, f, fe, field) > 0) {
+          } else if (spans!.scanUnconfirmed(buf, f, fe, field) > 0) {
             const listed = overwrites.length;
             hits[field] = spans!.found;
             if (!this.spansOverwritable || !spans!.addOverwrites(buf, overwrites, p - run)) {

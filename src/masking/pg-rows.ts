@@ -275,7 +275,7 @@ export class PgRowMasker implements RowMasker {
         if (p + (s - run) + len + st.maxGrowth + (end - at) > limit) return -1;
         p = writeStrategyCell(st, buf, s, at, out, this.runs.copy(buf, run, s - 4, out, p));
       } else if (h === SCAN) {
-        if (spans!.scan(buf, s, at, i) === 0) continue;
+        if (spans!.scanUnconfirmed(buf, s, at, i) === 0) continue;
         const listed = overwrites.length;
         if (spans!.addOverwrites(buf, overwrites, p - run)) {
           hits[i] = spans!.found;

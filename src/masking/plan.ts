@@ -76,11 +76,11 @@ export class SpanMasker {
 
   /**
    * The kind buf[start, end) is one whole match of, when column `column`'s last value was one whole match of
-   * that kind and this one is too (see `scan`); else -1, and the value needs `scan`. Row maskers then mask the
-   * value with `strategyOf(kind)` as they would a column rule's, without the spans.
+   * that kind and this one is too (see `scan`); else -1, and the value needs `scanUnconfirmed`. Row maskers then
+   * mask the value with `strategyOf(kind)` as they would a column rule's, without the spans.
    */
   wholeKind(buf: Buffer, start: number, end: number, column: number): number {
-    const kind = column < this.guesses.length ? this.guesses[column]! : -1;
+    const kind = column >= 0 && column < this.guesses.length ? this.guesses[column]! : -1;
     return kind >= 0 && isWholeMatch(kind, buf, start, end) ? kind : -1;
   }
 
@@ -96,18 +96,22 @@ export class SpanMasker {
    * the scan would at a fraction of its cost; any other value takes the scan.
    */
   scan(buf: Buffer, start: number, end: number, column = -1): number {
+    const kind = this.wholeKind(buf, start, end, column);
+    if (kind < 0) return this.scanUnconfirmed(buf, start, end, column);
     const s = this.spans;
-    const guessed = column >= 0 && column < this.guesses.length;
-    if (guessed) {
-      const kind = this.guesses[column]!;
-      if (kind >= 0 && isWholeMatch(kind, buf, start, end)) {
-        s[0] = start;
-        s[1] = end;
-        s[2] = kind;
-        this.found = 1 << kind;
-        return (this.n = 1);
-      }
-    }
+    s[0] = start;
+    s[1] = end;
+    s[2] = kind;
+    this.found = 1 << kind;
+    return (this.n = 1);
+  }
+
+  /**
+   * `scan` of a value `wholeKind` did not confirm (callers that asked it already): every detector over the
+   * whole value, and what the column's next value is checked as.
+   */
+  scanUnconfirmed(buf: Buffer, start: number, end: number, column = -1): number {
+    const s = this.spans;
     this.n = 0;
     this.found = 0;
     scanValue(buf, start, end, this.kinds, this.collect);
@@ -115,7 +119,9 @@ export class SpanMasker {
       this.n = this.orderAndDropOverlaps();
       for (let j = 0; j < this.n; j++) this.found |= 1 << s[3 * j + 2]!;
     }
-    if (guessed) this.guesses[column] = this.n === 1 && s[0] === start && s[1] === end && (1 << s[2]!) & WHOLE_KINDS ? s[2]! : -1;
+    if (column >= 0 && column < this.guesses.length) {
+      this.guesses[column] = this.n === 1 && s[0] === start && s[1] === end && (1 << s[2]!) & WHOLE_KINDS ? s[2]! : -1;
+    }
     return this.n;
   }
 
