@@ -192,40 +192,50 @@ export function scanValue(buf: Buffer, start: number, end: number, kinds: KindSe
 }
 
 /**
- * The kinds `isWholeMatch` can confirm: the values of a column holding e-mail addresses, card numbers or
+ * The kinds `wholeMatch` can confirm: the values of a column holding e-mail addresses, card numbers or
  * SSNs are mostly each one whole match, and confirming that directly is much cheaper than the scan.
  */
 export const WHOLE_KINDS: KindSet = EMAIL | CARD | SSN;
 
+/** What `wholeMatch` says of a value: not one whole match; one, holding a non-ASCII byte; one of ASCII bytes only. */
+export const NOT_WHOLE = 0;
+export const WHOLE = 1;
+export const WHOLE_ASCII = 2;
+
 /**
- * Whether buf[start, end) is, whole, one match of `kind` (one of WHOLE_KINDS) as scanValue would report it.
- * When it is, scanValue with any kinds that include `kind` masks exactly that one span: a span of the whole
- * value is the longest at its start, so every other match overlaps it and is dropped, and no kind that
- * scanValue tries before `kind` can match the whole value too (a run detector's token never holds an `@` or,
- * without a space, spans the separators of a number; a card is tried before an SSN but has 13+ digits).
- * The tests compare the two on generated values.
+ * Whether buf[start, end) is, whole, one match of `kind` (one of WHOLE_KINDS) as scanValue would report it,
+ * and whether its bytes are all ASCII (a card's and an SSN's always are; an e-mail's local part may not be),
+ * which tells a caller whether a strategy keeps the value's length without looking at its bytes again.
+ * When it is a whole match, scanValue with any kinds that include `kind` masks exactly that one span: a span
+ * of the whole value is the longest at its start, so every other match overlaps it and is dropped, and no
+ * kind that scanValue tries before `kind` can match the whole value too (a run detector's token never holds
+ * an `@` or, without a space, spans the separators of a number; a card is tried before an SSN but has 13+
+ * digits). The tests compare the two on generated values.
  */
-export function isWholeMatch(kind: DetectorId, buf: Buffer, start: number, end: number): boolean {
+export function wholeMatch(kind: DetectorId, buf: Buffer, start: number, end: number): number {
   if (kind === detectorId.email) {
     // localPartStart(buf, at, start) === start, in the one forward pass that finds the `@`: every byte before
     // it a local-part byte, the first a letter, digit or non-ASCII, 1-64 of them, the last not a dot.
     let at = start;
+    let high = 0;
     while (at < end) {
       const b = buf[at]!;
       if (b === AT) break;
-      if ((CLS[b]! & LOCAL) === 0) return false;
+      if ((CLS[b]! & LOCAL) === 0) return NOT_WHOLE;
+      high |= b;
       at++;
     }
     const first = buf[start]!;
     const local = at - start;
-    return (
-      at < end && local >= 1 && local <= 64 && (first >= 0x80 || (CLS[first]! & ALNUM) !== 0) && buf[at - 1] !== DOT && domainEnd(buf, at + 1, end) === end
-    );
+    const whole =
+      at < end && local >= 1 && local <= 64 && (first >= 0x80 || (CLS[first]! & ALNUM) !== 0) && buf[at - 1] !== DOT && domainEnd(buf, at + 1, end) === end;
+    // A domain is ASCII letters, digits, dashes and dots.
+    return !whole ? NOT_WHOLE : high < 0x80 ? WHOLE_ASCII : WHOLE;
   }
   // matchCard is called at a digit by the scan, and would take a leading space or dash for a separator.
-  if (kind === detectorId.credit_card) return end - start >= 13 && isDigit(buf[start]) && matchCard(buf, start, end) === end;
-  if (kind === detectorId.us_ssn) return end - start === 11 && matchSsn(buf, start, end) === end;
-  return false;
+  if (kind === detectorId.credit_card) return end - start >= 13 && isDigit(buf[start]) && matchCard(buf, start, end) === end ? WHOLE_ASCII : NOT_WHOLE;
+  if (kind === detectorId.us_ssn) return end - start === 11 && matchSsn(buf, start, end) === end ? WHOLE_ASCII : NOT_WHOLE;
+  return NOT_WHOLE;
 }
 
 /** One base64url run [rs, re) whose first byte may start a token; returns the end of a match or -1. */

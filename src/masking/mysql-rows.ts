@@ -246,6 +246,7 @@ export class MysqlRowMasker implements RowMasker {
       const h = how[i];
       if (h === UNTOUCHED) continue;
       let st: Strategy | undefined;
+      let ascii = false;
       if (h === STRATEGY) {
         st = inPlace[i]!;
         hits[i] = 0;
@@ -256,12 +257,13 @@ export class MysqlRowMasker implements RowMasker {
         if (kind >= 0) {
           st = spans!.strategyOf(kind);
           hits[i] = 1 << kind;
+          ascii = spans!.wholeAscii;
         }
       }
       if (st !== undefined) {
         masked |= 1 << i;
         // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
-        if (st.keepsLength !== undefined && st.keepsLength(buf, s, e)) {
+        if (st.keepsLength !== undefined && (ascii || st.keepsLength(buf, s, e))) {
           overwrites.add(s, e, st, p - run);
           continue;
         }

@@ -421,6 +421,7 @@ export class CopyRowMasker implements RowMasker {
           let st: Strategy | undefined;
           let overwritable = false;
           let recheck = false;
+          let ascii = false;
           if (h === STRATEGY) {
             st = this.strategies[field]!;
             hits[field] = 0;
@@ -436,10 +437,11 @@ export class CopyRowMasker implements RowMasker {
               hits[field] = 1 << kind;
               overwritable = this.spansOverwritable;
               recheck = this.recheckSpans;
+              ascii = spans!.wholeAscii;
             }
           }
           if (st !== undefined) {
-            if (overwritable && st.keepsLength !== undefined && st.keepsLength(buf, f, fe)) overwrites.add(f, fe, st, p - run);
+            if (overwritable && st.keepsLength !== undefined && (ascii || st.keepsLength(buf, f, fe))) overwrites.add(f, fe, st, p - run);
             else {
               if (p + (f - run) + (fe - f) + Math.max(st.maxGrowth, syntax.null.length) + (end - fe) > limit) return -1;
               p = this.runs.copy(buf, run, f, out, p);

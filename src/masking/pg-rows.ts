@@ -254,6 +254,7 @@ export class PgRowMasker implements RowMasker {
       const h = how[i];
       if (len < 0 || h === UNTOUCHED) continue;
       let st: Strategy | undefined;
+      let ascii = false;
       if (h === STRATEGY) {
         st = inPlace[i]!;
         hits[i] = 0;
@@ -264,11 +265,12 @@ export class PgRowMasker implements RowMasker {
         if (kind >= 0) {
           st = spans!.strategyOf(kind);
           hits[i] = 1 << kind;
+          ascii = spans!.wholeAscii;
         }
       }
       if (st !== undefined) {
         // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
-        if (st.keepsLength !== undefined && st.keepsLength(buf, s, at)) {
+        if (st.keepsLength !== undefined && (ascii || st.keepsLength(buf, s, at))) {
           overwrites.add(s, at, st, p - run);
           continue;
         }

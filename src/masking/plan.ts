@@ -4,7 +4,7 @@
 // rebuild it there with `compilePlan`.
 import { compileSizedStrategy, compileStrategy, type MaskFn, type Strategy, type StrategyOptions, type StrategySpec } from './strategies.js';
 import { RunCopier, type Overwrites } from './row-masker.js';
-import { detectorId, isWholeMatch, scanValue, WHOLE_KINDS, type DetectorKind, type KindSet, type OnMatch } from './detectors.js';
+import { detectorId, NOT_WHOLE, scanValue, wholeMatch, WHOLE_ASCII, WHOLE_KINDS, type DetectorKind, type KindSet, type OnMatch } from './detectors.js';
 
 /** One column: pass through (null), a column rule's strategy, or a scan by the detectors. */
 export type ColumnStep = null | { rule: string; strategy: StrategySpec } | { scan: true };
@@ -40,6 +40,11 @@ export class SpanMasker {
   readonly kinds: KindSet;
   /** Detectors that matched in the last `scan`, as a bit set (see detectors.ts `kindsOf`). */
   found: KindSet = 0;
+  /**
+   * Whether the value `wholeKind` confirmed last is all ASCII bytes: then every strategy with `keepsLength`
+   * keeps its length, and the row maskers do not ask.
+   */
+  wholeAscii = false;
   private readonly strategies: (Strategy | undefined)[] = [];
   private spans = new Int32Array(3 * 8);
   private n = 0;
@@ -81,7 +86,10 @@ export class SpanMasker {
    */
   wholeKind(buf: Buffer, start: number, end: number, column: number): number {
     const kind = column >= 0 && column < this.guesses.length ? this.guesses[column]! : -1;
-    return kind >= 0 && isWholeMatch(kind, buf, start, end) ? kind : -1;
+    if (kind < 0) return -1;
+    const whole = wholeMatch(kind, buf, start, end);
+    this.wholeAscii = whole === WHOLE_ASCII;
+    return whole === NOT_WHOLE ? -1 : kind;
   }
 
   /** The strategy for matches of `kind` (a kind of this masker's detectors). */
@@ -92,7 +100,7 @@ export class SpanMasker {
   /**
    * Finds the matches to mask in buf[start, end); returns how many (0: the value stays as it is). `column`
    * (a result column's index, when the caller has one) lets a column whose last value was one whole e-mail,
-   * card or SSN have the next value confirmed as the same kind directly (see isWholeMatch), which finds what
+   * card or SSN have the next value confirmed as the same kind directly (see wholeMatch), which finds what
    * the scan would at a fraction of its cost; any other value takes the scan.
    */
   scan(buf: Buffer, start: number, end: number, column = -1): number {

@@ -62,7 +62,9 @@ export interface Strategy {
   /**
    * Strategies whose replacement can have the value's own length (partial on ASCII text) may write it over
    * the value where it lies: a row whose masked values all keep their length is masked without being copied.
-   * `keepsLength` says whether it does for src[start, end); `overwrite` then writes it there.
+   * `keepsLength` says whether it does for src[start, end); `overwrite` then writes it there. A strategy that
+   * has `keepsLength` keeps the length of every value of ASCII bytes: callers that know a value is ASCII
+   * (SpanMasker#wholeAscii) need not ask.
    */
   keepsLength?(src: Buffer, start: number, end: number): boolean;
   overwrite?(src: Buffer, start: number, end: number): void;

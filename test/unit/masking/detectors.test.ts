@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { find } from './helpers.js';
-import { allKinds, detectorId, detectorKinds, isWholeMatch, kindSet, kindsOf, scanValue, type DetectorKind } from '../../../src/masking/detectors.js';
+import { allKinds, detectorId, detectorKinds, kindSet, kindsOf, NOT_WHOLE, scanValue, WHOLE, WHOLE_ASCII, wholeMatch, type DetectorKind } from '../../../src/masking/detectors.js';
 import { SpanMasker } from '../../../src/masking/plan.js';
 import { compileSizedStrategy } from '../../../src/masking/strategies.js';
 
@@ -399,6 +399,10 @@ describe('a column whose values are whole e-mails, cards or SSNs', () => {
         const learning = masker(withKinds);
         scanned(learning, primer, 3);
         expect(scanned(learning, value, 3)).toEqual(scanned(masker(withKinds), value));
+        // A whole match says whether its bytes are all ASCII (what lets a row masker skip keepsLength).
+        const bytes = Buffer.from(value);
+        const whole = wholeMatch(detectorId[primeKind], bytes, 0, bytes.length);
+        if (whole !== NOT_WHOLE) expect(whole).toBe(bytes.every((b) => b < 0x80) ? WHOLE_ASCII : WHOLE);
       }),
       { numRuns: 5000 },
     );
@@ -413,9 +417,14 @@ describe('a column whose values are whole e-mails, cards or SSNs', () => {
     // A leading space or dash is not part of the card: matchCard alone would take it for a separator.
     const padded = ['4111 1111 1111 1111', ' 4111 1111 1111 1111', '-4111111111111111', '4111111111111111'];
     expect(padded.map((v) => scanned(m, v, 2).text)).toEqual(['<credit_card>', ' <credit_card>', '-<credit_card>', '<credit_card>']);
-    expect(isWholeMatch(detectorId.credit_card, Buffer.from(' 4111 1111 1111 1111'), 0, 20)).toBe(false);
-    expect(isWholeMatch(detectorId.credit_card, Buffer.from('-4111111111111111'), 0, 17)).toBe(false);
-    expect(isWholeMatch(detectorId.us_ssn, Buffer.from('666-45-6789'), 0, 11)).toBe(false);
-    expect(isWholeMatch(detectorId.email, Buffer.from('jane@x.io.'), 0, 10)).toBe(false);
+    expect(wholeMatch(detectorId.credit_card, Buffer.from(' 4111 1111 1111 1111'), 0, 20)).toBe(NOT_WHOLE);
+    expect(wholeMatch(detectorId.credit_card, Buffer.from('-4111111111111111'), 0, 17)).toBe(NOT_WHOLE);
+    expect(wholeMatch(detectorId.us_ssn, Buffer.from('666-45-6789'), 0, 11)).toBe(NOT_WHOLE);
+    expect(wholeMatch(detectorId.email, Buffer.from('jane@x.io.'), 0, 10)).toBe(NOT_WHOLE);
+    const zoe = Buffer.from('zoë@x.io');
+    expect(wholeMatch(detectorId.email, zoe, 0, zoe.length)).toBe(WHOLE);
+    expect(wholeMatch(detectorId.email, Buffer.from('jane@x.io'), 0, 9)).toBe(WHOLE_ASCII);
+    expect(wholeMatch(detectorId.credit_card, Buffer.from('4111-1111-1111-1111'), 0, 19)).toBe(WHOLE_ASCII);
+    expect(wholeMatch(detectorId.us_ssn, Buffer.from('123 45 6789'), 0, 11)).toBe(WHOLE_ASCII);
   });
 });
