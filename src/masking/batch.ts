@@ -136,25 +136,23 @@ export function runBatch(job: BatchJob, opts: StrategyOptions = {}): BatchResult
   let out: Buffer = job.out !== undefined && job.out.byteLength >= room ? Buffer.from(job.out) : Buffer.allocUnsafeSlow(room);
   let pos = 0;
   // Rows masked where they lie, [kept, at), are copied out together when a row written into out follows
-  // them (moved up to make room for them) or the batch ends.
+  // them (written past the room they take) or the batch ends.
   let kept = 0;
   for (let at = 0; at < job.length; ) {
     const end = messageEnd(job.format, input, at, job.length);
     if (masker.slack >= 0) {
       const gap = at - kept;
       out = ensureRoom(out, pos, gap + end - at + masker.slack);
-      const p = masker.maskOver === undefined ? masker.maskInto(input, at, end, out, pos) : masker.maskOver(input, at, end, out, pos);
+      const dest = pos + gap;
+      const p = masker.maskOver === undefined ? masker.maskInto(input, at, end, out, dest) : masker.maskOver(input, at, end, out, dest);
       if (p === OVERWRITTEN) {
         at = end;
         continue;
       }
       kept = end;
       if (p >= 0) {
-        if (gap > 0) {
-          out.copyWithin(pos + gap, pos, p);
-          input.copy(out, pos, at - gap, at);
-        }
-        pos = p + gap;
+        if (gap > 0) input.copy(out, pos, at - gap, at);
+        pos = p;
         at = end;
         continue;
       }

@@ -108,7 +108,8 @@ export class ResultMasker {
     let slab = out.room(0);
     let p = out.slabPos;
     // Rows masked where they lie, [kept, at), join the output when a row written into the slab follows them
-    // (moved up to make room for them) or the run ends; a run of nothing else goes on as the input's own bytes.
+    // (the row is written past the room they take) or the run ends; a run of nothing else goes on as the
+    // input's own bytes.
     let kept = start;
     for (let at = start; at < end; ) {
       const next = messageEnd(this.format, buf, at, end);
@@ -119,21 +120,21 @@ export class ResultMasker {
         slab = out.room(next - at + slack);
         p = out.slabPos;
       }
-      let q = m.maskOver === undefined ? m.maskInto(buf, at, next, slab, p) : m.maskOver(buf, at, next, slab, p);
+      const gap = at - kept;
+      // A row written into the slab lands after the kept rows, which are copied in front of it once it is.
+      const copyGap = gap > 0 && gap < keptWriteBytes;
+      const dest = copyGap ? p + gap : p;
+      const q = m.maskOver === undefined ? m.maskInto(buf, at, next, slab, dest) : m.maskOver(buf, at, next, slab, dest);
       if (q === OVERWRITTEN) {
         at = next;
         continue;
       }
-      const gap = at - kept;
       kept = next;
       if (q >= 0) {
-        if (gap >= keptWriteBytes) {
+        if (copyGap) buf.copy(slab, p, at - gap, at);
+        else if (gap > 0) {
           out.commit(p);
           out.write(buf.subarray(at - gap, at));
-        } else if (gap > 0) {
-          slab.copyWithin(p + gap, p, q);
-          buf.copy(slab, p, at - gap, at);
-          q += gap;
         }
         p = q;
       } else {
