@@ -9,7 +9,7 @@
 // is possible, and only for the kinds the counts allow, so prose and short values cost one loop. No regex,
 // no allocation except while confirming a rare candidate (a JWT header is decoded and JSON-parsed).
 import { ALNUM, CLS, DIGIT, HEX, LOCAL, LOWER, RUN, UPPER, WORD, isDigit } from './charclass.js';
-import { ibanStart, matchCard, matchIban, matchIpv4, matchIpv6, matchPhone, matchSsn, startsToken } from './detect-numbers.js';
+import { ibanStart, isWholeSsn, matchCard, matchIban, matchIpv4, matchIpv6, matchPhone, matchSsn, startsToken, wholeCardDigits } from './detect-numbers.js';
 import {
   API_TOKEN_FIRST,
   API_TOKEN_MIN_RUN,
@@ -232,9 +232,14 @@ export function wholeMatch(kind: DetectorId, buf: Buffer, start: number, end: nu
     // A domain is ASCII letters, digits, dashes and dots.
     return !whole ? NOT_WHOLE : high < 0x80 ? WHOLE_ASCII : WHOLE;
   }
-  // matchCard is called at a digit by the scan, and would take a leading space or dash for a separator.
-  if (kind === detectorId.credit_card) return end - start >= 13 && isDigit(buf[start]) && matchCard(buf, start, end) === end ? WHOLE_ASCII : NOT_WHOLE;
-  if (kind === detectorId.us_ssn) return end - start === 11 && matchSsn(buf, start, end) === end ? WHOLE_ASCII : NOT_WHOLE;
+  if (kind === detectorId.credit_card) {
+    // matchCard is called at a digit by the scan, and would take a leading space or dash for a separator.
+    if (end - start < 13 || !isDigit(buf[start])) return NOT_WHOLE;
+    const digits = end - start <= 19 ? wholeCardDigits(buf, start, end) : -1;
+    if (digits >= 0) return digits === 1 ? WHOLE_ASCII : NOT_WHOLE;
+    return matchCard(buf, start, end) === end ? WHOLE_ASCII : NOT_WHOLE;
+  }
+  if (kind === detectorId.us_ssn) return end - start === 11 && isWholeSsn(buf, start) ? WHOLE_ASCII : NOT_WHOLE;
   return NOT_WHOLE;
 }
 

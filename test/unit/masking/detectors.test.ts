@@ -408,6 +408,48 @@ describe('a column whose values are whole e-mails, cards or SSNs', () => {
     );
   });
 
+  it('says a value is one whole card or SSN exactly when the scan finds one match spanning it', () => {
+    // Digits with the Luhn check digit made right or wrong, repeated digits, and groups or separators that
+    // matchCard and matchSsn take or refuse.
+    const luhnValid = (digits: string): string => {
+      for (let check = 0; check < 10; check++) {
+        const d = digits + check;
+        let sum = 0;
+        for (let k = 0; k < d.length; k++) {
+          const v = Number(d[d.length - 1 - k]);
+          sum += k % 2 ? [0, 2, 4, 6, 8, 1, 3, 5, 7, 9][v]! : v;
+        }
+        if (sum % 10 === 0) return d;
+      }
+      throw new Error('unreachable');
+    };
+    const digitString = (min: number, max: number) => fc.array(fc.constantFrom(...'0123456789'), { minLength: min, maxLength: max }).map((a) => a.join(''));
+    const cards = fc.oneof(
+      digitString(12, 20).map(luhnValid),
+      digitString(11, 21),
+      fc.tuple(fc.constantFrom(...'0123456789'), fc.integer({ min: 13, max: 19 })).map(([d, n]) => d.repeat(n)),
+      // One repeated digit but for the check digit: a card unless the check digit is that digit too.
+      fc.tuple(fc.constantFrom(...'0123456789'), fc.integer({ min: 12, max: 18 })).map(([d, n]) => luhnValid(d.repeat(n))),
+      fc.tuple(digitString(12, 18).map(luhnValid), fc.constantFrom(' ', '-', '.', 'x')).map(([d, sep]) => d.replace(/(\d{4})(?=\d)/g, `$1${sep}`)),
+      fc.tuple(digitString(12, 18).map(luhnValid), fc.integer({ min: 0, max: 18 }), fc.constantFrom(' ', '-', '/', 'é')).map(([d, at, x]) => d.slice(0, at) + x + d.slice(at)),
+    );
+    const ssns = fc.oneof(
+      fc.tuple(digitString(3, 3), digitString(2, 2), digitString(4, 4), fc.constantFrom('-', ' '), fc.constantFrom('-', ' ', '.')).map(([a, g, n, s1, s2]) => `${a}${s1}${g}${s2}${n}`),
+      fc.tuple(fc.constantFrom('000', '666', '900', '999', '899', '001', '665', '667'), fc.constantFrom('00', '01', '99'), fc.constantFrom('0000', '0001', '9999')).map(([a, g, n]) => `${a}-${g}-${n}`),
+      fc.string({ unit: fc.constantFrom(...'0123456789- x'), minLength: 11, maxLength: 11 }),
+    );
+    const check = (kind: DetectorKind, value: string) => {
+      const buf = Buffer.from(`..${value}..`);
+      const end = buf.length - 2;
+      const spans: number[] = [];
+      scanValue(Buffer.from(value), 0, end - 2, kindSet([kind]), (k, s, e) => spans.push(k, s, e));
+      const whole = spans.length === 3 && spans[1] === 0 && spans[2] === end - 2;
+      expect(wholeMatch(detectorId[kind], buf, 2, end)).toBe(whole ? WHOLE_ASCII : NOT_WHOLE);
+    };
+    fc.assert(fc.property(cards, (v) => check('credit_card', v)), { numRuns: 20000 });
+    fc.assert(fc.property(ssns, (v) => check('us_ssn', v)), { numRuns: 20000 });
+  });
+
   it('confirms whole values of the kind the last value was, and scans the rest', () => {
     const m = masker([...detectorKinds]);
     const column = ['jane@x.io', 'o.brien42@mail.example.org', 'not an address', 'zoë@x.io', 'a@b@x.io', 'x@y.io and more'];
