@@ -217,20 +217,19 @@ export function wholeMatch(kind: DetectorId, buf: Buffer, start: number, end: nu
     // localPartStart(buf, at, start) === start, in the one forward pass that finds the `@`: every byte before
     // it a local-part byte, the first a letter, digit or non-ASCII, 1-64 of them, the last not a dot.
     let at = start;
-    let high = 0;
-    while (at < end) {
-      const b = buf[at]!;
-      if (b === AT) break;
-      if ((CLS[b]! & LOCAL) === 0) return NOT_WHOLE;
-      high |= b;
-      at++;
+    let ascii = true;
+    for (; at < end; at++) {
+      const c = WHOLE_LOCAL[buf[at]!]!;
+      if (c === W_ASCII) continue;
+      if (c === W_HIGH) ascii = false;
+      else break;
     }
     const first = buf[start]!;
     const local = at - start;
     const whole =
-      at < end && local >= 1 && local <= 64 && (first >= 0x80 || (CLS[first]! & ALNUM) !== 0) && buf[at - 1] !== DOT && domainEnd(buf, at + 1, end) === end;
+      at < end && buf[at] === AT && local >= 1 && local <= 64 && (first >= 0x80 || (CLS[first]! & ALNUM) !== 0) && buf[at - 1] !== DOT && isWholeDomain(buf, at + 1, end);
     // A domain is ASCII letters, digits, dashes and dots.
-    return !whole ? NOT_WHOLE : high < 0x80 ? WHOLE_ASCII : WHOLE;
+    return !whole ? NOT_WHOLE : ascii ? WHOLE_ASCII : WHOLE;
   }
   if (kind === detectorId.credit_card) {
     // matchCard is called at a digit by the scan, and would take a leading space or dash for a separator.
@@ -242,6 +241,13 @@ export function wholeMatch(kind: DetectorId, buf: Buffer, start: number, end: nu
   if (kind === detectorId.us_ssn) return end - start === 11 && isWholeSsn(buf, start) ? WHOLE_ASCII : NOT_WHOLE;
   return NOT_WHOLE;
 }
+
+// wholeMatch's local-part bytes in one table, so the usual byte costs one compare: ASCII local-part bytes,
+// non-ASCII ones (an internationalized address), and anything else (the `@` among them) ends the local part.
+const W_ASCII = 1;
+const W_HIGH = 2;
+const WHOLE_LOCAL = new Uint8Array(256);
+for (let b = 0; b < 256; b++) if (CLS[b]! & LOCAL) WHOLE_LOCAL[b] = b < 0x80 ? W_ASCII : W_HIGH;
 
 /** One base64url run [rs, re) whose first byte may start a token; returns the end of a match or -1. */
 function onRun(buf: Buffer, rs: number, re: number, end: number, kinds: KindSet, onMatch: OnMatch): number {
@@ -340,6 +346,29 @@ function domainEnd(buf: Buffer, p: number, end: number): number {
     // The last label is the TLD: two or more letters.
     return labels >= 2 && alpha !== 0 && len >= 2 ? q : -1;
   }
+}
+
+/**
+ * domainEnd(buf, p, end) === end in one pass: labels joined by single dots up to the end of the value, the
+ * last one a TLD of 2+ letters. A dot at the end, `..` or any other byte is no whole domain.
+ */
+function isWholeDomain(buf: Buffer, p: number, end: number): boolean {
+  let labels = 0;
+  let labelStart = p;
+  for (let q = p; q < end; q++) {
+    if (DOMAIN[buf[q]!] !== 0) continue;
+    if (buf[q] !== DOT || !isLabel(buf, labelStart, q)) return false;
+    labels++;
+    labelStart = q + 1;
+  }
+  if (labels === 0 || end - labelStart < 2 || !isLabel(buf, labelStart, end)) return false;
+  for (let q = labelStart; q < end; q++) if ((DOMAIN[buf[q]!]! & D_ALPHA) === 0) return false;
+  return true;
+}
+
+/** buf[from, to) of label characters is a label: 1-63 of them, no dash first or last. */
+function isLabel(buf: Buffer, from: number, to: number): boolean {
+  return to - from >= 1 && to - from <= 63 && buf[from] !== DASH && buf[to - 1] !== DASH;
 }
 
 /** What scanNumbers stops at: digits, and the `+` / `(` a phone number may start with. */
