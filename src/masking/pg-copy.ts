@@ -73,17 +73,32 @@ export function maskCopyRow(buf: Buffer, start: number, end: number, plan: MaskP
 
 /** End of a text-format field: the next delimiter not escaped by a backslash, or the line end. */
 function textFieldEnd(buf: Buffer, pos: number, lineEnd: number, delimiter: number): number {
-  const r = textField(buf, pos, lineEnd, delimiter);
+  const r = textField(buf, null, pos, lineEnd, delimiter);
   return r < 0 ? ~r : r;
 }
 
+const ONES = 0x01010101;
+const HIGHS = 0x80808080 | 0;
+const BACKSLASHES = BACKSLASH * ONES;
+
 /**
  * End of the text field from pos (the delimiter after it, or lineEnd), as ~end when the field holds an escape
- * (a backslash): the one pass the in-place maskers make over a field.
+ * (a backslash): the one pass the in-place maskers make over a field. With `words` (a view of buf), four
+ * bytes at a time while none of them is the delimiter or a backslash, the usual field's every byte: a word
+ * holds byte x when (w ^ x*0x01010101) has a zero byte, which (v - 0x01010101) & ~v & 0x80808080 tells.
  */
-function textField(buf: Buffer, pos: number, lineEnd: number, delimiter: number): number {
+function textField(buf: Buffer, words: DataView | null, pos: number, lineEnd: number, delimiter: number): number {
   let escaped = false;
   let i = pos;
+  if (words !== null) {
+    const delimiters = Math.imul(delimiter, ONES);
+    for (; i + 4 <= lineEnd; i += 4) {
+      const w = words.getInt32(i, true);
+      const d = w ^ delimiters;
+      const b = w ^ BACKSLASHES;
+      if ((((d - ONES) & ~d) | ((b - ONES) & ~b)) & HIGHS) break;
+    }
+  }
   for (; i < lineEnd; i++) {
     const b = buf[i]!;
     if (b === delimiter) break;
@@ -321,6 +336,7 @@ export class CopyRowMasker implements RowMasker {
     if (end - start < 5 || buf[start] !== 0x64) throw new WireError('COPY row: expected a CopyData message');
     const { syntax, how, strategies, recheck, lastMasked, runs } = this;
     const delimiter = syntax.delimiter;
+    const words = runs.viewOf(buf);
     const columns = how.length;
     const dataStart = start + 5;
     const lineEnd = end > dataStart && buf[end - 1] === NL ? end - 1 : end;
@@ -332,7 +348,7 @@ export class CopyRowMasker implements RowMasker {
     let masked = 0;
     let atEnd = false;
     while (field <= lastMasked) {
-      const r = textField(buf, f, lineEnd, delimiter);
+      const r = textField(buf, words, f, lineEnd, delimiter);
       const escaped = r < 0;
       const fe = escaped ? ~r : r;
       if (how[field] !== UNTOUCHED && !isNullField(buf, f, fe, syntax)) {
@@ -391,6 +407,7 @@ export class CopyRowMasker implements RowMasker {
     const { syntax, how, hits, plan, overwrites } = this;
     const columns = how.length;
     const spans = plan.spans;
+    const words = syntax.csv ? null : this.runs.viewOf(buf);
     const dataStart = start + 5;
     const lineEnd = end > dataStart && buf[end - 1] === NL ? end - 1 : end;
     const limit = out.length;
@@ -408,7 +425,7 @@ export class CopyRowMasker implements RowMasker {
         fe = csvFieldEnd(buf, f, lineEnd, syntax);
         escaped = fe > f && buf[f] === syntax.quote;
       } else {
-        const r = textField(buf, f, lineEnd, syntax.delimiter);
+        const r = textField(buf, words, f, lineEnd, syntax.delimiter);
         escaped = r < 0;
         fe = escaped ? ~r : r;
       }

@@ -108,14 +108,20 @@ export class RunCopier {
   private out: Buffer | null = null;
   private outView: DataView = EMPTY_VIEW;
 
-  copy(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
-    // Nothing between two masked cells, or around a match that is the whole value: the common case.
-    if (to <= from) return pos;
-    if (to - from > 96) return pos + src.copy(out, pos, from, to);
+  /** A DataView over src, kept while rows come from it (what `copy` reads runs through, and scans may read words through). */
+  viewOf(src: Buffer): DataView {
     if (src !== this.src) {
       this.src = src;
       this.srcView = new DataView(src.buffer, src.byteOffset, src.length);
     }
+    return this.srcView;
+  }
+
+  copy(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+    // Nothing between two masked cells, or around a match that is the whole value: the common case.
+    if (to <= from) return pos;
+    if (to - from > 96) return pos + src.copy(out, pos, from, to);
+    this.viewOf(src);
     if (out !== this.out) {
       this.out = out;
       this.outView = new DataView(out.buffer, out.byteOffset, out.length);
