@@ -125,6 +125,16 @@ function engineTable(e: EngineResult): string {
 
 // ---- the run ----
 
+/** The commit measured, and whether tracked files differed from it: what a reader of the figures asks first. */
+function buildOf(): { commit: string; uncommittedChanges: boolean } {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { commit: git('rev-parse', '--short', 'HEAD'), uncommittedChanges: git('status', '--porcelain', '--untracked-files=no') !== '' };
+  } catch {
+    return { commit: 'unknown (not a git checkout)', uncommittedChanges: false };
+  }
+}
+
 async function machine(pgDb: Db, myDb: Db) {
   const cpus = os.cpus();
   return {
@@ -144,6 +154,7 @@ async function main(opts: Options): Promise<void> {
   const myDb = dbFromUrl(opts.mysqlUrl, { port: 3306, user: 'root' });
   if (!existsSync(path.join(repoRoot, 'dist/main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
   const host = await machine(pgDb, myDb);
+  const build = buildOf();
   say(`sqlwarden bench: ${opts.rows.toLocaleString('en-US')} rows, ${opts.rounds} rounds, ${host.cores} cores (${host.cpu}), load ${host.loadAverageAtStart.join(' ')}`);
   let engine: EngineResult | undefined;
   if (opts.only.has('engine')) {
@@ -240,6 +251,7 @@ async function main(opts: Options): Promise<void> {
   const date = new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const result = {
     date: new Date().toISOString(),
+    build,
     machine: { ...host, loadAverageAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100) },
     options: { rows: opts.rows, rounds: opts.rounds, seconds: opts.seconds, only: [...opts.only] },
     targets: targets.map((t) => ({ id: t.id, label: t.label, masking: t.masking, workers: t.workers })),
@@ -266,6 +278,7 @@ async function main(opts: Options): Promise<void> {
     return;
   }
   const out: string[] = [];
+  out.push(`build: ${build.commit}${build.uncommittedChanges ? ' with uncommitted changes' : ''}`);
   out.push(`machine: ${host.cores} cores ${host.cpu}, ${host.memoryGb} GiB, node ${host.node}, PostgreSQL ${host.postgres}, ${host.mysql}; load ${host.loadAverageAtStart.join(' ')} at start, ${result.machine.loadAverageAtEnd.join(' ')} at end`);
   out.push('targets:');
   for (const t of targets) out.push(`  ${t.id.padEnd(16)} ${t.label}`);
