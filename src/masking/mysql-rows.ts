@@ -246,7 +246,8 @@ export class MysqlRowMasker implements RowMasker {
       const h = how[i];
       if (h === UNTOUCHED) continue;
       let st: Strategy | undefined;
-      let ascii = false;
+      // Whether the value keeps its length under st, when a whole match told (-1: ask st).
+      let keeps = -1;
       if (h === STRATEGY) {
         st = inPlace[i]!;
         hits[i] = 0;
@@ -257,13 +258,13 @@ export class MysqlRowMasker implements RowMasker {
         if (kind >= 0) {
           st = spans!.strategyOf(kind);
           hits[i] = 1 << kind;
-          ascii = spans!.wholeAscii;
+          keeps = spans!.wholeAscii ? 1 : 0;
         }
       }
       if (st !== undefined) {
         masked |= 1 << i;
         // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
-        if (st.keepsLength !== undefined && (ascii || st.keepsLength(buf, s, e))) {
+        if (st.keepsLength !== undefined && (keeps < 0 ? st.keepsLength(buf, s, e) : keeps === 1)) {
           overwrites.add(s, e, st, p - run);
           continue;
         }

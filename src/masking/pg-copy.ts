@@ -438,7 +438,8 @@ export class CopyRowMasker implements RowMasker {
           let st: Strategy | undefined;
           let overwritable = false;
           let recheck = false;
-          let ascii = false;
+          // Whether the value keeps its length under st, when a whole match told (-1: ask st).
+          let keeps = -1;
           if (h === STRATEGY) {
             st = this.strategies[field]!;
             hits[field] = 0;
@@ -454,11 +455,11 @@ export class CopyRowMasker implements RowMasker {
               hits[field] = 1 << kind;
               overwritable = this.spansOverwritable;
               recheck = this.recheckSpans;
-              ascii = spans!.wholeAscii;
+              keeps = spans!.wholeAscii ? 1 : 0;
             }
           }
           if (st !== undefined) {
-            if (overwritable && st.keepsLength !== undefined && (ascii || st.keepsLength(buf, f, fe))) overwrites.add(f, fe, st, p - run);
+            if (overwritable && st.keepsLength !== undefined && (keeps < 0 ? st.keepsLength(buf, f, fe) : keeps === 1)) overwrites.add(f, fe, st, p - run);
             else {
               if (p + (f - run) + (fe - f) + Math.max(st.maxGrowth, syntax.null.length) + (end - fe) > limit) return -1;
               p = this.runs.copy(buf, run, f, out, p);

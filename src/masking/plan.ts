@@ -41,8 +41,8 @@ export class SpanMasker {
   /** Detectors that matched in the last `scan`, as a bit set (see detectors.ts `kindsOf`). */
   found: KindSet = 0;
   /**
-   * Whether the value `wholeKind` confirmed last is all ASCII bytes: then every strategy with `keepsLength`
-   * keeps its length, and the row maskers do not ask.
+   * Whether the value `wholeKind` confirmed last is all ASCII bytes: exactly then a strategy with `keepsLength`
+   * keeps its length, and the row maskers do not ask it.
    */
   wholeAscii = false;
   private readonly strategies: (Strategy | undefined)[] = [];

@@ -62,9 +62,10 @@ export interface Strategy {
   /**
    * Strategies whose replacement can have the value's own length (partial on ASCII text) may write it over
    * the value where it lies: a row whose masked values all keep their length is masked without being copied.
-   * `keepsLength` says whether it does for src[start, end); `overwrite` then writes it there. A strategy that
-   * has `keepsLength` keeps the length of every value of ASCII bytes: callers that know a value is ASCII
-   * (SpanMasker#wholeAscii) need not ask.
+   * `keepsLength` says whether it does for src[start, end); `overwrite` then writes it there. `keepsLength` is
+   * true exactly for the values of ASCII bytes (one `*` per masked character is one per byte there; a value
+   * whose multi-byte characters are all kept keeps its length too, but is written, not written over): callers
+   * that know whether a value is ASCII (SpanMasker#wholeAscii) need not ask.
    */
   keepsLength?(src: Buffer, start: number, end: number): boolean;
   overwrite?(src: Buffer, start: number, end: number): void;
