@@ -185,8 +185,9 @@ function partial(keepFirst: number, keepLast: number): Strategy {
       return head - start + countChars(src, head, tail) + (end - tail);
     },
     write(src, start, end, out, pos) {
-      // No separate ASCII path: values that keep their length are mostly written over (overwrite), so the
-      // values written here mostly hold multi-byte characters, and finding out would cost a pass of its own.
+      // An ASCII value (the usual case, found by OR-ing its bytes) has a character per byte: the kept ends
+      // and the stars are byte counts, with no continuation bytes to look for.
+      if (isAscii(src, start, end)) return partialAscii(src, start, end, out, pos, keepFirst, keepLast);
       let head = headOf(src, start, end);
       let tail = tailOf(src, head, end, keepLast);
       if (tail === head) {
@@ -223,6 +224,22 @@ function isAscii(src: Buffer, start: number, end: number): boolean {
 function fillStars(out: Buffer, from: number, to: number): void {
   if (to - from > 24) out.fill(STAR, from, to);
   else for (let i = from; i < to; i++) out[i] = STAR;
+}
+
+/** partial's write for a value of ASCII bytes only. */
+function partialAscii(src: Buffer, start: number, end: number, out: Buffer, pos: number, keepFirst: number, keepLast: number): number {
+  let p = pos;
+  if (end - start <= keepFirst + keepLast) {
+    fillStars(out, p, p + end - start);
+    return p + end - start;
+  }
+  const head = start + keepFirst;
+  const tail = end - keepLast;
+  for (let i = start; i < head; i++) out[p++] = src[i]!;
+  fillStars(out, p, p + tail - head);
+  p += tail - head;
+  for (let i = tail; i < end; i++) out[p++] = src[i]!;
+  return p;
 }
 
 const EMAIL_MASK = Buffer.from('***@');
