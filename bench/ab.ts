@@ -8,7 +8,7 @@
 // node_modules into it, npx tsc -p tsconfig.build.json there). The table must exist (npm run bench seeds it).
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { dbFromUrl } from './db.js';
+import { dbFromUrl, defaultMysqlUrl, defaultPgUrl } from './db.js';
 import { bulkClients, bulkProtocol, readTable, type BulkClient } from './bulk.js';
 import { cpuMs, startTargets, type Masking, type Target } from './targets.js';
 
@@ -28,8 +28,8 @@ const client = values.client as BulkClient;
 if (!bulkClients.includes(client)) throw new Error(`--client: one of ${bulkClients.join(', ')}`);
 const masking = values.masking as Masking;
 const pairs = Number(values.pairs);
-const pg = dbFromUrl(new URL(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'), { port: 5432, user: 'postgres' });
-const my = dbFromUrl(new URL(process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'), { port: 3306, user: 'root' });
+const pg = dbFromUrl(defaultPgUrl(), { port: 5432, user: 'postgres' });
+const my = dbFromUrl(defaultMysqlUrl(), { port: 3306, user: 'root' });
 const main = (dir: string) => path.resolve(dir, 'dist/main.js');
 const workers = Number(values.workers);
 const started = await startTargets(pg, my, [

@@ -9,6 +9,10 @@ export interface Db {
   database: string;
 }
 
+/** The databases the bench runs against unless told: $PG_URL / $MYSQL_URL, else the local servers. */
+export const defaultPgUrl = (): URL => new URL(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+export const defaultMysqlUrl = (): URL => new URL(process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test');
+
 export function dbFromUrl(url: URL, defaults: { port: number; user: string }): Db {
   return {
     host: url.hostname,

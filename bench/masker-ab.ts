@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { dbFromUrl, pgEnv } from './db.js';
+import { dbFromUrl, defaultPgUrl, pgEnv } from './db.js';
 import { table } from './seed.js';
 import { maskingYaml, type Masking } from './targets.js';
 
@@ -40,7 +40,7 @@ const names = ['id', 'email', 'full_name', 'ssn', 'card', 'created_at', 'amount'
 const pgTypes = [20, 25, 25, 25, 25, 1184, 1700];
 const mysqlTypes = [8, 253, 253, 253, 253, 12, 246]; // LONGLONG, VAR_STRING, DATETIME, NEWDECIMAL
 
-const pg = dbFromUrl(new URL(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'), { port: 5432, user: 'postgres' });
+const pg = dbFromUrl(defaultPgUrl(), { port: 5432, user: 'postgres' });
 const text = execFileSync('psql', ['-Atc', `COPY (SELECT * FROM ${table} ORDER BY id LIMIT ${rowCount}) TO STDOUT`], { env: pgEnv(pg), encoding: 'utf8', maxBuffer: 1 << 30 });
 const lines = text.split('\n').filter((l) => l !== '');
 if (lines.length === 0) throw new Error(`${table} is empty or missing: npm run bench seeds it`);

@@ -1,5 +1,6 @@
 // Command-line options of `npm run bench` (see bench/README.md).
 import { parseArgs } from 'node:util';
+import { defaultMysqlUrl, defaultPgUrl } from './db.js';
 
 export const workloads = ['bulk', 'small', 'engine'] as const;
 export type Workload = (typeof workloads)[number];
@@ -65,8 +66,8 @@ export function parseOptions(argv: string[]): Options | undefined {
     seconds: positiveInt('seconds', values.seconds, 2),
     only,
     json: values.json,
-    pgUrl: new URL(values.pg ?? process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'),
-    mysqlUrl: new URL(values.mysql ?? process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'),
+    pgUrl: values.pg ? new URL(values.pg) : defaultPgUrl(),
+    mysqlUrl: values.mysql ? new URL(values.mysql) : defaultMysqlUrl(),
     outDir: values.out ?? 'bench/results',
   };
 }

@@ -246,11 +246,12 @@ export class MysqlRowMasker implements RowMasker {
       const h = how[i];
       if (h === UNTOUCHED) continue;
       let st: Strategy | undefined;
-      // Whether the value keeps its length under st, when a whole match told (-1: ask st).
-      let keeps = -1;
+      // Whether st keeps the value's length, so that it is written over where it lies.
+      let keeps = false;
       if (h === STRATEGY) {
         st = inPlace[i]!;
         hits[i] = 0;
+        keeps = st.keepsLength !== undefined && st.keepsLength(buf, s, e);
       } else {
         // A value that is one whole e-mail, card or SSN, as the column's last one was, is masked like a
         // column rule's value (SpanMasker#wholeKind): the spans' bookkeeping would find the one match there is.
@@ -258,13 +259,13 @@ export class MysqlRowMasker implements RowMasker {
         if (kind >= 0) {
           st = spans!.strategyOf(kind);
           hits[i] = 1 << kind;
-          keeps = spans!.wholeAscii ? 1 : 0;
+          keeps = spans!.wholeAscii && st.keepsLength !== undefined;
         }
       }
       if (st !== undefined) {
         masked |= 1 << i;
         // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
-        if (st.keepsLength !== undefined && (keeps < 0 ? st.keepsLength(buf, s, e) : keeps === 1)) {
+        if (keeps) {
           overwrites.add(s, e, st, p - run);
           continue;
         }

@@ -436,15 +436,14 @@ export class CopyRowMasker implements RowMasker {
           if (escaped) return -1;
           // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
           let st: Strategy | undefined;
-          let overwritable = false;
           let recheck = false;
-          // Whether the value keeps its length under st, when a whole match told (-1: ask st).
-          let keeps = -1;
+          // Whether st keeps the value's length and adds nothing COPY escapes, so it is written over where it lies.
+          let writtenOver = false;
           if (h === STRATEGY) {
             st = this.strategies[field]!;
             hits[field] = 0;
-            overwritable = this.overwritable[field] === 1;
             recheck = this.recheck[field] === 1;
+            writtenOver = this.overwritable[field] === 1 && st.keepsLength!(buf, f, fe);
           } else {
             // A value that is one whole e-mail, card or SSN, as the column's last one was, is masked like a
             // column rule's value (SpanMasker#wholeKind). A match that NULLs the value takes the spans' way.
@@ -453,13 +452,12 @@ export class CopyRowMasker implements RowMasker {
             if (whole !== undefined && !whole.nulls) {
               st = whole;
               hits[field] = 1 << kind;
-              overwritable = this.spansOverwritable;
               recheck = this.recheckSpans;
-              keeps = spans!.wholeAscii ? 1 : 0;
+              writtenOver = this.spansOverwritable && spans!.wholeAscii && st.keepsLength !== undefined;
             }
           }
           if (st !== undefined) {
-            if (overwritable && st.keepsLength !== undefined && (keeps < 0 ? st.keepsLength(buf, f, fe) : keeps === 1)) overwrites.add(f, fe, st, p - run);
+            if (writtenOver) overwrites.add(f, fe, st, p - run);
             else {
               if (p + (f - run) + (fe - f) + Math.max(st.maxGrowth, syntax.null.length) + (end - fe) > limit) return -1;
               p = this.runs.copy(buf, run, f, out, p);

@@ -254,11 +254,12 @@ export class PgRowMasker implements RowMasker {
       const h = how[i];
       if (len < 0 || h === UNTOUCHED) continue;
       let st: Strategy | undefined;
-      // Whether the value keeps its length under st, when a whole match told (-1: ask st).
-      let keeps = -1;
+      // Whether st keeps the value's length, so that it is written over where it lies.
+      let keeps = false;
       if (h === STRATEGY) {
         st = inPlace[i]!;
         hits[i] = 0;
+        keeps = st.keepsLength !== undefined && st.keepsLength(buf, s, at);
       } else if (h === SCAN) {
         // A value that is one whole e-mail, card or SSN, as the column's last one was, is masked like a
         // column rule's value (SpanMasker#wholeKind): the spans' bookkeeping would find the one match there is.
@@ -266,12 +267,12 @@ export class PgRowMasker implements RowMasker {
         if (kind >= 0) {
           st = spans!.strategyOf(kind);
           hits[i] = 1 << kind;
-          keeps = spans!.wholeAscii ? 1 : 0;
+          keeps = spans!.wholeAscii && st.keepsLength !== undefined;
         }
       }
       if (st !== undefined) {
         // Bytes of the current run land in out `p - run` bytes on from where they are in buf.
-        if (st.keepsLength !== undefined && (keeps < 0 ? st.keepsLength(buf, s, at) : keeps === 1)) {
+        if (keeps) {
           overwrites.add(s, at, st, p - run);
           continue;
         }
