@@ -133,6 +133,26 @@ const keyOrder = [
 ] as const;
 const known = new Set<string>([...keyOrder, 'type', 'ts', 'seq', 'prev', 'hash']);
 
+/**
+ * The keys each event type has, in line order: serializeEvent looks up these rather than all of keyOrder (a
+ * lookup by a variable key on events of many shapes is a slow, megamorphic one; a point select writes two lines).
+ */
+const typeKeys: Record<(AuditEvent | DroppedEvent)['type'], readonly (typeof keyOrder)[number][]> = {
+  'session.open': ['session', 'listener', 'protocol', 'tls', 'identity'],
+  statement: ['session', 'listener', 'identity', 'requestId', 'via', 'statement', 'fingerprint', 'category', 'kind', 'objects', 'action', 'rule', 'sql'],
+  hold: ['session', 'listener', 'identity', 'requestId', 'fingerprints', 'category', 'rule', 'expiresAt', 'sql'],
+  decision: ['session', 'listener', 'requestId', 'status', 'reviewer', 'reason', 'windowUntil'],
+  execute: ['session', 'listener', 'requestId', 'fingerprint', 'rows', 'maskedCells', 'durationMs', 'command', 'error'],
+  'session.close': ['session', 'listener', 'reason', 'durationMs', 'statements'],
+  'audit.dropped': ['count', 'since', 'until'],
+};
+for (const [type, keys] of Object.entries(typeKeys)) {
+  // Each list must follow keyOrder, or a line's key order would depend on which list wrote it.
+  const ranks = keys.map((k) => keyOrder.indexOf(k));
+  if (ranks.some((r, i) => r < 0 || (i > 0 && r <= ranks[i - 1]!))) throw new Error(`audit: typeKeys.${type} is not in keyOrder's order`);
+}
+const typeKnown = new Map(Object.entries(typeKeys).map(([t, keys]) => [t, new Set<string>([...keys, 'type', 'ts', 'seq', 'prev', 'hash'])]));
+
 /** JSON with object keys sorted at every depth; undefined members left out. */
 function canonicalValue(value: unknown): string {
   if (value === null || typeof value !== 'object') {
@@ -169,14 +189,18 @@ export interface SerializedEvent {
 export function serializeEvent(event: AuditEvent | DroppedEvent, ts: string, opts: SerializeOptions): SerializedEvent {
   const fields = event as unknown as Record<string, unknown>;
   let post = ',"type":' + JSON.stringify(event.type);
-  for (const k of keyOrder) {
+  const keys = typeKeys[event.type] ?? keyOrder;
+  const listed = typeKnown.get(event.type) ?? known;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
     let v = fields[k];
     if (v === undefined) continue;
     if (k === 'sql') v = sqlText(String(v), opts);
     post += ',"' + k + '":' + canonicalValue(v);
   }
+  // Keys the type does not have (a caller's mistake, or a field added without adding it above) still go in.
   let extra: string[] | undefined;
-  for (const k in fields) if (!known.has(k) && fields[k] !== undefined) (extra ??= []).push(k);
+  for (const k in fields) if (!listed.has(k) && fields[k] !== undefined) (extra ??= []).push(k);
   if (extra) for (const k of extra.sort()) post += ',' + JSON.stringify(k) + ':' + canonicalValue(fields[k]);
   return { pre: '{"ts":"' + ts + '","seq":', post };
 }

@@ -12,8 +12,8 @@
 //   await audit.close()                 flush, fsync, close; never rejects (what could not be written is logged)
 //   audit.status()                      { ok, file, seq, hash, pending, dropped, lastError? } for /healthz
 //
-// seq, prev and hash are given to a line when its batch is built, not in write(): so lines queued while the
-// file could not even be opened still join the chain the file holds once it can be read.
+// seq, prev and hash are given to a line when it is queued (batches.ts), once the file's chain is known: lines
+// queued before the file could even be read wait as text, and join the chain the file holds once it can be.
 //
 // When the disk fails, events stay queued in order and the write is retried (100 ms doubling to 5 s, reopening
 // the file). The queue is bounded (`maxPendingBytes` while the disk fails, 4x that while it is healthy but behind):
@@ -21,7 +21,8 @@
 // preceded by an `audit.dropped` line saying how many.
 import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { chainPoint, genesis, lineHash, readTail, rotatedFiles } from './chain.js';
+import { BatchQueue, type Batch } from './batches.js';
+import { chainPoint, genesis, readTail, rotatedFiles } from './chain.js';
 import { serializeEvent, type AuditEvent, type DroppedEvent, type SerializedEvent } from './events.js';
 
 /** pino fits. */
@@ -77,16 +78,6 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-interface Batch {
-  buf: Buffer;
-  /** Bytes of buf already written. */
-  offset: number;
-  count: number;
-  /** seq and hash of the line before the batch: where the chain stands in the file before it. */
-  afterSeq: number;
-  afterHash: string;
-}
-
 const newline = Buffer.from('\n');
 /** Event text size estimate per queued event, beyond its strings: seq, prev, hash, object overhead. */
 const lineOverhead = 180;
@@ -107,9 +98,8 @@ export class AuditLog {
   private regular = false;
   private ino = 0;
   private size = 0;
-  private chainLoaded = false;
-  private seq = 0;
-  private hash = genesis;
+  /** Lines queued, chained; null until the file's chain is read. */
+  private chain: BatchQueue | null = null;
   /** The file ends inside a line: the next write starts with a newline. */
   private needsNewline = false;
 
@@ -121,8 +111,8 @@ export class AuditLog {
   private unserialized: AuditEvent[] = [];
   private unserializedTimes: string[] = [];
   private readonly serializeLater = () => this.serializeWritten();
-  private queue: (SerializedEvent | undefined)[] = [];
-  private head = 0;
+  /** Events queued before the chain was read, in order. */
+  private unchained: SerializedEvent[] = [];
   private pendingBytes = 0;
   private inflight: Batch | null = null;
   /** Events ever queued, written, fsynced: waiters wait for these counters. */
@@ -211,8 +201,7 @@ export class AuditLog {
     return {
       ok: this.failure === null,
       file: this.file,
-      seq: this.seq,
-      hash: this.hash,
+      ...this.chainEnd(),
       pending: this.enqueued - this.written,
       dropped: this.droppedTotal,
       ...(this.failure && { lastError: this.failure.message }),
@@ -265,11 +254,26 @@ export class AuditLog {
       this.droppedNow = null;
       this.enqueue({ type: 'audit.dropped', ...d }, ts);
     }
-    this.queue.push(s);
-    this.pendingBytes += bytes;
-    this.enqueued++;
+    this.push(s, bytes);
     this.schedule();
     return this.enqueued;
+  }
+
+  private push(s: SerializedEvent, estimate: number): void {
+    if (this.chain) this.chain.push(s.pre, s.post, estimate);
+    else this.unchained.push(s);
+    this.pendingBytes += estimate;
+    this.enqueued++;
+  }
+
+  /** seq and hash of the last line given to the chain (before it is read: of none). */
+  private chainEnd(): { seq: number; hash: string } {
+    return this.chain ? { seq: this.chain.seq, hash: this.chain.hash } : { seq: 0, hash: genesis };
+  }
+
+  /** Lines queued and not taken by the writer. */
+  private queuedLines(): number {
+    return this.chain ? this.chain.lines : this.unchained.length;
   }
 
   /** ISO time, formatted once per millisecond: a burst of lines shares one string. */
@@ -312,8 +316,8 @@ export class AuditLog {
       });
       return;
     }
-    // Nobody waits: gather lines for a few milliseconds. Hashing and writing then happen off the path of the
-    // statement that produced them (a write per statement would sit between a query and its answer).
+    // Nobody waits: gather lines for a few milliseconds, so they go out as one write rather than a write per
+    // statement (each a trip through the thread pool, between a query and its answer).
     if (this.scheduled || this.batchTimer) return;
     this.batchTimer = setTimeout(() => {
       this.batchTimer = null;
@@ -344,13 +348,15 @@ export class AuditLog {
     try {
       for (;;) {
         if (!this.fh) await this.openFile();
-        if (!this.inflight && this.head < this.queue.length) {
-          this.inflight = this.buildBatch();
-          if (this.regular && this.size > 0 && this.size + this.inflight.buf.length > this.maxBytes) await this.rotate();
+        if (!this.inflight) {
+          this.inflight = this.chain!.take();
+          if (this.inflight) this.pendingBytes -= this.inflight.estimate;
+          if (this.inflight && this.regular && this.size > 0 && this.size + this.inflight.buf.length > this.maxBytes) await this.rotate();
         }
         if (this.inflight) {
           await this.writeBatch(this.inflight);
           this.written += this.inflight.count;
+          this.chain!.release(this.inflight);
           this.inflight = null;
           this.settle();
         }
@@ -360,13 +366,13 @@ export class AuditLog {
           this.synced = upTo;
           this.settle();
         }
-        if (this.head === this.queue.length && !this.needsSync()) break;
+        if (this.chain!.lines === 0 && !this.needsSync()) break;
         // Nobody waits and no full batch is queued: the next lines gather for batchDelayMs (schedule) rather
         // than go out one small write after another, each a round trip through the thread pool.
-        if (this.waiters.length === 0 && this.queue.length - this.head < this.batchLines) break;
+        if (this.waiters.length === 0 && this.chain!.full === 0) break;
       }
       if (this.failure) {
-        this.log.warn({ file: this.file, failures: this.failures, seq: this.seq }, 'audit: writing again; queued events are on disk');
+        this.log.warn({ file: this.file, failures: this.failures, seq: this.chainEnd().seq }, 'audit: writing again; queued events are on disk');
         this.failure = null;
         this.failures = 0;
         this.retryDelay = this.retryMinMs;
@@ -375,36 +381,8 @@ export class AuditLog {
       this.fail(err);
     } finally {
       this.pumping = false;
-      if (this.head < this.queue.length && !this.failure) this.schedule();
+      if (this.queuedLines() > 0 && !this.failure) this.schedule();
     }
-  }
-
-  /** Gives the next queued events their seq, prev and hash, as one buffer. */
-  private buildBatch(): Batch {
-    let text = '';
-    let count = 0;
-    const afterSeq = this.seq;
-    const afterHash = this.hash;
-    while (this.head < this.queue.length && count < this.batchLines) {
-      const ev = this.queue[this.head]!;
-      this.queue[this.head++] = undefined;
-      this.pendingBytes -= ev.pre.length + ev.post.length + lineOverhead;
-      const seq = this.seq + 1;
-      const body = ev.pre + seq + ev.post + ',"prev":"' + this.hash + '"';
-      const hash = lineHash(this.hash, body);
-      text += body + ',"hash":"' + hash + '"}\n';
-      this.seq = seq;
-      this.hash = hash;
-      count++;
-    }
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    return { buf: Buffer.from(text, 'utf8'), offset: 0, count, afterSeq, afterHash };
   }
 
   private async writeBatch(batch: Batch): Promise<void> {
@@ -425,7 +403,7 @@ export class AuditLog {
 
   /** Opens the file for appending; the first time, reads where its chain ends. */
   private async openFile(): Promise<void> {
-    if (!this.chainLoaded) await this.loadChain();
+    if (!this.chain) await this.loadChain();
     const fh = await open(this.file, 'a+');
     try {
       const st = await fh.stat();
@@ -466,16 +444,18 @@ export class AuditLog {
     if (tail?.partial) {
       this.log.error({ file: this.file }, 'audit: the file ends inside a line (a write cut short?); it stays as it is, and verify will report it');
     }
+    let seq = 0;
+    let hash = genesis;
     if (last) {
       const point = chainPoint(last);
       if (typeof point === 'string') {
         this.log.error({ file: from, problem: point }, 'audit: the last line is not an audit line; a new chain starts after it');
-      } else {
-        this.seq = point.seq;
-        this.hash = point.hash;
-      }
+      } else ({ seq, hash } = point);
     }
-    this.chainLoaded = true;
+    const chain = new BatchQueue(this.batchLines, seq, hash);
+    for (const s of this.unchained) chain.push(s.pre, s.post, s.pre.length + s.post.length + lineOverhead);
+    this.unchained = [];
+    this.chain = chain;
   }
 
   /** Renames the file to `<file>.<n+1>` and opens a fresh one; on failure, writing goes on in the current file. */
@@ -543,8 +523,7 @@ export class AuditLog {
     if (this.droppedNow) {
       const d = this.droppedNow;
       this.droppedNow = null;
-      this.queue.push(serializeEvent({ type: 'audit.dropped', ...d }, this.now(), this.ser));
-      this.enqueued++;
+      this.push(serializeEvent({ type: 'audit.dropped', ...d }, this.now(), this.ser), 0);
     }
     try {
       await this.waitFor(this.enqueued, true);
@@ -555,7 +534,7 @@ export class AuditLog {
     const fh = this.fh;
     this.fh = null;
     if (fh) await fh.close().catch((err: unknown) => this.log.error({ err }, 'audit: close failed'));
-    this.log.info({ file: this.file, seq: this.seq, hash: this.hash }, 'audit: closed');
+    this.log.info({ file: this.file, ...this.chainEnd() }, 'audit: closed');
   }
 
   /** At shutdown with the disk failing: every record not on disk goes to the log, in order. */
@@ -565,10 +544,8 @@ export class AuditLog {
       const text = this.inflight.buf.toString('utf8', 0);
       for (const line of text.split('\n')) if (line) this.log.error({ record: line }, msg);
     }
-    for (let i = this.head; i < this.queue.length; i++) {
-      const ev = this.queue[i]!;
-      this.log.error({ record: ev.pre + 'null' + ev.post + '}' }, msg);
-    }
+    for (const line of this.chain?.texts() ?? []) this.log.error({ record: line }, msg);
+    for (const ev of this.unchained) this.log.error({ record: ev.pre + 'null' + ev.post + '}' }, msg);
     this.log.error({ file: this.file, count: this.enqueued - this.written }, 'audit: records not written at shutdown');
   }
 }

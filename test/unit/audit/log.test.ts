@@ -293,6 +293,27 @@ describe('AuditLog on a failing disk', () => {
     expect(verifyAudit(file)).toMatchObject({ ok: true, lines: 3 });
   });
 
+  it('keeps the lines written before the chain could even be read, and chains them once it can', async () => {
+    const dir = tempDir();
+    // A regular file where the audit folder should be: reading the chain fails (ENOTDIR), not just opening.
+    const folder = path.join(dir, 'logs');
+    appendFileSync(folder, 'not a folder');
+    const file = path.join(folder, 'audit.jsonl');
+    const { audit, log } = await openLog(file, { retryMinMs: 20, retryMaxMs: 40 });
+    expect(log.errors()[0]!.msg).toContain(`cannot write ${file}`);
+    for (let i = 0; i < 5; i++) audit.write(sampleEvent(i));
+    expect(audit.status()).toMatchObject({ ok: false, pending: 5, seq: 0 });
+    unlinkSync(folder);
+    mkdirSync(folder);
+    await audit.flush();
+    for (let i = 5; i < 8; i++) audit.write(sampleEvent(i));
+    await audit.close();
+    const lines = linesOf(file);
+    expect(lines.map((l) => l.obj.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(lines.map((l) => l.obj.type)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => sampleEvent(i).type));
+    expect(verifyAudit(file)).toMatchObject({ ok: true, lines: 8 });
+  });
+
   it('retries on its own after a write fails with a full disk, continuing the chain in the file it reopens', async () => {
     const file = path.join(tempDir(), 'audit.jsonl');
     const first = await openLog(file);
