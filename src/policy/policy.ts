@@ -54,6 +54,24 @@ export interface CompiledRule {
   readonly conditions: ReadonlyArray<(input: MatchInput) => boolean>;
 }
 
+/**
+ * A MatchInput whose client address is parsed only when a rule asks about it (most policies never do). A class,
+ * not an object literal with a getter: defining an accessor on every decide() took ~1.5% of a point select.
+ */
+class Input implements MatchInput {
+  private ip: Uint8Array | undefined | null = null;
+
+  constructor(
+    public statement: Statement,
+    readonly identity: PolicyIdentity,
+  ) {}
+
+  get clientIp(): Uint8Array | undefined {
+    if (this.ip === null) this.ip = this.identity.client ? clientIp(this.identity.client) : undefined;
+    return this.ip;
+  }
+}
+
 export class Policy {
   constructor(
     readonly rules: readonly CompiledRule[],
@@ -64,16 +82,7 @@ export class Policy {
 
   decide(statements: readonly Statement[], identity: PolicyIdentity): PolicyDecision {
     if (statements.length === 0) return { action: 'allow', rule: null, statement: null };
-    // The client's address is parsed only when a rule asks about it (most policies never do).
-    let ip: Uint8Array | undefined | null = null;
-    const input: MatchInput = {
-      statement: statements[0]!,
-      identity,
-      get clientIp() {
-        if (ip === null) ip = identity.client ? clientIp(identity.client) : undefined;
-        return ip;
-      },
-    };
+    const input = new Input(statements[0]!, identity);
     let best: PolicyDecision | undefined;
     for (const statement of statements) {
       input.statement = statement;
