@@ -16,21 +16,12 @@ export const hashKey = ',"hash":"';
 /** `,"hash":"` + 64 hex + `"}` */
 export const hashSuffixLength = hashKey.length + 64 + 2;
 
-const prevKey = ',"prev":"';
+const prevKey = Buffer.from(',"prev":"', 'latin1');
+const hashKeyBytes = Buffer.from(hashKey, 'latin1');
 
 /** Room `appendLine` may need for a line of these parts (UTF-8 takes at most 3 bytes per UTF-16 unit). */
 export function lineRoom(pre: string, post: string): number {
   return 64 + pre.length + 16 + 3 * post.length + prevKey.length + 64 + 2 + hashSuffixLength + 1;
-}
-
-function copyAscii(text: string, out: Buffer, at: number): number {
-  for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
-  return at + text.length;
-}
-
-function copy64(from: Buffer, at: number, out: Buffer, to: number): number {
-  for (let i = 0; i < 64; i++) out[to + i] = from[at + i]!;
-  return to + 64;
 }
 
 function copyDigits(n: number, out: Buffer, at: number): number {
@@ -46,22 +37,29 @@ function copyDigits(n: number, out: Buffer, at: number): number {
  * `prev` is the previous line's hash, 64 hex bytes at `prevAt` (for the lines after the first of a batch, in
  * `out` itself). The hash's input (prev, the line without its hash member, `}`) is laid out in `out` first
  * and hashed where it lies, then the line is moved over the prev in front of it: no string is built for a
- * line, its text is encoded once, and only pre (ASCII) and post are strings to copy.
+ * line, and its text is encoded once.
  */
 export function appendLine(out: Buffer, at: number, prev: Buffer, prevAt: number, pre: string, seq: number, post: string): number {
-  // Byte loops, not Buffer#copy: for 64 bytes its view and call cost more than the copy.
-  const body = copy64(prev, prevAt, out, at);
-  let p = copyAscii(pre, out, body);
+  // copyWithin and set, not Buffer#copy (a view and argument checks per call) nor byte loops (V8 does not inline
+  // their element access here, and charCodeAt on a concatenated string goes to the runtime).
+  if (prev === out) out.copyWithin(at, prevAt, prevAt + 64);
+  else out.set(prev.subarray(prevAt, prevAt + 64), at);
+  const body = at + 64;
+  let p = body + out.write(pre, body, 'latin1');
   p = copyDigits(seq, out, p);
   p += out.write(post, p, 'utf8');
-  p = copyAscii(prevKey, out, p);
-  p = copy64(prev, prevAt, out, p);
+  out.set(prevKey, p);
+  p += prevKey.length;
+  out.copyWithin(p, at, body);
+  p += 64;
   out[p++] = 0x22; // "
   out[p] = 0x7d; // }, the end of what is hashed
   // Hex out: a Buffer digest takes ~3x as long here.
   const hash = cryptoHash('sha256', out.subarray(at, p + 1), 'hex');
   out.copyWithin(at, body, p);
-  p = copyAscii(hashKey, out, p - 64);
+  p -= 64;
+  out.set(hashKeyBytes, p);
+  p += hashKeyBytes.length;
   p += out.write(hash, p, 64, 'latin1');
   out[p++] = 0x22; // "
   out[p++] = 0x7d; // }

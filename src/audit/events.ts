@@ -185,6 +185,10 @@ export interface SerializedEvent {
   post: string;
 }
 
+// One pre per timestamp: lines written in the same millisecond share it (and its flattening, once).
+let lastTs = '';
+let lastPre = '';
+
 /** Throws only for values JSON cannot hold (cycles). */
 export function serializeEvent(event: AuditEvent | DroppedEvent, ts: string, opts: SerializeOptions): SerializedEvent {
   const fields = event as unknown as Record<string, unknown>;
@@ -202,7 +206,11 @@ export function serializeEvent(event: AuditEvent | DroppedEvent, ts: string, opt
   let extra: string[] | undefined;
   for (const k in fields) if (!listed.has(k) && fields[k] !== undefined) (extra ??= []).push(k);
   if (extra) for (const k of extra.sort()) post += ',' + JSON.stringify(k) + ':' + canonicalValue(fields[k]);
-  return { pre: '{"ts":"' + ts + '","seq":', post };
+  if (ts !== lastTs) {
+    lastTs = ts;
+    lastPre = '{"ts":"' + ts + '","seq":';
+  }
+  return { pre: lastPre, post };
 }
 
 function sqlText(sql: string, opts: SerializeOptions): string {
