@@ -59,6 +59,18 @@ export interface App {
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.log.level);
   await loadClassifier();
+  // What is open so far, closed in reverse when the start fails part way (invalid masking rules, a port taken,
+  // the console's files missing): a failed start leaves nothing running, so `sqlwarden start` exits.
+  const opened: (() => unknown)[] = [];
+  try {
+    return await assemble(config, opts, log, opened);
+  } catch (err) {
+    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function assemble(config: Config, opts: AppOptions, log: Logger, opened: (() => unknown)[]): Promise<App> {
   let policy: Policy = loadPolicy(config.rules);
   const audit = await AuditLog.open(config.audit.file, {
     log: log.child({ part: 'audit' }),
@@ -66,11 +78,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     maxBytes: config.audit.maxBytes,
     maxSqlChars: config.audit.maxSqlChars,
   });
+  opened.push(() => audit.close());
   let onMasked: (rule: string, cells: number) => void = () => undefined;
   const recorder = new AuditRecorder(audit, (rule, cells) => onMasked(rule, cells));
   const broker = new Broker({ timeoutMs: config.approvals.timeout, log, beforeDecisionApplied: recorder.decided });
+  opened.push(() => broker.close());
   const consoleServer = createConsoleServer({ broker, reviewers: new Reviewers(config.console.reviewers), log });
   const consoleAddress = await consoleServer.listen(config.console.listen);
+  opened.push(() => consoleServer.close());
   const consoleUrl = config.console.publicUrl ?? `http://${formatHostPort(consoleAddress)}`;
   log.info({ url: consoleUrl, reviewers: config.console.reviewers.length }, 'console listening');
   // The page, the WebSocket, /metrics and the webhooks; consoleServer.close() closes them too.
@@ -78,7 +93,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   onMasked = (rule, cells) => metrics.maskedCells(rule, cells);
 
   const maskingRules = new MaskingRulesWatcher(config.rules, { hashKey: config.masking.key, log }).watch();
+  opened.push(() => maskingRules.close());
   const pool = opts.masking !== false && config.masking.workers > 0 ? new MaskingPool({ workers: config.masking.workers, hashKey: config.masking.key }) : null;
+  if (pool) opened.push(() => pool.close());
   const masking = opts.masking === false ? undefined : new MaskingRowStage(() => maskingRules.current, new MaskingStage({ executor: pool }));
   const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl, observer: recorder });
   const catalogs = new Map<string, PgCatalog>();
@@ -91,6 +108,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     else if (l.protocol === 'postgres') log.info({ listener: l.name }, 'masking: no catalog for this listener; column rules match the names a result shows (an alias hides the origin; detectors still scan the values)');
     else log.info({ listener: l.name }, "masking: no catalog for this listener; a view's columns keep the view as their origin (table.column rules of its base tables do not reach them)");
   }
+  opened.push(() => Promise.all([...catalogs.values(), ...mysqlCatalogs.values()].map((c) => c.close())));
   const deps: SessionDeps = {
     gate,
     masking,
@@ -109,17 +127,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     await pool?.close();
     await audit.close();
   };
-  try {
-    for (const l of config.listeners) {
-      const factory = sessionFactories[l.protocol];
-      if (!factory) throw new Error(`listeners.${l.name}.protocol: ${l.protocol} is not supported yet`);
-      const listener = new Listener(l, log, deps, factory, metrics);
-      await listener.start();
-      listeners.push(listener);
-    }
-  } catch (err) {
-    await closeAll();
-    throw err;
+  for (const l of config.listeners) {
+    const factory = sessionFactories[l.protocol];
+    if (!factory) throw new Error(`listeners.${l.name}.protocol: ${l.protocol} is not supported yet`);
+    const listener = new Listener(l, log, deps, factory, metrics);
+    await listener.start();
+    listeners.push(listener);
+    opened.push(() => listener.close(0));
   }
   return {
     config,
