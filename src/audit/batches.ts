@@ -36,10 +36,11 @@ export class BatchQueue {
   private used = 0;
   /** Buffer size for the next batch: what the last one grew to (up to maxCapacity). */
   private capacity = minCapacity;
-  /** A written batch's buffer, for the next one: fresh memory costs a page fault per 4 KiB first touched. */
+  /**
+   * A written batch's buffer, for the next one: fresh memory costs a page fault per 4 KiB first touched. The
+   * last line's hash may lie in it: a new batch reads it (afterHash, the first line's prev) before writing there.
+   */
   private spare: Buffer | null = null;
-  /** The hash of the last line of the last full batch, so no buffer is kept for it. */
-  private readonly tail = Buffer.alloc(64);
 
   constructor(
     private readonly batchLines: number,
@@ -117,9 +118,6 @@ export class BatchQueue {
   private close(): void {
     const b = this.open!;
     this.open = null;
-    b.buf.copy(this.tail, 0, this.lastAt, this.lastAt + 64);
-    this.lastBuf = this.tail;
-    this.lastAt = 0;
     this.ready.push({ ...b, buf: b.buf.subarray(0, this.used) });
   }
 }
