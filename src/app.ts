@@ -59,18 +59,33 @@ export interface App {
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.log.level);
   await loadClassifier();
-  // What is open so far, closed in reverse when the start fails part way (invalid masking rules, a port taken,
-  // the console's files missing): a failed start leaves nothing running, so `sqlwarden start` exits.
-  const opened: (() => unknown)[] = [];
+  // What is open so far, each with how it closes: App.close() runs them in reverse, and so does a start that
+  // fails part way (invalid masking rules, a port taken, the console's files missing), so a failed start leaves
+  // nothing running and `sqlwarden start` exits.
+  const opened: Closer[] = [];
   try {
     return await assemble(config, opts, log, opened);
   } catch (err) {
-    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined);
+    await closeInReverse(opened, 0, { keepGoing: true });
     throw err;
   }
 }
 
-async function assemble(config: Config, opts: AppOptions, log: Logger, opened: (() => unknown)[]): Promise<App> {
+/** Closes one part; `drainMs`: how long open sessions get to finish (listeners only). */
+type Closer = (drainMs: number) => unknown;
+
+/** `keepGoing`: a part that fails to close does not stop the rest (after a failed start, the error that matters is the start's). */
+async function closeInReverse(opened: readonly Closer[], drainMs: number, opts: { keepGoing?: boolean } = {}): Promise<void> {
+  for (let i = opened.length - 1; i >= 0; i--) {
+    try {
+      await opened[i]!(drainMs);
+    } catch (err) {
+      if (!opts.keepGoing) throw err;
+    }
+  }
+}
+
+async function assemble(config: Config, opts: AppOptions, log: Logger, opened: Closer[]): Promise<App> {
   let policy: Policy = loadPolicy(config.rules);
   const audit = await AuditLog.open(config.audit.file, {
     log: log.child({ part: 'audit' }),
@@ -82,10 +97,14 @@ async function assemble(config: Config, opts: AppOptions, log: Logger, opened: (
   let onMasked: (rule: string, cells: number) => void = () => undefined;
   const recorder = new AuditRecorder(audit, (rule, cells) => onMasked(rule, cells));
   const broker = new Broker({ timeoutMs: config.approvals.timeout, log, beforeDecisionApplied: recorder.decided });
-  opened.push(() => broker.close());
   const consoleServer = createConsoleServer({ broker, reviewers: new Reviewers(config.console.reviewers), log });
   const consoleAddress = await consoleServer.listen(config.console.listen);
-  opened.push(() => consoleServer.close());
+  // The broker first: cancelling what is pending notifies the console's clients and webhooks. (Before the
+  // console listens, no request can exist, so there is nothing for it to close.)
+  opened.push(async () => {
+    await broker.close();
+    await consoleServer.close();
+  });
   const consoleUrl = config.console.publicUrl ?? `http://${formatHostPort(consoleAddress)}`;
   log.info({ url: consoleUrl, reviewers: config.console.reviewers.length }, 'console listening');
   // The page, the WebSocket, /metrics and the webhooks; consoleServer.close() closes them too.
@@ -118,22 +137,14 @@ async function assemble(config: Config, opts: AppOptions, log: Logger, opened: (
     cancelKeys: new Map(),
   };
   const listeners: Listener[] = [];
-  const closeAll = async (drainMs = 0) => {
-    await Promise.all(listeners.map((l) => l.close(drainMs)));
-    await broker.close();
-    await consoleServer.close();
-    maskingRules.close();
-    await Promise.all([...catalogs.values(), ...mysqlCatalogs.values()].map((c) => c.close()));
-    await pool?.close();
-    await audit.close();
-  };
+  // In parallel: each gets the same drain time.
+  opened.push((drainMs) => Promise.all(listeners.map((l) => l.close(drainMs))));
   for (const l of config.listeners) {
     const factory = sessionFactories[l.protocol];
     if (!factory) throw new Error(`listeners.${l.name}.protocol: ${l.protocol} is not supported yet`);
     const listener = new Listener(l, log, deps, factory, metrics);
     await listener.start();
     listeners.push(listener);
-    opened.push(() => listener.close(0));
   }
   return {
     config,
@@ -158,6 +169,6 @@ async function assemble(config: Config, opts: AppOptions, log: Logger, opened: (
         log.error({ err: (err as Error).message }, 'rules not reloaded: the new rules are invalid, the old ones stay');
       }
     },
-    close: closeAll,
+    close: (drainMs = 0) => closeInReverse(opened, drainMs),
   };
 }

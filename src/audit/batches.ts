@@ -1,7 +1,7 @@
 // Queued audit lines, chained as they are queued: each line gets its seq, prev and hash at once and its bytes
 // go straight into the batch being filled, so no string or object of an event outlives the tick that wrote it.
 // (Kept as strings until the batch was built, batchDelayMs later, they were still alive at each young-generation
-// GC and copied by it: that copying was about a third of what the audit cost a statement.)
+// GC and copied by it: that copying was about a third of what the audit cost a statement, measured without sockets.)
 //
 //   const q = new BatchQueue(1024, seq, hash)   the chain goes on from seq/hash
 //   q.push(pre, post, estimate)                  one line: pre + seq + post + prev + hash (chain.ts appendLine)
