@@ -5,7 +5,7 @@
 //       Continues the chain where the file (or its newest rotated file) ends: seq and hash go on across restarts.
 //       Never rejects: a file that cannot be opened is logged and retried, like a failing write.
 //   audit.write(event)                  buffered; written every few ms (at once when a batch of `batchLines` is full); never throws.
-//                                       Its line is made at the end of the tick (after the session's socket writes)
+//                                       Its line is made when the batch is written (after the session's socket writes)
 //   await audit.writeAndFlush(event)    resolves once the line is written and fsynced; rejects (AuditWriteError)
 //                                       if it could not be: a decision must not be acted on unrecorded
 //   await audit.flush()                 everything written so far is on disk (page cache); rejects like above
@@ -104,9 +104,11 @@ export class AuditLog {
   private needsNewline = false;
 
   /**
-   * Events given to write() in this tick, with their times: serialized (and redacted) in a microtask, after the
-   * socket writes of the chunk that produced them, so that work is off the path between a query and its answer.
-   * Anything that reads the queue's order or its counts (writeAndFlush, flush, close, status) takes them first.
+   * Events given to write(), with their times, not yet serialized (and redacted): that work waits for the batch
+   * timer, so it is done for a whole batch at once, off the path between a query and its answer, rather than
+   * once per turn of the event loop. At most `batchLines` wait; while the disk fails, or someone waits for the
+   * queue, they are taken at the end of the tick. Anything that reads the queue's order or its counts
+   * (writeAndFlush, flush, close, status, pump) takes them first.
    */
   private unserialized: AuditEvent[] = [];
   private unserializedTimes: string[] = [];
@@ -173,10 +175,25 @@ export class AuditLog {
   }
 
   write(event: AuditEvent): void {
-    if (this.unserialized.length === 0) queueMicrotask(this.serializeLater);
-    this.unserialized.push(event);
+    const n = this.unserialized.push(event);
     this.unserializedTimes.push(this.now());
+    if (n === 1) this.scheduleSerialize();
+    else if (n === this.batchLines) queueMicrotask(this.serializeLater);
   }
+
+  /** The first unserialized event waits for the batch timer (pump takes it), unless the queue is busy or failing. */
+  private scheduleSerialize(): void {
+    if (this.pumping || this.retryTimer || this.failure || this.scheduled || this.waiters.length > 0) {
+      queueMicrotask(this.serializeLater);
+      return;
+    }
+    this.batchTimer ??= setTimeout(this.batchDue, batchDelayMs);
+  }
+
+  private readonly batchDue = () => {
+    this.batchTimer = null;
+    void this.pump();
+  };
 
   writeAndFlush(event: AuditEvent): Promise<void> {
     this.serializeWritten();
@@ -319,10 +336,7 @@ export class AuditLog {
     // Nobody waits: gather lines for a few milliseconds, so they go out as one write rather than a write per
     // statement (each a trip through the thread pool, between a query and its answer).
     if (this.scheduled || this.batchTimer) return;
-    this.batchTimer = setTimeout(() => {
-      this.batchTimer = null;
-      void this.pump();
-    }, batchDelayMs);
+    this.batchTimer = setTimeout(this.batchDue, batchDelayMs);
   }
 
   private settle(): void {
@@ -346,6 +360,7 @@ export class AuditLog {
     if (this.pumping) return;
     this.pumping = true;
     try {
+      this.serializeWritten();
       for (;;) {
         if (!this.fh) await this.openFile();
         if (!this.inflight) {

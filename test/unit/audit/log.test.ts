@@ -202,19 +202,35 @@ describe('AuditLog flushing and order', () => {
     await audit.close();
   });
 
-  it("makes write()'s line at the end of the tick, after the caller's socket writes, counted as pending at once", async () => {
+  it("makes write()'s lines when the batch is due, off the caller's turn, counted as pending at once", async () => {
     const file = path.join(tempDir(), 'audit.jsonl');
     const redacted: string[] = [];
     const { audit } = await openLog(file, { redact: (t) => (redacted.push(t), t) });
-    audit.write({ type: 'statement', session: 's1', listener: 'pg', fingerprint: 'f', category: 'read', sql: 'SELECT 1', action: 'allow' });
+    const stmt = (sql: string) => ({ type: 'statement', session: 's1', listener: 'pg', fingerprint: 'f', category: 'read', sql, action: 'allow' }) as const;
+    audit.write(stmt('SELECT 1'));
     expect(redacted).toEqual([]);
     expect(audit.status().pending).toBe(1);
     expect(redacted).toEqual(['SELECT 1']);
-    audit.write({ type: 'statement', session: 's1', listener: 'pg', fingerprint: 'f', category: 'read', sql: 'SELECT 2', action: 'allow' });
-    await Promise.resolve();
-    expect(redacted).toEqual(['SELECT 1', 'SELECT 2']);
+    audit.write(stmt('SELECT 2'));
+    audit.write(stmt('SELECT 3'));
+    await new Promise((r) => setImmediate(r));
+    expect(redacted).toEqual(['SELECT 1']); // not at the end of the tick: they wait for the batch
+    await new Promise((r) => setTimeout(r, 30));
+    expect(redacted).toEqual(['SELECT 1', 'SELECT 2', 'SELECT 3']);
+    expect(linesOf(file).map((l) => l.obj.sql)).toEqual(['SELECT 1', 'SELECT 2', 'SELECT 3']);
     await audit.close();
-    expect(linesOf(file).map((l) => l.obj.sql)).toEqual(['SELECT 1', 'SELECT 2']);
+  });
+
+  it('makes the lines at the end of the tick once a batch of them waits', async () => {
+    const file = path.join(tempDir(), 'audit.jsonl');
+    const redacted: string[] = [];
+    const { audit } = await openLog(file, { batchLines: 4, redact: (t) => (redacted.push(t), t) });
+    for (let i = 1; i <= 4; i++) audit.write({ type: 'statement', session: 's1', listener: 'pg', fingerprint: 'f', category: 'read', sql: `SELECT ${i}`, action: 'allow' });
+    expect(redacted).toEqual([]);
+    await Promise.resolve();
+    expect(redacted).toEqual(['SELECT 1', 'SELECT 2', 'SELECT 3', 'SELECT 4']);
+    await audit.close();
+    expect(linesOf(file)).toHaveLength(4);
   });
 
   it('fsyncs for writeAndFlush and close, not for plain writes', async () => {
