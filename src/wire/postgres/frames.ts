@@ -168,14 +168,12 @@ export class PgFramer {
       }
 
       const type = this.typed ? chunk[pos]! : 0;
-      const total = this.frameTotal(type, chunk, pos);
-      if (!this.inspected(type)) {
+      if (this.typed && this.inspect[type] !== 1) {
         if (passStart < 0) passStart = pos;
-        const n = Math.min(total, end - pos);
-        pos += n;
-        this.passRemaining = total - n;
+        pos = this.skipPassed(chunk, pos, end);
         continue;
       }
+      const total = this.frameTotal(type, chunk, pos);
       flushPass(pos);
       if (end - pos >= total) {
         const start = pos;
@@ -196,6 +194,29 @@ export class PgFramer {
       }
     }
     flushPass(end);
+  }
+
+  /**
+   * Skips the uninspected messages from `pos` (its header lies whole in the chunk) while the next one's header
+   * does too: a result's DataRows, passed raw, are a header read and a jump each, in one loop. Returns where it
+   * stopped: the end of the chunk (`passRemaining` holds what the last message still lacks) or the next
+   * message that is inspected or whose header is split.
+   */
+  private skipPassed(chunk: Buffer, pos: number, end: number): number {
+    const inspect = this.inspect;
+    const limit = this.maxMessageBytes;
+    for (;;) {
+      const len = ((chunk[pos + 1]! << 24) | (chunk[pos + 2]! << 16) | (chunk[pos + 3]! << 8) | chunk[pos + 4]!) >>> 0;
+      // Out of range (negative as an int32 too): frameTotal says why.
+      if (len < 4 || len + 1 > limit) this.frameTotal(chunk[pos]!, chunk, pos);
+      const next = pos + 1 + len;
+      if (next >= end) {
+        this.passRemaining = next - end;
+        return end;
+      }
+      pos = next;
+      if (end - pos < 5 || inspect[chunk[pos]!] === 1) return pos;
+    }
   }
 
   /** Validates the length field at `at` and returns the message's whole size in bytes. */
