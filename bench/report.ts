@@ -153,6 +153,7 @@ const palette: Record<string, string> = {
   'columns-workers': '#98df8a',
   'detect-inline': '#d62728',
   'detect-workers': '#ff9896',
+  'detect-pool': '#e377c2',
   'shipped-rules': '#9467bd',
 };
 
@@ -216,7 +217,7 @@ export function goals(bulk: BulkRow[], small: SmallRow[], engine: { id: string; 
   const out: Goal[] = [
     { what: 'passthrough vs relay (bulk rows/s)', target: 0, ratios: pick(bulk, ['passthrough'], (r) => r.client, (r) => r.vsRelay, 0) },
     { what: '3 masked columns vs direct (bulk rows/s)', target: 0.85, ratios: pick(bulk, ['columns-inline', 'columns-workers'], (r) => r.client, (r) => r.vsDirect, 0.85), note: inactive(['columns-inline', 'columns-workers']) },
-    { what: 'detectors vs direct (bulk rows/s)', target: 0.7, ratios: pick(bulk, ['detect-inline', 'detect-workers'], (r) => r.client, (r) => r.vsDirect, 0.7), note: inactive(['detect-inline', 'detect-workers']) },
+    { what: 'detectors vs direct (bulk rows/s)', target: 0.7, ratios: pick(bulk, ['detect-inline', 'detect-workers', 'detect-pool'], (r) => r.client, (r) => r.vsDirect, 0.7), note: inactive(['detect-inline', 'detect-workers', 'detect-pool']) },
     { what: 'small queries vs relay (TPS)', target: 1.0, ratios: pick(small, ['passthrough'], (r) => r.test, (r) => r.vsRelay, 1.0) },
     // The engine's targets are MB/s per core, not ratios: the "ratio" is MB/s over the target.
     { what: 'masking engine, column rules, MB/s / 200 (one core)', target: 1, ratios: engineGoal(engine, ['columns'], 200) },

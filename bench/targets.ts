@@ -34,6 +34,8 @@ export interface Scenario {
   label: string;
   masking: Masking;
   workers: number;
+  /** config masking.offload (default auto: the pool is used while the machine has a core to spare). */
+  offload?: 'auto' | 'always';
   /** The sqlwarden build to start (its dist/main.js); this checkout's unless given (bench/ab.ts). */
   main?: string;
   /** Measured by the small queries only (not the bulk reads). */
@@ -45,7 +47,8 @@ export const scenarios: Scenario[] = [
   { id: 'columns-inline', label: 'sqlwarden, 3 columns masked, inline', masking: 'columns', workers: 0 },
   { id: 'columns-workers', label: 'sqlwarden, 3 columns masked, 2 workers', masking: 'columns', workers: 2 },
   { id: 'detect-inline', label: 'sqlwarden, detectors on every text column, inline', masking: 'detect', workers: 0 },
-  { id: 'detect-workers', label: 'sqlwarden, detectors on every text column, 2 workers', masking: 'detect', workers: 2 },
+  { id: 'detect-workers', label: 'sqlwarden, detectors on every text column, 2 workers, offload auto (the default)', masking: 'detect', workers: 2 },
+  { id: 'detect-pool', label: 'sqlwarden, detectors on every text column, 2 workers, offload always', masking: 'detect', workers: 2, offload: 'always' },
   { id: 'shipped-rules', label: 'sqlwarden, the shipped rules/masking.yaml (small queries only)', masking: 'shipped', workers: 2, smallOnly: true },
 ];
 
@@ -180,7 +183,7 @@ export async function startTargets(pg: Db, my: Db, chosen: Scenario[]): Promise<
         console: { listen: '127.0.0.1:0' },
         rules: './rules',
         audit: { file: './audit.jsonl' },
-        masking: { key: 'sqlwarden-bench-key', workers: s.workers },
+        masking: { key: 'sqlwarden-bench-key', workers: s.workers, offload: s.offload ?? 'auto' },
         log: { level: 'warn' },
       };
       writeFileSync(path.join(home, 'sqlwarden.yaml'), stringify(config));

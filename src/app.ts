@@ -113,7 +113,7 @@ async function assemble(config: Config, opts: AppOptions, log: Logger, opened: C
 
   const maskingRules = new MaskingRulesWatcher(config.rules, { hashKey: config.masking.key, log }).watch();
   opened.push(() => maskingRules.close());
-  const pool = opts.masking !== false && config.masking.workers > 0 ? new MaskingPool({ workers: config.masking.workers, hashKey: config.masking.key }) : null;
+  const pool = opts.masking !== false && config.masking.workers > 0 ? new MaskingPool({ workers: config.masking.workers, hashKey: config.masking.key, offload: config.masking.offload, log }) : null;
   if (pool) opened.push(() => pool.close());
   const masking = opts.masking === false ? undefined : new MaskingRowStage(() => maskingRules.current, new MaskingStage({ executor: pool }));
   const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl, observer: recorder });

@@ -107,8 +107,13 @@ const schema = z.strictObject({
     })
     .default({ file: './audit.jsonl', maxBytes: 64 * 1024 * 1024, maxSqlChars: 65536 }),
   masking: z
-    .strictObject({ key: z.string().min(1).optional(), workers: z.number().int().min(0).max(64).default(2) })
-    .default({ workers: 2 }),
+    .strictObject({
+      key: z.string().min(1).optional(),
+      workers: z.number().int().min(0).max(64).default(2),
+      /** auto: batches go to the workers only while the machine has cores to spare (masking/headroom.ts). */
+      offload: z.enum(['auto', 'always']).default('auto'),
+    })
+    .default({ workers: 2, offload: 'auto' }),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),

@@ -1,5 +1,6 @@
 // A batch of row messages masked in one go: what a worker runs (`runBatch`), the row maskers of each row
 // format, and the buffers batches travel in. Imports no pool and no socket: the worker loads this module.
+import type { OffloadAdvice } from './headroom.js';
 import { WireError } from '../wire/bytes.js';
 import { compilePlan, type MaskPlan, type PlanSpec } from './plan.js';
 import { PgRowMasker, type PgRowFormats } from './pg-rows.js';
@@ -116,6 +117,8 @@ export interface BatchResult {
 /** Something that runs batches: the piscina pool (pool.ts), or a test's fake. */
 export interface BatchExecutor {
   run(job: BatchJob): Promise<BatchResult>;
+  /** Whether batches should go to it now (see headroom.ts); absent: always. */
+  readonly offload?: OffloadAdvice;
 }
 
 const compiledPlans = new Map<number, MaskPlan>();

@@ -6,6 +6,8 @@
 // run from the TypeScript sources (vitest), it is worker.source.mjs, a plain-JS entry that compiles the
 // sources on load (worker threads do not go through vitest's transform).
 import { Piscina } from 'piscina';
+import { alwaysOffload, CpuHeadroom, type OffloadAdvice } from './headroom.js';
+import type { Logger } from '../log.js';
 import type { BatchExecutor, BatchJob, BatchResult } from './batch.js';
 import type maskBatch from './worker.js';
 
@@ -14,10 +16,15 @@ export interface PoolOptions {
   workers: number;
   /** HMAC key of the `hash` strategy (config `masking.key`). */
   hashKey?: string | Buffer;
+  /** Config `masking.offload`: `auto` (default) sends batches only while the machine has cores to spare. */
+  offload?: 'auto' | 'always';
+  /** Where `auto` says when it stops or resumes sending batches. */
+  log?: Logger;
 }
 
 export class MaskingPool implements BatchExecutor {
   private readonly piscina: Piscina<BatchJob, ReturnType<typeof maskBatch>>;
+  readonly offload: OffloadAdvice;
 
   constructor(opts: PoolOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`masking.workers: expected at least 1 for a pool, got ${opts.workers}`);
@@ -29,6 +36,17 @@ export class MaskingPool implements BatchExecutor {
       idleTimeout: Infinity,
       workerData: { hashKey: opts.hashKey },
     });
+    const log = opts.log;
+    this.offload =
+      opts.offload === 'always'
+        ? alwaysOffload
+        : new CpuHeadroom({
+            onChange: (pays, others) =>
+              log?.info(
+                { otherProcessesCores: Math.round(others * 100) / 100 },
+                pays ? 'masking: detector and hash batches go to the worker pool again' : 'masking: the other processes leave no core to spare: batches are masked on the main thread',
+              ),
+          });
   }
 
   get threads(): number {
@@ -51,6 +69,7 @@ export class MaskingPool implements BatchExecutor {
   }
 
   close(): Promise<void> {
+    if (this.offload instanceof CpuHeadroom) this.offload.close();
     return this.piscina.destroy();
   }
 }

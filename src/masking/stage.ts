@@ -10,6 +10,7 @@ import { OVERWRITTEN, type RowMasker } from './row-masker.js';
 import { MaskCounters, type MaskCounts } from './counters.js';
 import { BatchBuffers, createRowMasker, messageEnd, needsWorkers, type BatchExecutor, type BatchJob, type BatchResult, type RowFormat } from './batch.js';
 import type { OrderedOutput, Slot } from './ordered-output.js';
+import type { OffloadAdvice } from './headroom.js';
 
 export interface StageOptions {
   /** Runs batches; null: everything inline. */
@@ -62,6 +63,9 @@ export class ResultMasker {
   private inFlight = 0;
   private ended: ((counts: MaskCounts) => void) | null = null;
   private readonly notFull = () => !this.full;
+  /** Whether the pool should take batches now, and the generation of it this result last followed. */
+  private readonly advice: OffloadAdvice | null;
+  private adviceSeen = 0;
 
   constructor(
     readonly plan: MaskPlan,
@@ -76,6 +80,7 @@ export class ResultMasker {
     this.masker = createRowMasker(plan, format, this.counters);
     this.pooled = false;
     this.inlineLeft = executor ? this.opts.inlineRows : Infinity;
+    this.advice = executor?.offload ?? null;
   }
 
   /** Batches in the pool, or output waiting behind them, are at their bound. */
@@ -93,6 +98,7 @@ export class ResultMasker {
    * go into the output's slab in one loop, with one commit; else one by one as `row` takes them.
    */
   rows(buf: Buffer, start: number, end: number): boolean {
+    if (this.advice !== null && this.advice.generation !== this.adviceSeen) this.followAdvice();
     if (this.pooled || this.inlineLeft !== Infinity || this.masker.slack < 0) {
       let full = false;
       for (let at = start; at < end; ) {
@@ -164,9 +170,17 @@ export class ResultMasker {
   }
 
   row(buf: Buffer, start: number, end: number): boolean {
+    if (this.advice !== null && this.advice.generation !== this.adviceSeen) this.followAdvice();
     if (!this.pooled) {
       if (this.inlineLeft > 0) {
         this.inlineLeft--;
+        this.maskInline(buf, start, end);
+        return !this.full;
+      }
+      // The result outgrew its inline rows: to the pool, unless the machine has no core to spare for it.
+      if (this.advice !== null && !this.advice.pays) {
+        this.adviceSeen = this.advice.generation;
+        this.inlineLeft = Infinity;
         this.maskInline(buf, start, end);
         return !this.full;
       }
@@ -188,6 +202,23 @@ export class ResultMasker {
     this.batchLength += len;
     if (++this.batchRowCount >= this.opts.batchRows || this.batchLength >= this.opts.batchBytes) this.dispatch();
     return !this.full;
+  }
+
+  /**
+   * The advice changed (headroom.ts): a pooled result sends the batch it was filling and masks inline from
+   * here; one kept inline past its first rows goes to the pool. The output keeps the order either way: what
+   * is written inline waits behind the batches still in the pool.
+   */
+  private followAdvice(): void {
+    const advice = this.advice!;
+    this.adviceSeen = advice.generation;
+    if (this.pooled && !advice.pays) {
+      if (this.batch !== null) this.dispatch();
+      this.pooled = false;
+      this.inlineLeft = Infinity;
+    } else if (!this.pooled && this.inlineLeft === Infinity && advice.pays) {
+      this.pooled = true;
+    }
   }
 
   /** Copies the rows still pending into the batch. */

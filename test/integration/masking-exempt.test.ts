@@ -37,7 +37,7 @@ beforeAll(async () => {
   mysqlDirect = await admin(myDb);
   await mysqlDirect.query('CREATE TABLE t (id INT PRIMARY KEY, email VARCHAR(100), ssn VARCHAR(20), note TEXT) DEFAULT CHARSET = utf8mb4');
   await mysqlDirect.query(`INSERT INTO t VALUES (1, 'jane.doe@example.com', '123-45-6789', 'mail bob@corp.io'), (2, NULL, '', 'nothing')`);
-  proxy = await startProxy({ masking: true, mysql: {}, extra: { rules, masking: { key: 'test-mask-key-0123456789', workers: 2 } } });
+  proxy = await startProxy({ masking: true, mysql: {}, extra: { rules, masking: { key: 'test-mask-key-0123456789', workers: 2, offload: 'always' } } });
 });
 
 afterAll(async () => {

@@ -20,7 +20,7 @@ import { Command } from '../../src/wire/mysql/packets.js';
 import { mysql as db } from '../helpers/databases.js';
 
 const dbName = 'sw_my_masking';
-const maskingConfig = { masking: { key: 'test-mask-key-0123456789', workers: 2 } };
+const maskingConfig = { masking: { key: 'test-mask-key-0123456789', workers: 2, offload: 'always' } };
 let proxy: Awaited<ReturnType<typeof startProxy>>;
 let port: number;
 let c: Conn;
@@ -82,7 +82,7 @@ describe('masking on MySQL', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-rules-'));
     writeFileSync(path.join(dir, 'policy.yaml'), 'rules: []\ndefault: allow\n');
     writeFileSync(path.join(dir, 'masking.yaml'), 'columns:\n  - match: { column: email }\n    mask: hash\n');
-    const hashing = await startProxy({ masking: true, mysql: {}, extra: { rules: dir, masking: { key: 'join-key-0123456789', workers: 2 } } });
+    const hashing = await startProxy({ masking: true, mysql: {}, extra: { rules: dir, masking: { key: 'join-key-0123456789', workers: 2, offload: 'always' } } });
     const hc = await connect({ via: hashing.mysql!.port, database: dbName });
     try {
       const one = async (sql: string, params?: number[]) => ((params ? (await hc.execute<RowDataPacket[]>(sql, params))[0] : (await hc.query<RowDataPacket[]>(sql))[0])[0]!.email as string);
@@ -257,7 +257,7 @@ describe('masking through views on MySQL', () => {
     startProxy({
       masking: true,
       mysql: catalog ? { catalog: `mysql://${encodeURIComponent(db.user)}:${encodeURIComponent(db.password)}@${db.host}:${db.port}` } : {},
-      extra: { rules: rulesDir, masking: { key: 'test-mask-key-0123456789', workers: 2 } },
+      extra: { rules: rulesDir, masking: { key: 'test-mask-key-0123456789', workers: 2, offload: 'always' } },
     });
   const rows = 3000;
   const text = (conn: Conn) => (q: string) => conn.query<RowDataPacket[]>(q);
@@ -341,7 +341,7 @@ describe('masking through derived tables and CTEs on MySQL', () => {
     startProxy({
       masking: true,
       mysql: catalog ? { catalog: `mysql://${encodeURIComponent(db.user)}:${encodeURIComponent(db.password)}@${db.host}:${db.port}` } : {},
-      extra: { rules: rulesDir, masking: { key: 'test-mask-key-0123456789', workers: 2 } },
+      extra: { rules: rulesDir, masking: { key: 'test-mask-key-0123456789', workers: 2, offload: 'always' } },
     });
   const text = (conn: Conn) => (q: string, params?: number[]) => conn.query<RowDataPacket[]>(q, params);
   const binary = (conn: Conn) => (q: string, params?: number[]) => conn.execute<RowDataPacket[]>(q, params);

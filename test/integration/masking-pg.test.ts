@@ -38,7 +38,7 @@ let c: pgLib.Client;
 let direct: pgLib.Client;
 
 beforeAll(async () => {
-  proxy = await startProxy({ masking: true, extra: { masking: { key: 'test-mask-key-0123456789', workers: 2 } } });
+  proxy = await startProxy({ masking: true, extra: { masking: { key: 'test-mask-key-0123456789', workers: 2, offload: 'always' } } });
   direct = new pgLib.Client({ ...pg, host: '127.0.0.1' });
   await direct.connect();
   await direct.query(`DROP TABLE IF EXISTS sw_mask_t;
@@ -266,7 +266,7 @@ describe('masking on PostgreSQL', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sqlwarden-rules-'));
     writeFileSync(path.join(dir, 'policy.yaml'), 'rules: []\ndefault: allow\n');
     writeFileSync(path.join(dir, 'masking.yaml'), 'columns:\n  - match: { column: email }\n    mask: hash\n');
-    const hashing = await startProxy({ masking: true, extra: { rules: dir, masking: { key: 'join-key-0123456789', workers: 2 } } });
+    const hashing = await startProxy({ masking: true, extra: { rules: dir, masking: { key: 'join-key-0123456789', workers: 2, offload: 'always' } } });
     try {
       const hc = new pgLib.Client({ host: '127.0.0.1', port: hashing.pg.port, user: pg.user, database: pg.database });
       await hc.connect();

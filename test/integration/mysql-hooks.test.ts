@@ -165,7 +165,7 @@ describe('masking in the session', () => {
   let port: number;
   beforeAll(async () => {
     // The shipped rules: `secret` columns are redacted (****), `phone` columns keep their last 4 digits.
-    proxy = await startProxy({ masking: true, mysql: {}, extra: { masking: { key: 'test-mask-key-0123456789', workers: 2 } } });
+    proxy = await startProxy({ masking: true, mysql: {}, extra: { masking: { key: 'test-mask-key-0123456789', workers: 2, offload: 'always' } } });
     port = proxy.mysql!.port;
   });
   afterAll(() => proxy.close());

@@ -290,6 +290,66 @@ describe('ordering', () => {
   });
 });
 
+describe('following the offload advice (masking.offload: auto)', () => {
+  /** A FakePool whose advice the test sets, as CpuHeadroom does from its samples. */
+  class AdvisedPool extends FakePool {
+    readonly offload = { generation: 0, pays: true };
+    advise(pays: boolean): void {
+      this.offload.pays = pays;
+      this.offload.generation++;
+    }
+  }
+  const completeAll = async (pool: FakePool) => {
+    for (let i = 0; i < pool.jobs.length; i++) if (!pool.jobs[i]!.done) pool.complete(i);
+    await settle();
+  };
+
+  it('keeps a result inline past its first rows while the machine has no core to spare: the pool gets nothing', async () => {
+    const pool = new AdvisedPool();
+    pool.advise(false);
+    const h = harness({ executor: pool, inlineRows: 3, batchRows: 4 });
+    const input = rows(40);
+    for (const r of input) h.result.row(r, 0, r.length);
+    const counts = await h.result.end();
+    expect(pool.jobs).toHaveLength(0);
+    expect(h.result.usesWorkers).toBe(false);
+    const expected = inlineExpected(detectPlan, input);
+    expect(h.rowsOut()).toEqual(expected.rows);
+    expect(counts).toEqual(expected.counters.snapshot());
+  });
+
+  it('moves a result between pool and inline as the advice changes, rows in input order and masked the same', async () => {
+    const pool = new AdvisedPool();
+    const h = harness({ executor: pool, inlineRows: 2, batchRows: 4, maxInFlight: 10 });
+    const input = rows(30);
+    const send = (from: number, to: number) => {
+      for (const r of input.slice(from, to)) h.result.row(r, 0, r.length);
+    };
+    send(0, 10); // 2 inline, 8 in two batches
+    expect(pool.jobs).toHaveLength(2);
+    expect(h.result.usesWorkers).toBe(true);
+    send(10, 12); // a batch under way with two rows
+    pool.advise(false);
+    send(12, 20); // the batch under way goes to the pool, the rest inline behind it
+    expect(pool.jobs).toHaveLength(3);
+    expect(h.result.usesWorkers).toBe(false);
+    // Written inline, yet not out before the batches ahead of them.
+    expect(h.rowsOut()).toHaveLength(2);
+    pool.advise(true);
+    // A run of rows (rows()) follows the advice too.
+    const run = Buffer.concat(input.slice(20, 30));
+    h.result.rows(run, 0, run.length);
+    expect(h.result.usesWorkers).toBe(true);
+    expect(pool.jobs.length).toBeGreaterThan(3);
+    const ended = h.result.end();
+    await completeAll(pool);
+    const counts = await ended;
+    const expected = inlineExpected(detectPlan, input);
+    expect(h.rowsOut()).toEqual(expected.rows);
+    expect(counts).toEqual(expected.counters.snapshot());
+  });
+});
+
 describe('back-pressure', () => {
   it('reports full at maxInFlight batches and drains when one completes', async () => {
     const pool = new FakePool();
@@ -363,7 +423,7 @@ describe('failures', () => {
 describe('the piscina pool', () => {
   let pool: MaskingPool;
   beforeAll(async () => {
-    pool = new MaskingPool({ workers: 2, hashKey });
+    pool = new MaskingPool({ workers: 2, hashKey, offload: 'always' });
     await pool.ready();
   }, 60_000);
   afterAll(() => pool.close());
