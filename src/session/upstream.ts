@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { HostPort } from '../config.js';
 import { ProxyError } from '../errors.js';
+import { ReadSlab } from './read-slab.js';
 
 export type UpstreamTlsMode = 'disable' | 'prefer' | 'require' | 'verify-full';
 
@@ -11,7 +12,20 @@ export const connectTimeoutMs = 10_000;
 
 export function connectTcp(target: HostPort): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+    // Reads go into a slab of the socket's own (read-slab.ts) and reach the session as 'data' events, as usual.
+    const slab = new ReadSlab();
+    const socket: net.Socket = net.connect({
+      host: target.host,
+      port: target.port,
+      noDelay: true,
+      onread: {
+        buffer: slab.room,
+        callback: (n) => {
+          socket.emit('data', slab.took(n));
+          return true;
+        },
+      },
+    });
     const timer = setTimeout(() => socket.destroy(new Error(`timed out after ${connectTimeoutMs} ms`)), connectTimeoutMs);
     const fail = (err: Error) => {
       clearTimeout(timer);
