@@ -3,12 +3,12 @@
 // trade when the pool's threads run on cores nobody else wants: the main thread sheds the scanning and keeps
 // up with the stream. It is a bad one when the machine's cores are taken by the database and its clients, as
 // on a small host that runs them all: the workers' CPU is then taken from the database, and the hops come on
-// top (npm run bench, 2 cores, every detector: 0.52-0.56 of direct on 2 workers, 0.61-0.69 inline).
+// top (npm run bench, 2 cores, every detector: 0.48-0.70 of direct on 2 workers, 0.53-0.84 inline).
 //
 // So the pool is used while the rest of the machine (every process but sqlwarden) leaves sqlwarden at least
 // `spareCores` cores: one for the main thread, half of one for workers. Measured from the kernel's per-core
-// times and this process's own CPU, sampled every `intervalMs`; a result checks the advice between its
-// chunks, so a long result follows the machine as its load changes.
+// times and this process's own CPU, sampled every `intervalMs` and smoothed; a result checks the advice
+// between its chunks, so a long result follows the machine as its load changes.
 import os from 'node:os';
 
 /** What the row stage reads (see stage.ts): `pays` changes only with `generation`. */
@@ -30,17 +30,24 @@ export const spareCores = 1.5;
 export const hysteresisCores = 0.25;
 
 /**
- * The rule, pure: between two samples `ms` apart on a machine of `cores` cores, the pool pays when the other
- * processes used no more than `cores - spareCores` cores (`hysteresisCores` fewer when it did not pay before,
- * so a load near the line does not switch it, and log it, at every sample).
+ * The rule, pure: the pool pays while the other processes keep no more than `cores - spareCores` cores busy
+ * (`hysteresisCores` fewer when it did not pay before, so a load near the line does not switch it back and forth).
  */
-export function offloadPays(from: CpuTimes, to: CpuTimes, ms: number, cores: number, paidBefore = true): boolean {
-  return ms <= 0 || othersCores(from, to, ms) <= cores - spareCores - (paidBefore ? 0 : hysteresisCores);
+export function offloadPays(othersCores: number, cores: number, paidBefore = true): boolean {
+  return othersCores <= cores - spareCores - (paidBefore ? 0 : hysteresisCores);
 }
 
 /** Cores the other processes kept busy on average between two samples `ms` apart. */
 export function othersCores(from: CpuTimes, to: CpuTimes, ms: number): number {
-  return (to.machineBusyMs - from.machineBusyMs - (to.processMs - from.processMs)) / ms;
+  return ms > 0 ? (to.machineBusyMs - from.machineBusyMs - (to.processMs - from.processMs)) / ms : 0;
+}
+
+/**
+ * Each sample moves the estimate half way to what it measured: a client starting up (a core for a few hundred
+ * ms) does not switch the pool off, a database that stays busy does within a second.
+ */
+export function smoothed(previous: number, measured: number): number {
+  return (previous + measured) / 2;
 }
 
 export function cpuTimesNow(): CpuTimes {
@@ -54,6 +61,8 @@ export function cpuTimesNow(): CpuTimes {
 export class CpuHeadroom implements OffloadAdvice {
   generation = 0;
   pays = true;
+  /** The other processes' cores, smoothed (see `smoothed`). */
+  others = 0;
   private last: CpuTimes;
   private lastAt: number;
   private readonly timer: NodeJS.Timeout;
@@ -83,14 +92,15 @@ export class CpuHeadroom implements OffloadAdvice {
   update(): void {
     const now = this.sample();
     const at = performance.now();
-    const pays = offloadPays(this.last, now, at - this.lastAt, this.cores, this.pays);
+    this.others = smoothed(this.others, othersCores(this.last, now, at - this.lastAt));
+    this.last = now;
+    this.lastAt = at;
+    const pays = offloadPays(this.others, this.cores, this.pays);
     if (pays !== this.pays) {
       this.pays = pays;
       this.generation++;
-      this.onChange(pays, othersCores(this.last, now, at - this.lastAt));
+      this.onChange(pays, this.others);
     }
-    this.last = now;
-    this.lastAt = at;
   }
 
   close(): void {

@@ -37,15 +37,21 @@ export class MaskingPool implements BatchExecutor {
       workerData: { hashKey: opts.hashKey },
     });
     const log = opts.log;
+    // The first change is logged at info, later ones at most once a minute (debug in between).
+    let loggedAt = -Infinity;
     this.offload =
       opts.offload === 'always'
         ? alwaysOffload
         : new CpuHeadroom({
-            onChange: (pays, others) =>
-              log?.info(
+            onChange: (pays, others) => {
+              const now = performance.now();
+              const level = now - loggedAt >= 60_000 ? 'info' : 'debug';
+              if (level === 'info') loggedAt = now;
+              log?.[level](
                 { otherProcessesCores: Math.round(others * 100) / 100 },
                 pays ? 'masking: detector and hash batches go to the worker pool again' : 'masking: the other processes leave no core to spare: batches are masked on the main thread',
-              ),
+              );
+            },
           });
   }
 

@@ -1,70 +1,110 @@
-// When the masking pool pays (masking.offload: auto): the rule on CPU samples, and the advice the stage reads.
+// When the masking pool pays (masking.offload: auto): the rule, the measure it reads, and the advice the stage
+// follows.
 import { describe, expect, it } from 'vitest';
-import { CpuHeadroom, cpuTimesNow, hysteresisCores, offloadPays, spareCores, type CpuTimes } from '../../../src/masking/headroom.js';
+import { CpuHeadroom, cpuTimesNow, hysteresisCores, offloadPays, othersCores, spareCores, type CpuTimes } from '../../../src/masking/headroom.js';
 
 /** Two samples `ms` apart: the machine's cores busy `machineCores` on average, this process `processCores`. */
-function between(ms: number, machineCores: number, processCores: number): [CpuTimes, CpuTimes] {
+function between(ms: number, machineCores: number, processCores: number): [CpuTimes, CpuTimes, number] {
   const from = { machineBusyMs: 1_000_000, processMs: 5_000 };
-  return [from, { machineBusyMs: from.machineBusyMs + machineCores * ms, processMs: from.processMs + processCores * ms }];
+  return [from, { machineBusyMs: from.machineBusyMs + machineCores * ms, processMs: from.processMs + processCores * ms }, ms];
 }
+
+describe('othersCores', () => {
+  it("is the machine's busy time less this process's, per ms between the samples", () => {
+    expect(othersCores(...between(250, 2, 0.8))).toBeCloseTo(1.2);
+    expect(othersCores(...between(1000, 3.5, 1))).toBeCloseTo(2.5);
+    expect(othersCores(...between(0, 2, 0))).toBe(0);
+  });
+});
 
 describe('offloadPays', () => {
   it('says no on a 2-core host that also runs the database and its clients', () => {
-    // The bench's host: the database backend ~0.9 of a core, the client ~0.3, sqlwarden the rest.
-    expect(offloadPays(...between(250, 2, 0.8), 250, 2)).toBe(false);
-    // Still no while the pool itself runs: its CPU is sqlwarden's, the others' ~1.2 cores are what count.
-    expect(offloadPays(...between(250, 2, 1.0), 250, 2)).toBe(false);
+    // The bench's host: the database backend ~0.9 of a core, the client ~0.3, sqlwarden the rest. While the pool
+    // runs, its CPU is sqlwarden's: the others' cores are what count.
+    expect(offloadPays(othersCores(...between(250, 2, 0.8)), 2)).toBe(false);
+    expect(offloadPays(othersCores(...between(250, 2, 1.0)), 2)).toBe(false);
   });
 
   it('says yes on a 2-core host of its own (database and clients elsewhere), busy or not', () => {
-    expect(offloadPays(...between(250, 1.05, 1.0), 250, 2)).toBe(true);
-    expect(offloadPays(...between(250, 1.9, 1.85), 250, 2)).toBe(true);
-    expect(offloadPays(...between(250, 0, 0), 250, 2)).toBe(true);
+    expect(offloadPays(othersCores(...between(250, 1.05, 1.0)), 2)).toBe(true);
+    expect(offloadPays(othersCores(...between(250, 1.9, 1.85)), 2)).toBe(true);
+    expect(offloadPays(0, 2)).toBe(true);
   });
 
   it('says yes on a larger host until the others leave sqlwarden less than spareCores', () => {
-    expect(offloadPays(...between(1000, 3.5, 1), 1000, 8)).toBe(true);
-    expect(offloadPays(...between(1000, 1 + 8 - spareCores, 1), 1000, 8)).toBe(true);
-    expect(offloadPays(...between(1000, 1 + 8 - spareCores + 0.1, 1), 1000, 8)).toBe(false);
+    expect(offloadPays(2.5, 8)).toBe(true);
+    expect(offloadPays(8 - spareCores, 8)).toBe(true);
+    expect(offloadPays(8 - spareCores + 0.1, 8)).toBe(false);
   });
 
   it('asks the others for hysteresisCores more before it says yes again', () => {
-    const near = between(1000, 1 + 8 - spareCores - hysteresisCores / 2, 1);
-    expect(offloadPays(...near, 1000, 8, true)).toBe(true);
-    expect(offloadPays(...near, 1000, 8, false)).toBe(false);
-    expect(offloadPays(...between(1000, 1 + 8 - spareCores - hysteresisCores, 1), 1000, 8, false)).toBe(true);
-  });
-
-  it('says yes when no time passed (nothing measured yet)', () => {
-    expect(offloadPays(...between(0, 2, 0), 0, 2)).toBe(true);
+    const near = 8 - spareCores - hysteresisCores / 2;
+    expect(offloadPays(near, 8, true)).toBe(true);
+    expect(offloadPays(near, 8, false)).toBe(false);
+    expect(offloadPays(8 - spareCores - hysteresisCores, 8, false)).toBe(true);
   });
 });
 
 describe('CpuHeadroom', () => {
-  it('changes its generation exactly when its advice changes', () => {
+  /** Samples in which the other processes kept `others()` cores busy over `ms` ms each, sqlwarden none. */
+  function machine(ms: number) {
     let t: CpuTimes = { machineBusyMs: 0, processMs: 0 };
-    let othersPerCall = 0;
-    const sample = () => {
-      // Each sample: the others used `othersPerCall` ms of CPU since the last one (a few ms pass between calls).
-      t = { machineBusyMs: t.machineBusyMs + othersPerCall, processMs: t.processMs };
-      return t;
-    };
+    const load = { others: 0 };
+    const sample = () => (t = { machineBusyMs: t.machineBusyMs + load.others * ms, processMs: t.processMs });
+    return { load, sample };
+  }
+  // A sample's interval is measured with performance.now(); the samples here pretend a long one, so that the
+  // few real ms between two update() calls turn any busy time into many cores.
+  const burst = 1e9;
+
+  it('changes its generation exactly when its advice changes, and says so once a change', () => {
+    const m = machine(1);
     const changes: boolean[] = [];
-    const h = new CpuHeadroom({ intervalMs: 60_000, cores: 2, sample, onChange: (pays) => changes.push(pays) });
+    const h = new CpuHeadroom({ intervalMs: 60_000, cores: 2, sample: m.sample, onChange: (pays) => changes.push(pays) });
     try {
-      expect(h.pays).toBe(true);
       h.update();
       expect(h).toMatchObject({ pays: true, generation: 0 });
-      othersPerCall = 1e9; // far more than 2 cores could do in the time between two calls
+      m.load.others = burst;
       h.update();
       expect(h).toMatchObject({ pays: false, generation: 1 });
       h.update();
       expect(h).toMatchObject({ pays: false, generation: 1 });
-      othersPerCall = 0;
-      h.update();
+      m.load.others = 0;
+      // Smoothed: the estimate halves each sample, so it takes a few quiet ones to come back.
+      for (let i = 0; i < 200 && h.pays === false; i++) h.update();
       expect(h).toMatchObject({ pays: true, generation: 2 });
       expect(changes).toEqual([false, true]);
     } finally {
+      h.close();
+    }
+  });
+
+  it('does not switch the pool off for one busy sample between quiet ones (a client starting up)', () => {
+    // Each sample here spans 250 ms of machine time; 1.0 core of others for one sample, on a 2-core host.
+    const interval = 250;
+    let t: CpuTimes = { machineBusyMs: 0, processMs: 0 };
+    let others = 0;
+    const at = { ms: 0 };
+    const sample = () => (t = { machineBusyMs: t.machineBusyMs + others * interval, processMs: t.processMs });
+    const h = new CpuHeadroom({ intervalMs: 60_000, cores: 2, sample });
+    const realNow = performance.now;
+    performance.now = () => (at.ms += interval);
+    try {
+      h.update();
+      others = 0.9;
+      h.update();
+      expect(h.pays).toBe(true);
+      others = 0;
+      h.update();
+      expect(h.pays).toBe(true);
+      // A database that stays busy does switch it off, within a second.
+      others = 1.2;
+      h.update();
+      h.update();
+      h.update();
+      expect(h.pays).toBe(false);
+    } finally {
+      performance.now = realNow;
       h.close();
     }
   });
