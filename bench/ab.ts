@@ -27,13 +27,14 @@ const { values } = parseArgs({
     table: { type: 'string', default: 'bench_pii' },
     pairs: { type: 'string', default: '6' },
     workers: { type: 'string', default: '0' },
+    offload: { type: 'string' },
     small: { type: 'string' },
     seconds: { type: 'string', default: '3' },
   },
 });
 if (!values.a || !values.b) {
   throw new Error(
-    'usage: npm run bench:ab -- --a DIR --b DIR [--masking none|columns|detect] [--client pg-raw|mysql2|psql|mariadb | --small TEST [--seconds S]] [--table T] [--pairs N] [--workers N]',
+    'usage: npm run bench:ab -- --a DIR --b DIR [--masking none|columns|detect] [--client pg-raw|mysql2|psql|mariadb | --small TEST [--seconds S]] [--table T] [--pairs N] [--workers N [--offload auto|always]]',
   );
 }
 const client = values.client as BulkClient;
@@ -46,9 +47,11 @@ const pg = dbFromUrl(defaultPgUrl(), { port: 5432, user: 'postgres' });
 const my = dbFromUrl(defaultMysqlUrl(), { port: 3306, user: 'root' });
 const main = (dir: string) => path.resolve(dir, 'dist/main.js');
 const workers = Number(values.workers);
+const offload = values.offload as 'auto' | 'always' | undefined;
+if (offload !== undefined && offload !== 'auto' && offload !== 'always') throw new Error('--offload: auto or always');
 const started = await startTargets(pg, my, [
-  { id: 'A', label: values.a, masking, workers, main: main(values.a) },
-  { id: 'B', label: values.b, masking, workers, main: main(values.b) },
+  { id: 'A', label: values.a, masking, workers, offload, main: main(values.a) },
+  { id: 'B', label: values.b, masking, workers, offload, main: main(values.b) },
 ]);
 try {
   const ab = started.targets.filter((t) => t.kind === 'sqlwarden');

@@ -183,7 +183,8 @@ export async function startTargets(pg: Db, my: Db, chosen: Scenario[]): Promise<
         console: { listen: '127.0.0.1:0' },
         rules: './rules',
         audit: { file: './audit.jsonl' },
-        masking: { key: 'sqlwarden-bench-key', workers: s.workers, offload: s.offload ?? 'auto' },
+        // offload only when the scenario sets it: builds from before it existed refuse the key (bench:ab).
+        masking: { key: 'sqlwarden-bench-key', workers: s.workers, ...(s.offload ? { offload: s.offload } : {}) },
         log: { level: 'warn' },
       };
       writeFileSync(path.join(home, 'sqlwarden.yaml'), stringify(config));
