@@ -19,7 +19,8 @@ ${commandsUsage}
   --help                                   this text`;
 
 /**
- * Every socket read is a new 64 KiB buffer, so a proxy allocates its throughput in buffers. With V8's default
+ * Every client socket read is a new 64 KiB buffer (upstream reads land in slabs: session/read-slab.ts), and a
+ * proxy allocates much of its throughput besides (masked rows, batches). With V8's default
  * heap growing, the old generation's limit sits just above the live heap (~20 MiB of parsers and caches), and
  * a full mark-compact ran every ~30 MB read: about half the proxy's CPU on a large result. Letting the old
  * generation grow to 3x its live size before a full GC removes them (`npm run bench` passthrough, 1,000,000
