@@ -94,6 +94,22 @@ describe('TLS between the proxy and the server', () => {
     expect(await query(p.pg.port, 'postgres', undefined, 'select ssl from pg_stat_ssl where pid = pg_backend_pid()')).toEqual([{ ssl: true }]);
   });
 
+  it('streams a 30 MB result over TLS to the server whole (the TLS socket over a raw socket that reads into slabs)', async () => {
+    const p = await proxyFor({ upstreamTls: 'require' });
+    const sql = "select g, md5(g::text) || repeat('x', 100) as v from generate_series(1, 200000) g";
+    const c = new pgLib.Client({ host: '127.0.0.1', port: p.pg.port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    try {
+      const { rows } = await c.query<{ g: number; v: string }>(sql);
+      expect(rows).toHaveLength(200_000);
+      const { rows: sums } = await c.query<{ n: string; bytes: string }>(`select count(*) as n, sum(length(v)) as bytes from (${sql}) r`);
+      expect(rows.reduce((n, r, i) => (r.g === i + 1 ? n + r.v.length : NaN), 0)).toBe(Number(sums[0]!.bytes));
+      expect(rows[123_456]!.v).toBe(`${(await c.query<{ m: string }>('select md5(123457::text) as m')).rows[0]!.m}${'x'.repeat(100)}`);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('verifies the server certificate and host with verify-full', async () => {
     const good = await proxyFor({ upstreamTls: 'verify-full', upstreamCa: cluster.certFile });
     expect(await query(good.pg.port, 'postgres', undefined, 'select 1 as ok')).toEqual([{ ok: 1 }]);
