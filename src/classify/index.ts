@@ -25,7 +25,7 @@ import { LruCache, type LruOptions } from './cache.js';
 import { classifyMysql, maskMysql } from './mysql.js';
 import { parseSqlMode } from './mysql-grammar.js';
 import { lexPostgres } from './pg-lexer.js';
-import { classifyPostgres, loadPostgresParser } from './postgres.js';
+import { classifyPostgres, loadPostgresParser, type PgShapes } from './postgres.js';
 import { maskRange } from './tokens.js';
 import { statementBytes, type ShapeTemplate } from './shapes.js';
 import { SqlRefusedError, type ClassifyContext, type Dialect, type MysqlContext, type Statement } from './types.js';
@@ -101,10 +101,9 @@ export class Classifier {
     const key = prefix + sql;
     const hit = this.cache.get(key);
     if (hit) return hit;
-    const statements = freeze(
-      ctx.dialect === 'postgres' && !sql.includes('\0') ? classifyPostgres(sql, ctx, { cache: this.shapes, prefix }) : classify(sql, ctx),
-    );
-    this.cache.set(key, statements, 2 * sql.length + statementBytes(statements));
+    const shapes: PgShapes = { cache: this.shapes, prefix, keepExact: true };
+    const statements = freeze(ctx.dialect === 'postgres' && !sql.includes('\0') ? classifyPostgres(sql, ctx, shapes) : classify(sql, ctx));
+    if (shapes.keepExact) this.cache.set(key, statements, 2 * sql.length + statementBytes(statements));
     return statements;
   }
 }

@@ -273,6 +273,12 @@ function whole(sql: string, tokens: Token[], kind: string, reason: string): Stat
 export interface PgShapes {
   cache: LruCache<ShapeTemplate>;
   prefix: string;
+  /**
+   * Set by classifyPostgres: false when a shape answered for a text other than the one it answered last. A
+   * client that inlines its values sends a new text each call: kept by exact text too, each would evict an
+   * entry that does repeat (a parameterized statement's), and its shape answers for it in a lex anyway.
+   */
+  keepExact?: boolean;
 }
 
 export function classifyPostgres(sql: string, ctx: PostgresContext, shapes?: PgShapes): Statement[] {
@@ -289,7 +295,11 @@ export function classifyPostgres(sql: string, ctx: PostgresContext, shapes?: PgS
   const key = shape === undefined ? undefined : shapes!.prefix + shape;
   if (key !== undefined) {
     const known = shapes!.cache.get(key);
-    if (known) return fromTemplate(known, sql, lex.tokens);
+    if (known) {
+      shapes!.keepExact = known.lastText === sql;
+      known.lastText = sql;
+      return fromTemplate(known, sql, lex.tokens);
+    }
   }
   let tree: { stmts?: Json[] };
   try {

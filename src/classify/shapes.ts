@@ -46,6 +46,8 @@ export interface ShapeTemplate {
   statements: readonly Statement[];
   /** Per statement: [token, back] for its start, then for its end. */
   bounds: Int32Array;
+  /** The text it answered last (see PgShapes.repeat): a text seen twice in a row is worth an exact entry. */
+  lastText: string;
 }
 
 function anchor(tokens: readonly Token[], sqlLength: number, offset: number, out: Int32Array, at: number): void {
@@ -66,7 +68,7 @@ export function makeTemplate(sql: string, tokens: readonly Token[], statements: 
     anchor(tokens, sql.length, ranges[2 * s]!, bounds, 4 * s);
     anchor(tokens, sql.length, ranges[2 * s + 1]!, bounds, 4 * s + 2);
   }
-  return { statements, bounds };
+  return { statements, bounds, lastText: sql };
 }
 
 /** The template's statements for `sql` (same shape): each one's text is its own, the rest is shared. */

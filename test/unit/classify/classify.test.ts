@@ -171,6 +171,24 @@ describe('Classifier (cached)', () => {
     expect(c.classify('SELEC 1', pg)[0]!.category).toBe('unknown');
     expect(c.shapes.size).toBe(0);
   });
+  it('keeps texts its shapes answered out of the exact cache unless one comes twice in a row', () => {
+    const c = new Classifier();
+    // A client that inlines its values: a new text each call. Only the first, which was parsed, is kept whole.
+    for (let i = 1; i <= 50; i++) expect(c.classify(`SELECT abalance FROM pgbench_accounts WHERE aid = ${i}`, pg)[0]!.text).toBe(`SELECT abalance FROM pgbench_accounts WHERE aid = ${i}`);
+    expect(c.cache.size).toBe(1);
+    expect(c.shapes.hits).toBe(49);
+    // The same text again right after: now worth an exact entry, and the next one is a hit.
+    c.classify('SELECT abalance FROM pgbench_accounts WHERE aid = 50', pg);
+    expect(c.cache.size).toBe(2);
+    const hits = c.cache.hits;
+    c.classify('SELECT abalance FROM pgbench_accounts WHERE aid = 50', pg);
+    expect(c.cache.hits).toBe(hits + 1);
+    // A text without literals is its own shape, parsed and kept at once.
+    c.classify('SELECT abalance FROM pgbench_accounts WHERE aid = $1', pg);
+    expect(c.cache.size).toBe(3);
+    c.classify('SELECT abalance FROM pgbench_accounts WHERE aid = $1', pg);
+    expect(c.cache.hits).toBe(hits + 2);
+  });
   it('keeps shapes apart by settings', () => {
     const c = new Classifier();
     c.classify("SELECT 'a'", pg);
