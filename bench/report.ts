@@ -39,6 +39,8 @@ export interface SmallRow {
   p50Ms: number;
   p99Ms: number;
   proxyCpuMs?: number;
+  /** The proxy's CPU per statement (µs), the median of the rounds': what a statement costs it, whatever the TPS. */
+  proxyCpuUs?: number;
   vsDirect?: number;
   vsRelay?: number;
 }
@@ -68,7 +70,7 @@ export function summarizeSmall(test: string, target: string, runs: Small[], cpu:
     perRound: runs.map((r) => r.tps),
     p50Ms: spread(runs.map((r) => r.p50Ms)).median,
     p99Ms: spread(runs.map((r) => r.p99Ms)).median,
-    ...(cpu.length ? { proxyCpuMs: spread(cpu).median } : {}),
+    ...(cpu.length ? { proxyCpuMs: spread(cpu).median, proxyCpuUs: spread(cpu.map((ms, i) => (ms * 1000) / runs[i]!.transactions)).median } : {}),
   };
 }
 
@@ -123,7 +125,7 @@ export function bulkTable(rows: BulkRow[]): string {
 }
 
 export function smallTable(rows: SmallRow[]): string {
-  const head = ['test', 'target', 'TPS', 'TPS min-max', 'p50 ms', 'p99 ms', 'vs direct', 'vs relay', 'proxy CPU ms'];
+  const head = ['test', 'target', 'TPS', 'TPS min-max', 'p50 ms', 'p99 ms', 'vs direct', 'vs relay', 'proxy CPU ms', 'proxy µs/stmt'];
   const body = rows.map((r) => [
     r.test,
     r.target,
@@ -134,6 +136,7 @@ export function smallTable(rows: SmallRow[]): string {
     fmt(r.vsDirect, 2),
     fmt(r.vsRelay, 2),
     fmt(r.proxyCpuMs),
+    fmt(r.proxyCpuUs),
   ]);
   return table(head, body, 2);
 }
@@ -218,12 +221,22 @@ export function goals(bulk: BulkRow[], small: SmallRow[], engine: { id: string; 
     { what: 'passthrough vs relay (bulk rows/s)', target: 0, ratios: pick(bulk, ['passthrough'], (r) => r.client, (r) => r.vsRelay, 0) },
     { what: '3 masked columns vs direct (bulk rows/s)', target: 0.85, ratios: pick(bulk, ['columns-inline', 'columns-workers'], (r) => r.client, (r) => r.vsDirect, 0.85), note: inactive(['columns-inline', 'columns-workers']) },
     { what: 'detectors vs direct (bulk rows/s)', target: 0.7, ratios: pick(bulk, ['detect-inline', 'detect-workers', 'detect-pool'], (r) => r.client, (r) => r.vsDirect, 0.7), note: inactive(['detect-inline', 'detect-workers', 'detect-pool']) },
-    { what: 'small queries vs relay (TPS)', target: 1.0, ratios: pick(small, ['passthrough'], (r) => r.test, (r) => r.vsRelay, 1.0) },
+    { what: 'small queries vs relay (TPS)', target: 1.0, ratios: pick(small, ['passthrough'], (r) => r.test, (r) => r.vsRelay, 1.0), note: cpuPerStatement(small) },
     // The engine's targets are MB/s per core, not ratios: the "ratio" is MB/s over the target.
     { what: 'masking engine, column rules, MB/s / 200 (one core)', target: 1, ratios: engineGoal(engine, ['columns'], 200) },
     { what: 'masking engine, detectors, MB/s / 50 (one core)', target: 1, ratios: engineGoal(engine, ['detect-shipped', 'detect-all'], 50) },
   ];
   return out.filter((g) => g.ratios.length > 0);
+}
+
+/** "proxy µs a statement, sqlwarden / relay: test a/b, ...": what the TPS ratio comes from on a machine the proxy shares. */
+function cpuPerStatement(small: SmallRow[]): string | undefined {
+  const us = (test: string, target: string) => small.find((r) => r.test === test && r.target === target)?.proxyCpuUs;
+  const pairs = [...new Set(small.map((r) => r.test))].flatMap((test) => {
+    const [ours, relay] = [us(test, 'passthrough'), us(test, 'relay')];
+    return ours === undefined || relay === undefined ? [] : [`${test} ${Math.round(ours)}/${Math.round(relay)}`];
+  });
+  return pairs.length ? `proxy CPU µs a statement, sqlwarden / relay: ${pairs.join(', ')}` : undefined;
 }
 
 function engineGoal(engine: { id: string; mbPerSec: number }[], ids: string[], mbPerSec: number): Goal['ratios'] {

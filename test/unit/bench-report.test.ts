@@ -25,3 +25,19 @@ describe('bench ratios', () => {
     expect(rows[1]!.vsRelay).toBeUndefined();
   });
 });
+
+describe('small-query rows', () => {
+  it("give the proxy's CPU per statement, the median of the rounds' own", async () => {
+    const { summarizeSmall } = await import('../../bench/report.js');
+    const runs = [
+      { tps: 5000, p50Ms: 1, p99Ms: 2, transactions: 10_000 },
+      { tps: 2500, p50Ms: 1, p99Ms: 2, transactions: 5_000 },
+      { tps: 4000, p50Ms: 1, p99Ms: 2, transactions: 8_000 },
+    ];
+    // 1,200 ms for 10,000 statements, 1,000 for 5,000, 800 for 8,000: 120, 200 and 100 µs a statement.
+    const row = summarizeSmall('pgbench-simple-8', 'passthrough', runs, [1200, 1000, 800]);
+    expect(row.proxyCpuUs).toBeCloseTo(120);
+    expect(row.proxyCpuMs).toBe(1000);
+    expect(summarizeSmall('pgbench-simple-8', 'direct', runs, []).proxyCpuUs).toBeUndefined();
+  });
+});
