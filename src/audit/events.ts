@@ -153,9 +153,30 @@ for (const [type, keys] of Object.entries(typeKeys)) {
 }
 const typeKnown = new Map(Object.entries(typeKeys).map(([t, keys]) => [t, new Set<string>([...keys, 'type', 'ts', 'seq', 'prev', 'hash'])]));
 
+/**
+ * JSON.stringify of a string, without its call for the strings an audit line is mostly made of (ids, names,
+ * categories, SQL): a string with nothing to escape is its characters in quotes. Anything to escape (a quote,
+ * a backslash, a control character, a surrogate, which JSON.stringify writes as \u escapes when lone) takes
+ * JSON.stringify.
+ */
+export function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return '"' + s + '"';
+}
+
+/** JSON.stringify of a number, without its call: the same digits (both are Number#toString), null when not finite. */
+export function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
+}
+
 /** JSON with object keys sorted at every depth; undefined members left out. */
 function canonicalValue(value: unknown): string {
   if (value === null || typeof value !== 'object') {
+    if (typeof value === 'string') return jsonString(value);
+    if (typeof value === 'number') return jsonNumber(value);
     if (typeof value === 'bigint') return value.toString();
     return JSON.stringify(value) ?? 'null';
   }
@@ -192,7 +213,7 @@ let lastPre = '';
 /** Throws only for values JSON cannot hold (cycles). */
 export function serializeEvent(event: AuditEvent | DroppedEvent, ts: string, opts: SerializeOptions): SerializedEvent {
   const fields = event as unknown as Record<string, unknown>;
-  let post = ',"type":' + JSON.stringify(event.type);
+  let post = ',"type":' + jsonString(event.type);
   const keys = typeKeys[event.type] ?? keyOrder;
   const listed = typeKnown.get(event.type) ?? known;
   for (let i = 0; i < keys.length; i++) {
