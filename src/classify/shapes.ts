@@ -46,7 +46,7 @@ export interface ShapeTemplate {
   statements: readonly Statement[];
   /** Per statement: [token, back] for its start, then for its end. */
   bounds: Int32Array;
-  /** The text it answered last (see PgShapes.repeat): a text seen twice in a row is worth an exact entry. */
+  /** The text it answered last (see PgShapes.keepExact): a text seen twice in a row is worth an exact entry. */
   lastText: string;
 }
 

@@ -168,7 +168,7 @@ export class PgFramer {
       }
 
       const type = this.typed ? chunk[pos]! : 0;
-      if (this.typed && this.inspect[type] !== 1) {
+      if (!this.inspected(type)) {
         if (passStart < 0) passStart = pos;
         pos = this.skipPassed(chunk, pos, end);
         continue;
