@@ -4,6 +4,7 @@
 //
 //   npm run bench:ab -- --a ../base --b . [--masking detect] [--client pg-raw] [--table bench_pii] [--pairs 6]
 //   npm run bench:ab -- --a ../base --b . --small pgbench-prepared-8 [--seconds 3]
+//   npm run bench:ab -- --a ../base --b . --workers 2 --idle 1500   (a pause before each read, as between queries)
 //
 // --small runs one of the small-query tests of `npm run bench` instead of a bulk read: the proxy's CPU per
 // statement (µs) and TPS, which is what a statement's framing, classification, policy and audit cost.
@@ -30,11 +31,12 @@ const { values } = parseArgs({
     offload: { type: 'string' },
     small: { type: 'string' },
     seconds: { type: 'string', default: '3' },
+    idle: { type: 'string', default: '0' },
   },
 });
 if (!values.a || !values.b) {
   throw new Error(
-    'usage: npm run bench:ab -- --a DIR --b DIR [--masking none|columns|detect] [--client pg-raw|mysql2|psql|mariadb | --small TEST [--seconds S]] [--table T] [--pairs N] [--workers N [--offload auto|always]]',
+    'usage: npm run bench:ab -- --a DIR --b DIR [--masking none|columns|detect] [--client pg-raw|mysql2|psql|mariadb | --small TEST [--seconds S]] [--table T] [--pairs N] [--workers N [--offload auto|always]] [--idle MS]',
   );
 }
 const client = values.client as BulkClient;
@@ -62,7 +64,10 @@ try {
   };
   const seconds = Number(values.seconds);
   // One measurement: the proxy's CPU in ms, and how many rows (bulk) or statements (small) in how many ms.
+  const idleMs = Number(values.idle);
   const measure = async (t: Target) => {
+    // A pause first, as between a user's queries: what offload auto saw of the machine before the read counts.
+    if (idleMs > 0) await new Promise((r) => setTimeout(r, idleMs));
     const c0 = cpuMs(t.pid!);
     if (small) {
       // bench_pii as npm run bench seeds it by default (the mysql2 loop picks ids in 1..1,000,000)

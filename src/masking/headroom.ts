@@ -9,12 +9,23 @@
 // `spareCores` cores: one for the main thread, half of one for workers. Measured from the kernel's per-core
 // times and this process's own CPU, sampled every `intervalMs` and smoothed; a result checks the advice
 // between its chunks, so a long result follows the machine as its load changes.
+//
+// The advice leans inline, because inline is never far off while a wrong offload costs the database: a busier
+// machine is believed at once and a quieter one gradually, and a result goes to the pool only on a sample
+// taken wholly while it streams. Before that rule, a read that followed an idle second went to the pool on
+// the idle second's advice until two samples had seen the database busy: most of a 1,000,000-row read here.
 import os from 'node:os';
 
 /** What the row stage reads (see stage.ts): `pays` changes only with `generation`. */
 export interface OffloadAdvice {
+  /** Changes with every sample (so whenever `pays` does): a result looks at the advice again when it changed. */
   readonly generation: number;
   readonly pays: boolean;
+  /**
+   * Whether the pool pays, by a sample whose whole interval came after `generation` was `since`: a result
+   * opened then asks this, so that what the machine did before it streamed does not send it to the pool.
+   */
+  paysSince(since: number): boolean;
 }
 
 /** CPU time up to a moment: all cores' busy time, and this process's (every thread), in ms. */
@@ -43,11 +54,11 @@ export function othersCores(from: CpuTimes, to: CpuTimes, ms: number): number {
 }
 
 /**
- * Each sample moves the estimate half way to what it measured: a client starting up (a core for a few hundred
- * ms) does not switch the pool off, a database that stays busy does within a second.
+ * A busier sample is taken as it is; a quieter one moves the estimate half way to it. So a database that gets
+ * busy switches the pool off at the next sample, and one burst keeps it off for about a second.
  */
 export function smoothed(previous: number, measured: number): number {
-  return (previous + measured) / 2;
+  return measured >= previous ? measured : (previous + measured) / 2;
 }
 
 export function cpuTimesNow(): CpuTimes {
@@ -96,11 +107,16 @@ export class CpuHeadroom implements OffloadAdvice {
     this.last = now;
     this.lastAt = at;
     const pays = offloadPays(this.others, this.cores, this.pays);
+    this.generation++;
     if (pays !== this.pays) {
       this.pays = pays;
-      this.generation++;
       this.onChange(pays, this.others);
     }
+  }
+
+  /** The sample that made `generation` `since` + 1 may have begun before `since`; the next one did not. */
+  paysSince(since: number): boolean {
+    return this.pays && this.generation >= since + 2;
   }
 
   close(): void {
@@ -109,4 +125,4 @@ export class CpuHeadroom implements OffloadAdvice {
 }
 
 /** `masking.offload: always`: the pool takes every batch it can, whatever the machine does. */
-export const alwaysOffload: OffloadAdvice = { generation: 0, pays: true };
+export const alwaysOffload: OffloadAdvice = { generation: 0, pays: true, paysSince: () => true };

@@ -66,6 +66,8 @@ export class ResultMasker {
   /** Whether the pool should take batches now, and the generation of it this result last followed. */
   private readonly advice: OffloadAdvice | null;
   private adviceSeen = 0;
+  /** The advice's generation when this result opened (see OffloadAdvice.paysSince). */
+  private readonly openedAt: number;
 
   constructor(
     readonly plan: MaskPlan,
@@ -81,6 +83,8 @@ export class ResultMasker {
     this.pooled = false;
     this.inlineLeft = executor ? this.opts.inlineRows : Infinity;
     this.advice = executor?.offload ?? null;
+    this.openedAt = this.advice?.generation ?? 0;
+    this.adviceSeen = this.openedAt;
   }
 
   /** Batches in the pool, or output waiting behind them, are at their bound. */
@@ -177,8 +181,9 @@ export class ResultMasker {
         this.maskInline(buf, start, end);
         return !this.full;
       }
-      // The result outgrew its inline rows: to the pool, unless the machine has no core to spare for it.
-      if (this.advice !== null && !this.advice.pays) {
+      // The result outgrew its inline rows: to the pool, unless the machine has no core to spare for it, or
+      // has not been measured since the result began.
+      if (this.advice !== null && !this.advice.paysSince(this.openedAt)) {
         this.adviceSeen = this.advice.generation;
         this.inlineLeft = Infinity;
         this.maskInline(buf, start, end);
@@ -206,8 +211,8 @@ export class ResultMasker {
 
   /**
    * The advice changed (headroom.ts): a pooled result sends the batch it was filling and masks inline from
-   * here; one kept inline past its first rows goes to the pool. The output keeps the order either way: what
-   * is written inline waits behind the batches still in the pool.
+   * here; one kept inline past its first rows goes to the pool once a sample taken while it streamed says so.
+   * The output keeps the order either way: what is written inline waits behind the batches still in the pool.
    */
   private followAdvice(): void {
     const advice = this.advice!;
@@ -216,7 +221,7 @@ export class ResultMasker {
       if (this.batch !== null) this.dispatch();
       this.pooled = false;
       this.inlineLeft = Infinity;
-    } else if (!this.pooled && this.inlineLeft === Infinity && advice.pays) {
+    } else if (!this.pooled && this.inlineLeft === Infinity && advice.paysSince(this.openedAt)) {
       this.pooled = true;
     }
   }

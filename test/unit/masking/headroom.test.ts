@@ -57,54 +57,81 @@ describe('CpuHeadroom', () => {
   // few real ms between two update() calls turn any busy time into many cores.
   const burst = 1e9;
 
-  it('changes its generation exactly when its advice changes, and says so once a change', () => {
+  it('changes its generation with every sample, and says a change of advice once', () => {
     const m = machine(1);
     const changes: boolean[] = [];
     const h = new CpuHeadroom({ intervalMs: 60_000, cores: 2, sample: m.sample, onChange: (pays) => changes.push(pays) });
     try {
       h.update();
-      expect(h).toMatchObject({ pays: true, generation: 0 });
+      expect(h).toMatchObject({ pays: true, generation: 1 });
       m.load.others = burst;
       h.update();
-      expect(h).toMatchObject({ pays: false, generation: 1 });
+      expect(h).toMatchObject({ pays: false, generation: 2 });
       h.update();
-      expect(h).toMatchObject({ pays: false, generation: 1 });
+      expect(h).toMatchObject({ pays: false, generation: 3 });
       m.load.others = 0;
-      // Smoothed: the estimate halves each sample, so it takes a few quiet ones to come back.
+      // A quieter machine is believed gradually: the estimate halves each sample.
       for (let i = 0; i < 200 && h.pays === false; i++) h.update();
-      expect(h).toMatchObject({ pays: true, generation: 2 });
+      expect(h.pays).toBe(true);
+      expect(h.generation).toBeGreaterThan(4);
       expect(changes).toEqual([false, true]);
     } finally {
       h.close();
     }
   });
 
-  it('does not switch the pool off for one busy sample between quiet ones (a client starting up)', () => {
-    // Each sample here spans 250 ms of machine time; 1.0 core of others for one sample, on a 2-core host.
-    const interval = 250;
+  /** Samples spanning `interval` ms of machine time each, the others keeping `load.others` cores busy. */
+  function timed(interval: number) {
     let t: CpuTimes = { machineBusyMs: 0, processMs: 0 };
-    let others = 0;
+    const load = { others: 0 };
+    const sample = () => (t = { machineBusyMs: t.machineBusyMs + load.others * interval, processMs: t.processMs });
     const at = { ms: 0 };
-    const sample = () => (t = { machineBusyMs: t.machineBusyMs + others * interval, processMs: t.processMs });
-    const h = new CpuHeadroom({ intervalMs: 60_000, cores: 2, sample });
     const realNow = performance.now;
     performance.now = () => (at.ms += interval);
+    return { load, sample, restore: () => (performance.now = realNow) };
+  }
+
+  it('switches the pool off at the first busy sample, and back on only after quiet ones (2 cores)', () => {
+    const m = timed(250);
+    const h = new CpuHeadroom({ intervalMs: 60_000, cores: 2, sample: m.sample });
     try {
       h.update();
-      others = 0.9;
-      h.update();
       expect(h.pays).toBe(true);
-      others = 0;
-      h.update();
-      expect(h.pays).toBe(true);
-      // A database that stays busy does switch it off, within a second.
-      others = 1.2;
-      h.update();
-      h.update();
+      // The database starts a read: one sample of it is enough.
+      m.load.others = 0.9;
       h.update();
       expect(h.pays).toBe(false);
+      // Quiet again: 0.9 -> 0.45 -> 0.225 (under 2 - 1.5 - 0.25 at the second quiet sample).
+      m.load.others = 0;
+      h.update();
+      expect(h.pays).toBe(false);
+      h.update();
+      expect(h.pays).toBe(true);
     } finally {
-      performance.now = realNow;
+      m.restore();
+      h.close();
+    }
+  });
+
+  it('pays for a result only by a sample taken wholly after the result began', () => {
+    const m = timed(250);
+    const h = new CpuHeadroom({ intervalMs: 60_000, cores: 8, sample: m.sample });
+    try {
+      h.update();
+      const opened = h.generation;
+      expect(h.pays).toBe(true);
+      expect(h.paysSince(opened)).toBe(false);
+      // The sample under way when the result began covered time before it.
+      h.update();
+      expect(h.paysSince(opened)).toBe(false);
+      h.update();
+      expect(h.paysSince(opened)).toBe(true);
+      // And never while the advice is no.
+      m.load.others = 7;
+      h.update();
+      expect(h.paysSince(opened)).toBe(false);
+    } finally {
+      m.restore();
       h.close();
     }
   });

@@ -293,7 +293,15 @@ describe('ordering', () => {
 describe('following the offload advice (masking.offload: auto)', () => {
   /** A FakePool whose advice the test sets, as CpuHeadroom does from its samples. */
   class AdvisedPool extends FakePool {
-    readonly offload = { generation: 0, pays: true };
+    readonly offload = {
+      generation: 0,
+      pays: true,
+      /** As CpuHeadroom's: a sample after the one under way when the result opened. */
+      paysSince(since: number): boolean {
+        return this.pays && this.generation >= since + 2;
+      },
+    };
+    /** A sample: the advice `pays`. */
     advise(pays: boolean): void {
       this.offload.pays = pays;
       this.offload.generation++;
@@ -318,9 +326,38 @@ describe('following the offload advice (masking.offload: auto)', () => {
     expect(counts).toEqual(expected.counters.snapshot());
   });
 
+  it('keeps a result inline until a sample taken wholly while it streams says the pool pays', async () => {
+    const pool = new AdvisedPool();
+    const h = harness({ executor: pool, inlineRows: 2, batchRows: 4, maxInFlight: 10 });
+    const input = rows(24);
+    const send = (from: number, to: number) => {
+      for (const r of input.slice(from, to)) h.result.row(r, 0, r.length);
+    };
+    // The advice says yes, from before the result began: past its inline rows it stays inline all the same.
+    send(0, 8);
+    expect(pool.jobs).toHaveLength(0);
+    pool.advise(true); // the sample under way when it began
+    send(8, 12);
+    expect(pool.jobs).toHaveLength(0);
+    expect(h.result.usesWorkers).toBe(false);
+    pool.advise(true); // a sample of its own
+    send(12, 24);
+    expect(h.result.usesWorkers).toBe(true);
+    expect(pool.jobs).toHaveLength(3);
+    const ended = h.result.end();
+    await completeAll(pool);
+    const counts = await ended;
+    const expected = inlineExpected(detectPlan, input);
+    expect(h.rowsOut()).toEqual(expected.rows);
+    expect(counts).toEqual(expected.counters.snapshot());
+  });
+
   it('moves a result between pool and inline as the advice changes, rows in input order and masked the same', async () => {
     const pool = new AdvisedPool();
     const h = harness({ executor: pool, inlineRows: 2, batchRows: 4, maxInFlight: 10 });
+    // Two samples since it opened: the second measured only time after the result began.
+    pool.advise(true);
+    pool.advise(true);
     const input = rows(30);
     const send = (from: number, to: number) => {
       for (const r of input.slice(from, to)) h.result.row(r, 0, r.length);
