@@ -63,6 +63,11 @@ export class MaskCounters {
   /** Per rule, the flush that last counted a row for it. */
   private readonly flushedIn: Float64Array;
   private flushes = 0;
+  // Rows reported by endRowWithHits are counted the same way: a run of rows whose cells had the same hits
+  // (a scanned column of e-mails is an e-mail in every row) is counted once, when it ends.
+  private runHits = new Int32Array(0);
+  private runHitsColumns = 0;
+  private runHitsRows = 0;
 
   constructor(spec: PlanSpec) {
     const layout = layoutOf(spec);
@@ -106,6 +111,33 @@ export class MaskCounters {
     this.endRow();
   }
 
+  /**
+   * Ends a row, given each column's hits: -1 not masked, else the detectors that matched in it (0 for a column
+   * rule): what `cell` takes, for `columns` columns at once.
+   */
+  endRowWithHits(hits: Int32Array, columns: number): void {
+    this.rows++;
+    if (columns === this.runHitsColumns && this.runHitsRows > 0) {
+      const run = this.runHits;
+      let same = true;
+      for (let i = 0; i < columns; i++) {
+        if (hits[i] !== run[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.runHitsRows++;
+        return;
+      }
+    }
+    this.flushHitsRun();
+    if (this.runHits.length < columns) this.runHits = new Int32Array(columns);
+    this.runHits.set(hits.subarray(0, columns));
+    this.runHitsColumns = columns;
+    this.runHitsRows = 1;
+  }
+
   endRow(): void {
     const columns = this.rowColumns;
     if (columns !== this.runColumns) {
@@ -120,13 +152,45 @@ export class MaskCounters {
   /** Rows per rule, up to date. */
   get ruleRows(): Uint32Array {
     this.flushRun();
+    this.flushHitsRun();
     return this.ruleRowCounts;
   }
 
   /** Cells per rule, up to date. */
   get ruleCells(): Uint32Array {
     this.flushRun();
+    this.flushHitsRun();
     return this.ruleCellCounts;
+  }
+
+  /** Adds the run of rows with the same hits (endRowWithHits) to the rules that masked them. */
+  private flushHitsRun(): void {
+    const rows = this.runHitsRows;
+    if (rows === 0) return;
+    this.runHitsRows = 0;
+    const flush = ++this.flushes;
+    const run = this.runHits;
+    for (let i = 0; i < this.runHitsColumns; i++) {
+      const detected = run[i]!;
+      if (detected < 0) continue;
+      const r = this.columnRule[i];
+      if (r !== undefined && r >= 0) {
+        this.countRun(r, rows, flush);
+        continue;
+      }
+      for (let set = detected; set !== 0; set &= set - 1) {
+        const k = this.detectorRule[31 - Math.clz32(set & -set)]!;
+        if (k >= 0) this.countRun(k, rows, flush);
+      }
+    }
+  }
+
+  /** `rows` rows, one cell each, for rule r; the rule's rows once per flush (a rule counts a row once). */
+  private countRun(r: number, rows: number, flush: number): void {
+    this.ruleCellCounts[r]! += rows;
+    if (this.flushedIn[r] === flush) return;
+    this.flushedIn[r] = flush;
+    this.ruleRowCounts[r]! += rows;
   }
 
   /** Adds the run of rows that masked the same columns to the rules of those columns. */
@@ -136,13 +200,7 @@ export class MaskCounters {
     this.runRows = 0;
     // A rule counts a row once even when several of its columns were masked in it.
     const flush = ++this.flushes;
-    for (let set = this.runColumns; set !== 0; set &= set - 1) {
-      const r = this.columnRule[31 - Math.clz32(set & -set)]!;
-      this.ruleCellCounts[r]! += rows;
-      if (this.flushedIn[r] === flush) continue;
-      this.flushedIn[r] = flush;
-      this.ruleRowCounts[r]! += rows;
-    }
+    for (let set = this.runColumns; set !== 0; set &= set - 1) this.countRun(this.columnRule[31 - Math.clz32(set & -set)]!, rows, flush);
   }
 
   private bump(r: number): void {

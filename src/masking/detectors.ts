@@ -213,24 +213,7 @@ export const WHOLE_ASCII = 2;
  * digits). The tests compare the two on generated values.
  */
 export function wholeMatch(kind: DetectorId, buf: Buffer, start: number, end: number): number {
-  if (kind === detectorId.email) {
-    // localPartStart(buf, at, start) === start, in the one forward pass that finds the `@`: every byte before
-    // it a local-part byte, the first a letter, digit or non-ASCII, 1-64 of them, the last not a dot.
-    let at = start;
-    let ascii = true;
-    for (; at < end; at++) {
-      const c = WHOLE_LOCAL[buf[at]!]!;
-      if (c === W_ASCII) continue;
-      if (c === W_HIGH) ascii = false;
-      else break;
-    }
-    const first = buf[start]!;
-    const local = at - start;
-    const whole =
-      at < end && buf[at] === AT && local >= 1 && local <= 64 && (first >= 0x80 || (CLS[first]! & ALNUM) !== 0) && buf[at - 1] !== DOT && isWholeDomain(buf, at + 1, end);
-    // A domain is ASCII letters, digits, dashes and dots.
-    return !whole ? NOT_WHOLE : ascii ? WHOLE_ASCII : WHOLE;
-  }
+  if (kind === detectorId.email) return wholeEmail(buf, start, end);
   if (kind === detectorId.credit_card) {
     // matchCard is called at a digit by the scan, and would take a leading space or dash for a separator.
     if (end - start < 13 || !isDigit(buf[start])) return NOT_WHOLE;
@@ -242,12 +225,68 @@ export function wholeMatch(kind: DetectorId, buf: Buffer, start: number, end: nu
   return NOT_WHOLE;
 }
 
-// wholeMatch's local-part bytes in one table, so the usual byte costs one compare: ASCII local-part bytes,
-// non-ASCII ones (an internationalized address), and anything else (the `@` among them) ends the local part.
-const W_ASCII = 1;
-const W_HIGH = 2;
-const WHOLE_LOCAL = new Uint8Array(256);
-for (let b = 0; b < 256; b++) if (CLS[b]! & LOCAL) WHOLE_LOCAL[b] = b < 0x80 ? W_ASCII : W_HIGH;
+// wholeEmail's bytes in one table, so that each costs one load: local-part bytes (non-ASCII among them),
+// the first byte a local part may start with, domain label bytes, the letters a TLD is made of, `.` and `@`.
+const E_LOCAL = 1;
+const E_HIGH = 2;
+const E_FIRST = 4;
+const E_LABEL = 8;
+const E_ALPHA = 16;
+const E_DOT = 32;
+const E_AT = 64;
+const EMAIL_BYTE = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  const cls = CLS[b]!;
+  if (cls & LOCAL) EMAIL_BYTE[b]! |= E_LOCAL;
+  if (b >= 0x80) EMAIL_BYTE[b]! |= E_HIGH | E_FIRST;
+  if (cls & ALNUM) EMAIL_BYTE[b]! |= E_FIRST | E_LABEL;
+  if (cls & (UPPER | LOWER)) EMAIL_BYTE[b]! |= E_ALPHA;
+}
+EMAIL_BYTE[DASH]! |= E_LABEL;
+EMAIL_BYTE[DOT]! |= E_DOT;
+EMAIL_BYTE[AT] = E_AT;
+
+/**
+ * wholeMatch for e-mail, in one forward pass: localPartStart(buf, at, start) === start (every byte before the
+ * `@` a local-part byte, the first a letter, digit or non-ASCII, 1-64 of them, the last not a dot) and
+ * domainEnd(buf, at + 1, end) === end (labels joined by single dots up to the end of the value, the last a
+ * TLD of 2+ letters; a dot at the end, `..` or any other byte is no whole domain).
+ */
+function wholeEmail(buf: Buffer, start: number, end: number): number {
+  let at = start;
+  let seen = 0;
+  let c = 0;
+  for (; at < end; at++) {
+    c = EMAIL_BYTE[buf[at]!]!;
+    if ((c & E_LOCAL) === 0) break;
+    seen |= c;
+  }
+  const local = at - start;
+  // c is the `@`'s class only when the loop stopped at one (a value of local-part bytes ends with one of those).
+  if (c !== E_AT || local < 1 || local > 64 || (EMAIL_BYTE[buf[start]!]! & E_FIRST) === 0 || buf[at - 1] === DOT) return NOT_WHOLE;
+  let labelStart = at + 1;
+  let labels = 0;
+  // Stays E_ALPHA while every byte of the label so far is a letter.
+  let alpha = E_ALPHA;
+  for (let q = labelStart; q < end; q++) {
+    const d = EMAIL_BYTE[buf[q]!]!;
+    if (d & E_LABEL) {
+      alpha &= d;
+      continue;
+    }
+    if ((d & E_DOT) === 0 || !isLabel(buf, labelStart, q)) return NOT_WHOLE;
+    labels++;
+    labelStart = q + 1;
+    alpha = E_ALPHA;
+  }
+  if (labels === 0 || end - labelStart < 2 || alpha === 0 || !isLabel(buf, labelStart, end)) return NOT_WHOLE;
+  return seen & E_HIGH ? WHOLE : WHOLE_ASCII;
+}
+
+/** buf[from, to) of label characters is a label: 1-63 of them, no dash first or last. */
+function isLabel(buf: Buffer, from: number, to: number): boolean {
+  return to - from >= 1 && to - from <= 63 && buf[from] !== DASH && buf[to - 1] !== DASH;
+}
 
 /** One base64url run [rs, re) whose first byte may start a token; returns the end of a match or -1. */
 function onRun(buf: Buffer, rs: number, re: number, end: number, kinds: KindSet, onMatch: OnMatch): number {
@@ -346,29 +385,6 @@ function domainEnd(buf: Buffer, p: number, end: number): number {
     // The last label is the TLD: two or more letters.
     return labels >= 2 && alpha !== 0 && len >= 2 ? q : -1;
   }
-}
-
-/**
- * domainEnd(buf, p, end) === end in one pass: labels joined by single dots up to the end of the value, the
- * last one a TLD of 2+ letters. A dot at the end, `..` or any other byte is no whole domain.
- */
-function isWholeDomain(buf: Buffer, p: number, end: number): boolean {
-  let labels = 0;
-  let labelStart = p;
-  for (let q = p; q < end; q++) {
-    if (DOMAIN[buf[q]!] !== 0) continue;
-    if (buf[q] !== DOT || !isLabel(buf, labelStart, q)) return false;
-    labels++;
-    labelStart = q + 1;
-  }
-  if (labels === 0 || end - labelStart < 2 || !isLabel(buf, labelStart, end)) return false;
-  for (let q = labelStart; q < end; q++) if ((DOMAIN[buf[q]!]! & D_ALPHA) === 0) return false;
-  return true;
-}
-
-/** buf[from, to) of label characters is a label: 1-63 of them, no dash first or last. */
-function isLabel(buf: Buffer, from: number, to: number): boolean {
-  return to - from >= 1 && to - from <= 63 && buf[from] !== DASH && buf[to - 1] !== DASH;
 }
 
 /** What scanNumbers stops at: digits, and the `+` / `(` a phone number may start with. */

@@ -314,8 +314,7 @@ export class MysqlRowMasker implements RowMasker {
   private countHits(masked: number): void {
     const { counters, hits, n } = this;
     if (this.countAsBits) return counters.endRowWith(masked);
-    for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
-    counters.endRow();
+    counters.endRowWithHits(hits, n);
   }
 
   /**

@@ -492,7 +492,7 @@ export class CopyRowMasker implements RowMasker {
     if (columns > 0 && field !== columns) throw new WireError(`COPY row: ${field} columns, expected ${columns}`);
     if (overwrite && run === dataStart) {
       overwrites.writeOver(buf, false);
-      this.countHits(columns);
+      this.counters.endRowWithHits(this.hits, columns);
       return OVERWRITTEN;
     }
     if (p + (end - run) > limit) return -1;
@@ -503,13 +503,8 @@ export class CopyRowMasker implements RowMasker {
     out[pos + 3] = length >>> 8;
     out[pos + 4] = length;
     overwrites.writeOver(out, true);
-    this.countHits(columns);
+    this.counters.endRowWithHits(this.hits, columns);
     return p;
-  }
-
-  private countHits(columns: number): void {
-    for (let i = 0; i < columns; i++) if (this.hits[i]! >= 0) this.counters.cell(i, this.hits[i]!);
-    this.counters.endRow();
   }
 
   prepare(buf: Buffer, start: number, end: number): number {

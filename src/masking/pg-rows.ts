@@ -165,8 +165,7 @@ export class PgRowMasker implements RowMasker {
       counters.endRowWith(masked);
       return;
     }
-    for (let i = 0; i < n; i++) if (hits[i]! >= 0) counters.cell(i, hits[i]!);
-    counters.endRow();
+    counters.endRowWithHits(hits, n);
   }
 
   /**

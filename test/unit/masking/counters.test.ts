@@ -1,4 +1,5 @@
-// MaskCounters counts column rules by runs of rows that masked the same columns; these tests hold it to a
+// MaskCounters counts column rules by runs of rows that masked the same columns, and rows given as a hits
+// array by runs of equal rows; these tests hold it to a
 // plain per-cell count (each rule counts a row once, and every masked cell), for random sequences of rows
 // that mix column rules, a rule over several columns, columns past the 31 a bit set holds, detectors, a
 // rule name shared by a column rule and a detector, and reads of the totals in the middle of a run.
@@ -73,18 +74,23 @@ const rowShapes: [number, number][][] = [
 ];
 
 describe('MaskCounters', () => {
-  it('counts as a per-cell count does, across runs, shared names and columns past 31', () => {
+  it('counts as a per-cell count does, across runs, shared names and columns past 31, cell by cell or a row of hits at a time', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: rowShapes.length - 1 }), fc.nat({ max: 6 }), fc.boolean()), { maxLength: 60 }), (rows) => {
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: rowShapes.length - 1 }), fc.nat({ max: 6 }), fc.boolean(), fc.boolean()), { maxLength: 60 }), (rows) => {
         const counters = new MaskCounters(spec());
         const reference = new Reference(spec());
-        for (const [shape, repeat, peek] of rows) {
+        // The row maskers' hits array: -1 for a cell not masked, reused row after row.
+        const hits = new Int32Array(40);
+        for (const [shape, repeat, peek, byHits] of rows) {
           for (let k = 0; k <= repeat; k++) {
+            hits.fill(-1);
             for (const [column, detected] of rowShapes[shape]!) {
-              counters.cell(column, detected);
+              if (byHits) hits[column] = detected;
+              else counters.cell(column, detected);
               reference.cell(column, detected);
             }
-            counters.endRow();
+            if (byHits) counters.endRowWithHits(hits, hits.length);
+            else counters.endRow();
             reference.endRow();
           }
           if (peek) expect(sorted(counters.snapshot())).toEqual(reference.snapshot());
