@@ -25,12 +25,17 @@ export interface StageOptions {
   maxQueuedBytes?: number;
   /** Rows of a result masked inline before batching starts: short results skip the hop. */
   inlineRows?: number;
+  /**
+   * The longest a batch waits for more rows: a result whose rows come slowly (a long query, a cursor) has
+   * what it has so far sent on then, rather than when the batch fills or the result ends.
+   */
+  maxBatchDelayMs?: number;
 }
 
 /** Rows masked where they lie, this many bytes or more, go out as a write of their own rather than copied. */
 const keptWriteBytes = 16 * 1024;
 
-const defaults = { batchRows: 1024, batchBytes: 256 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256 };
+const defaults = { batchRows: 1024, batchBytes: 256 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256, maxBatchDelayMs: 5 };
 
 let nextKey = 1;
 
@@ -60,6 +65,12 @@ export class ResultMasker {
   private pendingAt = 0;
   private batchRowCount = 0;
   private batchSlot: Slot | null = null;
+  /** Sends the batch under way once it is maxBatchDelayMs old (see StageOptions). */
+  private batchTimer: NodeJS.Timeout | null = null;
+  private readonly sendStale = () => {
+    this.batchTimer = null;
+    if (this.batch !== null) this.dispatch();
+  };
   private inFlight = 0;
   private ended: ((counts: MaskCounts) => void) | null = null;
   private readonly notFull = () => !this.full;
@@ -196,6 +207,7 @@ export class ResultMasker {
     if (this.batch === null) {
       this.batch = this.buffers.take(len);
       this.batchSlot = this.out.reserve();
+      this.batchTimer = setTimeout(this.sendStale, this.opts.maxBatchDelayMs);
     }
     const pendingEnd = this.pendingStart + (this.batchLength - this.pendingAt);
     if (buf !== this.pendingSrc || start !== pendingEnd) {
@@ -272,6 +284,10 @@ export class ResultMasker {
   }
 
   private dispatch(): void {
+    if (this.batchTimer !== null) {
+      clearTimeout(this.batchTimer);
+      this.batchTimer = null;
+    }
     this.copyPending();
     const rows = this.batch!;
     const slot = this.batchSlot!;

@@ -2,7 +2,7 @@
 // bounded batches in flight and bounded output behind them (back-pressure), counters, fail-closed errors;
 // a fake pool makes ordering and back-pressure deterministic, the real piscina pool checks the worker loads
 // and masks exactly as inline does. Also the session-facing MaskingRowStage.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MaskingRules, parseMaskingRules, type MaskColumn } from '../../../src/masking/rules.js';
 import { compilePlan, type MaskPlan } from '../../../src/masking/plan.js';
 import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
@@ -384,6 +384,52 @@ describe('following the offload advice (masking.offload: auto)', () => {
     const expected = inlineExpected(detectPlan, input);
     expect(h.rowsOut()).toEqual(expected.rows);
     expect(counts).toEqual(expected.counters.snapshot());
+  });
+});
+
+describe('rows that come slowly', () => {
+  // Only the stage's batch timers are faked: settle() still waits for real setImmediate turns.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('sends a batch once it has waited maxBatchDelayMs, not only when it fills or the result ends', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0, batchRows: 100, maxBatchDelayMs: 20 });
+    const input = rows(6);
+    for (const r of input.slice(0, 3)) h.result.row(r, 0, r.length);
+    vi.advanceTimersByTime(19);
+    expect(pool.jobs).toHaveLength(0);
+    vi.advanceTimersByTime(1);
+    // The three rows went on by themselves; the next rows start a batch of their own.
+    expect(pool.jobs).toHaveLength(1);
+    pool.complete(0);
+    await settle();
+    expect(h.rowsOut()).toHaveLength(3);
+    for (const r of input.slice(3)) h.result.row(r, 0, r.length);
+    const ended = h.result.end();
+    expect(pool.jobs).toHaveLength(2);
+    pool.complete(1);
+    await ended;
+    expect(h.rowsOut()).toEqual(inlineExpected(detectPlan, input).rows);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("times each batch from its own first row: a full batch's timer does not send the next one early", () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0, batchRows: 3, maxBatchDelayMs: 20 });
+    const input = rows(4);
+    for (const r of input.slice(0, 3)) h.result.row(r, 0, r.length);
+    expect(pool.jobs).toHaveLength(1); // full: sent at once
+    vi.advanceTimersByTime(15);
+    h.result.row(input[3]!, 0, input[3]!.length);
+    vi.advanceTimersByTime(15); // 30 ms after the first batch began, 15 after the second did
+    expect(pool.jobs).toHaveLength(1);
+    vi.advanceTimersByTime(5);
+    expect(pool.jobs).toHaveLength(2);
   });
 });
 
