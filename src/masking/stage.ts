@@ -35,7 +35,7 @@ export interface StageOptions {
 /** Rows masked where they lie, this many bytes or more, go out as a write of their own rather than copied. */
 const keptWriteBytes = 16 * 1024;
 
-const defaults = { batchRows: 1024, batchBytes: 256 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256, maxBatchDelayMs: 5 };
+const defaults = { batchRows: 4096, batchBytes: 512 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256, maxBatchDelayMs: 5 };
 
 let nextKey = 1;
 
