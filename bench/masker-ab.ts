@@ -4,7 +4,7 @@
 // here both builds run in the same seconds, so B/A per round is the evidence (bench/ab.ts is the same through
 // the proxy, with its sockets and its database).
 //
-//   npm run bench:masker -- --a DIR --b DIR [--masking detect|columns] [--format pg|mysql|copy] [--rows 20000]
+//   npm run bench:masker -- --a DIR --b DIR [--masking detect|columns|partial] [--format pg|mysql|copy] [--rows 20000]
 //        [--rounds 16]
 //
 // --a / --b name checkouts whose dist/ is built, as for bench:ab. The rows are read from bench_pii (`npm run
@@ -27,9 +27,16 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '16' },
   },
 });
-if (!values.a || !values.b) throw new Error('usage: masker-ab --a DIR --b DIR [--masking detect|columns] [--format pg|mysql|copy] [--rows N] [--rounds N]');
-const masking = values.masking as Masking;
-if (masking !== 'detect' && masking !== 'columns') throw new Error('--masking: detect or columns');
+if (!values.a || !values.b) throw new Error('usage: masker-ab --a DIR --b DIR [--masking detect|columns|partial] [--format pg|mysql|copy] [--rows N] [--rounds N]');
+const masking = values.masking!;
+if (masking !== 'detect' && masking !== 'columns' && masking !== 'partial') throw new Error('--masking: detect, columns or partial');
+// partial: the ssn and card columns under `partial` only, rules whose rows keep their length (masked where they lie).
+const partialYaml = `columns:
+  - match: { column: ssn }
+    mask: { partial: { keepLast: 4 } }
+  - match: { column: card }
+    mask: { partial: { keepLast: 4 } }
+`;
 const format = values.format!;
 if (!['pg', 'mysql', 'copy'].includes(format)) throw new Error('--format: pg, mysql or copy');
 const rowCount = Number(values.rows);
@@ -62,7 +69,7 @@ async function load(dir: string): Promise<Build> {
   const mysqlFrames = await from<typeof import('../src/wire/mysql/frames.js')>('wire/mysql/frames.js');
 
   const plan = rules
-    .parseMaskingRules(maskingYaml(masking), 'masker-ab', { hashKey: 'masker-ab' })
+    .parseMaskingRules(masking === 'partial' ? partialYaml : maskingYaml(masking as Masking), 'masker-ab', { hashKey: 'masker-ab' })
     .planFor(names.map((name, i) => ({ name, textLike: pgTypes[i] === 25 })), { user: 'bench', database: 'test' });
   const copyFrame = (line: string): Buffer => {
     const body = Buffer.from(`${line}\n`);

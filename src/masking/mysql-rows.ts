@@ -178,10 +178,17 @@ export class MysqlRowMasker implements RowMasker {
     this.slack = this.how.includes(MASK_CELL) ? -1 : this.scans ? growth + 256 : growth;
     this.countAsBits = !this.scans && this.n <= 31 && counters.countsColumnsAsBits;
     this.textColumnRulesOnly = !binary && this.countAsBits && this.slack >= 0;
+    this.rowsMayKeep = this.inPlace.every((st, i) => this.how[i] !== STRATEGY || st?.keepsLength !== undefined);
   }
 
   /** Text rows, every masked column written in place by its column rule: maskInto takes maskTextColumnsInto. */
   private readonly textColumnRulesOnly: boolean;
+
+  /**
+   * Every column rule's strategy may keep a value's length (`partial`), so a row may be masked where it lies.
+   * A plan with one that never does (`email`, `hash`) rewrites its rows, and maskTextColumnsInto does not try.
+   */
+  private readonly rowsMayKeep: boolean;
 
   /** Column rules only: a row's masked cells are counted as one bit set (MaskCounters.endRowWith). */
   private readonly countAsBits: boolean;
@@ -205,9 +212,9 @@ export class MysqlRowMasker implements RowMasker {
     return this.textColumnRulesOnly ? this.maskTextColumnsInto(buf, start, end, out, pos) : this.maskAnyInto(buf, start, end, out, pos);
   }
 
-  /** See RowMasker#maskOver: text rows under column rules only are always rewritten. */
+  /** See RowMasker#maskOver. */
   maskOver(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
-    return this.textColumnRulesOnly ? this.maskTextColumnsInto(buf, start, end, out, pos) : this.maskAnyInto(buf, start, end, out, pos, true);
+    return this.textColumnRulesOnly ? this.maskTextColumnsInto(buf, start, end, out, pos, this.rowsMayKeep) : this.maskAnyInto(buf, start, end, out, pos, true);
   }
 
   /**
@@ -320,13 +327,16 @@ export class MysqlRowMasker implements RowMasker {
   /**
    * maskInto for text rows under column rules only (the common case): the values are located as they are
    * masked, in the one pass, and the row is counted as one bit set. Column rules always fit the room offered.
+   * With `overwrite`, a row all of whose masked values keep their length is masked where it lies
+   * (OVERWRITTEN), as maskAnyInto does.
    */
-  private maskTextColumnsInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
-    const { inPlace, how, n, runs } = this;
+  private maskTextColumnsInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number, overwrite = false): number {
+    const { inPlace, how, n, runs, overwrites } = this;
     let p = pos;
     let at = start;
     let run = start;
     let masked = 0;
+    overwrites.clear();
     for (let i = 0; i < n; i++) {
       if (at >= end) throw new WireError(`text row: column ${i + 1} truncated`);
       const first = buf[at]!;
@@ -347,14 +357,27 @@ export class MysqlRowMasker implements RowMasker {
       at = e;
       if (how[i] === UNTOUCHED) continue;
       const st = inPlace[i]!;
+      masked |= 1 << i;
+      // While the row may still be masked where it lies, a value that keeps its length (and its length prefix)
+      // stays in the run, to be written over there or where it lands in out. Once the row is rewritten anyway,
+      // writing the value straight into out costs less.
+      if (overwrite && run === start && st.keepsLength !== undefined && st.keepsLength(buf, s, e)) {
+        overwrites.add(s, e, st, p - run);
+        continue;
+      }
       p = runs.copy(buf, run, cellStart, out, p);
       if (st.nulls) out[p++] = 0xfb;
       else p = writeStrategyValue(st, buf, s, e, out, p);
-      masked |= 1 << i;
       run = e;
     }
     if (at !== end) throw new WireError(`text row: ${end - at} unexpected trailing bytes`);
+    if (overwrite && run === start) {
+      overwrites.writeOver(buf, false);
+      this.counters.endRowWith(masked);
+      return OVERWRITTEN;
+    }
     p = runs.copy(buf, run, end, out, p);
+    if (overwrites.length > 0) overwrites.writeOver(out, true);
     this.counters.endRowWith(masked);
     return p;
   }
