@@ -12,7 +12,7 @@
 //
 // The advice leans inline, because inline is never far off while a wrong offload costs the database: a busier
 // machine is believed at once and a quieter one gradually, and a result goes to the pool only on a sample
-// taken wholly while it streams. Before that rule, a read that followed an idle second went to the pool on
+// taken wholly after it began (its column description). Before that rule, a read that followed an idle second went to the pool on
 // the idle second's advice until two samples had seen the database busy: most of a 1,000,000-row read here.
 import os from 'node:os';
 
@@ -55,7 +55,8 @@ export function othersCores(from: CpuTimes, to: CpuTimes, ms: number): number {
 
 /**
  * A busier sample is taken as it is; a quieter one moves the estimate half way to it. So a database that gets
- * busy switches the pool off at the next sample, and one burst keeps it off for about a second.
+ * busy switches the pool off at the next sample, and one burst keeps it off for a few samples (on 2 cores,
+ * 500-750 ms; on a larger host a burst seldom reaches the line at all).
  */
 export function smoothed(previous: number, measured: number): number {
   return measured >= previous ? measured : (previous + measured) / 2;

@@ -65,12 +65,23 @@ export class ResultMasker {
   private pendingAt = 0;
   private batchRowCount = 0;
   private batchSlot: Slot | null = null;
-  /** Sends the batch under way once it is maxBatchDelayMs old (see StageOptions). */
+  /**
+   * Sends the batch under way once it is maxBatchDelayMs old (see StageOptions): not after the output failed
+   * (nothing more goes out), and not while the stage is full (the batch waits for the next look: the timer
+   * adds no batch past maxInFlight while the session waits for the pool). Unref'd: it only hurries rows along.
+   */
   private batchTimer: NodeJS.Timeout | null = null;
   private readonly sendStale = () => {
     this.batchTimer = null;
-    if (this.batch !== null) this.dispatch();
+    if (this.batch === null || this.out.error !== null) return;
+    if (this.full) this.startBatchTimer();
+    else this.dispatch();
   };
+
+  private startBatchTimer(): void {
+    this.batchTimer = setTimeout(this.sendStale, this.opts.maxBatchDelayMs);
+    this.batchTimer.unref();
+  }
   private inFlight = 0;
   private ended: ((counts: MaskCounts) => void) | null = null;
   private readonly notFull = () => !this.full;
@@ -207,7 +218,7 @@ export class ResultMasker {
     if (this.batch === null) {
       this.batch = this.buffers.take(len);
       this.batchSlot = this.out.reserve();
-      this.batchTimer = setTimeout(this.sendStale, this.opts.maxBatchDelayMs);
+      this.startBatchTimer();
     }
     const pendingEnd = this.pendingStart + (this.batchLength - this.pendingAt);
     if (buf !== this.pendingSrc || start !== pendingEnd) {

@@ -326,7 +326,7 @@ describe('following the offload advice (masking.offload: auto)', () => {
     expect(counts).toEqual(expected.counters.snapshot());
   });
 
-  it('keeps a result inline until a sample taken wholly while it streams says the pool pays', async () => {
+  it('keeps a result inline until a sample taken wholly after it began says the pool pays', async () => {
     const pool = new AdvisedPool();
     const h = harness({ executor: pool, inlineRows: 2, batchRows: 4, maxInFlight: 10 });
     const input = rows(24);
@@ -416,6 +416,36 @@ describe('rows that come slowly', () => {
     await ended;
     expect(h.rowsOut()).toEqual(inlineExpected(detectPlan, input).rows);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('holds a waiting batch while the stage is full, and sends it once a batch comes back', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0, batchRows: 2, maxInFlight: 1, maxBatchDelayMs: 20 });
+    const input = rows(3);
+    for (const r of input) h.result.row(r, 0, r.length);
+    expect(pool.jobs).toHaveLength(1);
+    expect(h.result.full).toBe(true);
+    vi.advanceTimersByTime(20);
+    expect(pool.jobs).toHaveLength(1); // no more than maxInFlight in the pool
+    pool.complete(0);
+    await settle();
+    vi.advanceTimersByTime(20);
+    expect(pool.jobs).toHaveLength(2);
+    pool.complete(1);
+    await settle();
+    expect(h.rowsOut()).toEqual(inlineExpected(detectPlan, input).rows);
+  });
+
+  it('sends nothing more once the output failed', async () => {
+    const pool = new FakePool();
+    const h = harness({ executor: pool, inlineRows: 0, batchRows: 2, maxInFlight: 4, maxBatchDelayMs: 20 });
+    const input = rows(3);
+    for (const r of input) h.result.row(r, 0, r.length);
+    pool.fail(0, new Error('worker died'));
+    await settle();
+    vi.advanceTimersByTime(20);
+    expect(pool.jobs).toHaveLength(1);
+    expect(h.errors.map((e) => e.message)).toEqual(['worker died']);
   });
 
   it("times each batch from its own first row: a full batch's timer does not send the next one early", () => {
