@@ -185,9 +185,14 @@ function partial(keepFirst: number, keepLast: number): Strategy {
       return head - start + countChars(src, head, tail) + (end - tail);
     },
     write(src, start, end, out, pos) {
-      // An ASCII value (the usual case, found by OR-ing its bytes) has a character per byte: the kept ends
-      // and the stars are byte counts, with no continuation bytes to look for.
-      if (isAscii(src, start, end)) return partialAscii(src, start, end, out, pos, keepFirst, keepLast);
+      // An ASCII value (the usual case) has a character per byte: the kept ends and the stars are byte counts.
+      // It is written so in the same pass that ORs its bytes; a non-ASCII byte among them sends the value to
+      // the character-wise writing below, which writes over what this pass put in out. That pass writes as
+      // many bytes as the value has, more than a multi-byte value's `size`: only where out has that room.
+      if (pos + (end - start) <= out.length) {
+        const q = partialAscii(src, start, end, out, pos, keepFirst, keepLast);
+        if (q >= 0) return q;
+      } else if (isAscii(src, start, end)) return partialAscii(src, start, end, out, pos, keepFirst, keepLast);
       let head = headOf(src, start, end);
       let tail = tailOf(src, head, end, keepLast);
       if (tail === head) {
@@ -226,20 +231,37 @@ function fillStars(out: Buffer, from: number, to: number): void {
   else for (let i = from; i < to; i++) out[i] = STAR;
 }
 
-/** partial's write for a value of ASCII bytes only. */
+/**
+ * partial's write for a value of ASCII bytes only, found out as it writes: the position after the value in
+ * out, or -1 when a byte was not ASCII (what it wrote is then of no use).
+ */
 function partialAscii(src: Buffer, start: number, end: number, out: Buffer, pos: number, keepFirst: number, keepLast: number): number {
   let p = pos;
+  let high = 0;
   if (end - start <= keepFirst + keepLast) {
-    fillStars(out, p, p + end - start);
-    return p + end - start;
+    for (let i = start; i < end; i++) {
+      high |= src[i]!;
+      out[p++] = STAR;
+    }
+    return high < 0x80 ? p : -1;
   }
   const head = start + keepFirst;
   const tail = end - keepLast;
-  for (let i = start; i < head; i++) out[p++] = src[i]!;
-  fillStars(out, p, p + tail - head);
-  p += tail - head;
-  for (let i = tail; i < end; i++) out[p++] = src[i]!;
-  return p;
+  for (let i = start; i < head; i++) {
+    const b = src[i]!;
+    high |= b;
+    out[p++] = b;
+  }
+  for (let i = head; i < tail; i++) {
+    high |= src[i]!;
+    out[p++] = STAR;
+  }
+  for (let i = tail; i < end; i++) {
+    const b = src[i]!;
+    high |= b;
+    out[p++] = b;
+  }
+  return high < 0x80 ? p : -1;
 }
 
 const EMAIL_MASK = Buffer.from('***@');
