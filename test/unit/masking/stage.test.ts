@@ -311,6 +311,15 @@ describe('following the offload advice (masking.offload: auto)', () => {
     for (let i = 0; i < pool.jobs.length; i++) if (!pool.jobs[i]!.done) pool.complete(i);
     await settle();
   };
+  /** Ends the result with every batch done: rows and counts as masking them one by one inline gives. */
+  const endsAsInline = async (h: ReturnType<typeof harness>, pool: FakePool, input: Buffer[]) => {
+    const ended = h.result.end();
+    await completeAll(pool);
+    const counts = await ended;
+    const expected = inlineExpected(detectPlan, input);
+    expect(h.rowsOut()).toEqual(expected.rows);
+    expect(counts).toEqual(expected.counters.snapshot());
+  };
 
   it('keeps a result inline past its first rows while the machine has no core to spare: the pool gets nothing', async () => {
     const pool = new AdvisedPool();
@@ -344,12 +353,7 @@ describe('following the offload advice (masking.offload: auto)', () => {
     send(12, 24);
     expect(h.result.usesWorkers).toBe(true);
     expect(pool.jobs).toHaveLength(3);
-    const ended = h.result.end();
-    await completeAll(pool);
-    const counts = await ended;
-    const expected = inlineExpected(detectPlan, input);
-    expect(h.rowsOut()).toEqual(expected.rows);
-    expect(counts).toEqual(expected.counters.snapshot());
+    await endsAsInline(h, pool, input);
   });
 
   it('moves a result between pool and inline as the advice changes, rows in input order and masked the same', async () => {
@@ -378,12 +382,7 @@ describe('following the offload advice (masking.offload: auto)', () => {
     h.result.rows(run, 0, run.length);
     expect(h.result.usesWorkers).toBe(true);
     expect(pool.jobs.length).toBeGreaterThan(3);
-    const ended = h.result.end();
-    await completeAll(pool);
-    const counts = await ended;
-    const expected = inlineExpected(detectPlan, input);
-    expect(h.rowsOut()).toEqual(expected.rows);
-    expect(counts).toEqual(expected.counters.snapshot());
+    await endsAsInline(h, pool, input);
   });
 });
 
