@@ -77,11 +77,6 @@ export class ResultMasker {
     if (this.full) this.startBatchTimer();
     else this.dispatch();
   };
-
-  private startBatchTimer(): void {
-    this.batchTimer = setTimeout(this.sendStale, this.opts.maxBatchDelayMs);
-    this.batchTimer.unref();
-  }
   private inFlight = 0;
   private ended: ((counts: MaskCounts) => void) | null = null;
   private readonly notFull = () => !this.full;
@@ -234,7 +229,7 @@ export class ResultMasker {
 
   /**
    * The advice changed (headroom.ts): a pooled result sends the batch it was filling and masks inline from
-   * here; one kept inline past its first rows goes to the pool once a sample taken while it streamed says so.
+   * here; one kept inline past its first rows goes to the pool once a sample taken wholly after it began says so.
    * The output keeps the order either way: what is written inline waits behind the batches still in the pool.
    */
   private followAdvice(): void {
@@ -292,6 +287,11 @@ export class ResultMasker {
     return new Promise((resolve) => {
       this.ended = resolve;
     });
+  }
+
+  private startBatchTimer(): void {
+    this.batchTimer = setTimeout(this.sendStale, this.opts.maxBatchDelayMs);
+    this.batchTimer.unref();
   }
 
   private dispatch(): void {
