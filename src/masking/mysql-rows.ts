@@ -232,21 +232,36 @@ export class MysqlRowMasker implements RowMasker {
       binaryRowValues(buf, start, end, this.columns.types, ranges);
       at = start + 1 + binaryRowNullBitmapLength(n);
       p = copyBytes(buf, start, at, out, p);
-    } else {
-      textRowValues(buf, start, end, n, ranges);
-      at = start;
-    }
+    } else at = start;
     const values = at;
     let run = at;
     let masked = 0;
     overwrites.clear();
     for (let i = 0; i < n; i++) {
       hits[i] = -1;
-      const s = ranges[2 * i]!;
-      const e = ranges[2 * i + 1]!;
-      if (s < 0) {
-        if (!binary) at++; // a text row's NULL is one 0xFB byte; a binary row's a bitmap bit
-        continue;
+      let s: number;
+      let e: number;
+      if (binary) {
+        s = ranges[2 * i]!;
+        e = ranges[2 * i + 1]!;
+        if (s < 0) continue; // a binary row's NULL is a bitmap bit
+      } else {
+        // A text row's values are found as they are masked, as maskTextColumnsInto does.
+        if (at >= end) throw new WireError(`text row: column ${i + 1} truncated`);
+        const first = buf[at]!;
+        if (first === 0xfb) {
+          at++; // NULL
+          continue;
+        }
+        s = at + 1;
+        let len = first;
+        if (first > 0xfb) {
+          len = readLenenc(buf, at, end);
+          if (len < 0) throw new WireError(`text row: column ${i + 1} truncated`);
+          s = at + lenencSize(first);
+        }
+        e = s + len;
+        if (e > end) throw new WireError(`text row: column ${i + 1} truncated`);
       }
       const cellStart = at;
       at = e;
@@ -306,6 +321,7 @@ export class MysqlRowMasker implements RowMasker {
       }
       run = e;
     }
+    if (!binary && at !== end) throw new WireError(`text row: ${end - at} unexpected trailing bytes`);
     if (overwrite && run === values) {
       overwrites.writeOver(buf, false);
       this.countHits(masked);

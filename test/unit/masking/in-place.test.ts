@@ -380,6 +380,21 @@ describe('detector matches masked in place', () => {
     expect(counters.snapshot()).toMatchObject({ rows: 1, maskedCells: 3 });
   });
 
+  it('MySQL text rows with detectors: a truncated row, trailing bytes or a bad length fail as errors of the wire', () => {
+    const columnsOf = mysqlRowColumns(scanned.map(() => ({ type: ColumnType.VarString })));
+    const masker = new MysqlRowMasker(scanPlan, columnsOf, false, new MaskCounters(scanPlan.spec));
+    const row = encodeTextRow(['1', 'mail jane@example.com', null, 'x'.repeat(300), 'card 4111 1111 1111 1111']);
+    const out = Buffer.alloc(row.length + masker.slack + 16);
+    expect(masker.maskInto(row, 0, row.length, out, 0)).toBeGreaterThan(0);
+    for (const cut of [1, 10, 40]) expect(() => masker.maskInto(row, 0, row.length - cut, out, 0)).toThrow(/truncated/);
+    const trailing = Buffer.concat([row, Buffer.from([1, 0x41])]);
+    expect(() => masker.maskInto(trailing, 0, trailing.length, out, 0)).toThrow(/trailing/);
+    expect(() => masker.maskOver(trailing, 0, trailing.length, out, 0)).toThrow(/trailing/);
+    const bad = Buffer.from(row);
+    bad[0] = 0xff; // not a length
+    expect(() => masker.maskInto(bad, 0, bad.length, out, 0)).toThrow(/truncated/);
+  });
+
   it('MySQL: returns -1 and counts nothing when a match would not fit', () => {
     const columnsOf = mysqlRowColumns(scanned.map(() => ({ type: ColumnType.VarString })));
     const counters = new MaskCounters(scanPlan.spec);
