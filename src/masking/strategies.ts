@@ -233,35 +233,28 @@ function fillStars(out: Buffer, from: number, to: number): void {
 
 /**
  * partial's write for a value of ASCII bytes only, found out as it writes: the position after the value in
- * out, or -1 when a byte was not ASCII (what it wrote is then of no use).
+ * out, or -1 at the first byte that is not ASCII (what it wrote is then of no use).
  */
 function partialAscii(src: Buffer, start: number, end: number, out: Buffer, pos: number, keepFirst: number, keepLast: number): number {
   let p = pos;
-  let high = 0;
-  if (end - start <= keepFirst + keepLast) {
-    for (let i = start; i < end; i++) {
-      high |= src[i]!;
-      out[p++] = STAR;
-    }
-    return high < 0x80 ? p : -1;
-  }
-  const head = start + keepFirst;
-  const tail = end - keepLast;
+  const hidden = end - start <= keepFirst + keepLast;
+  const head = hidden ? start : start + keepFirst;
+  const tail = hidden ? end : end - keepLast;
   for (let i = start; i < head; i++) {
     const b = src[i]!;
-    high |= b;
+    if (b >= 0x80) return -1;
     out[p++] = b;
   }
   for (let i = head; i < tail; i++) {
-    high |= src[i]!;
+    if (src[i]! >= 0x80) return -1;
     out[p++] = STAR;
   }
   for (let i = tail; i < end; i++) {
     const b = src[i]!;
-    high |= b;
+    if (b >= 0x80) return -1;
     out[p++] = b;
   }
-  return high < 0x80 ? p : -1;
+  return p;
 }
 
 const EMAIL_MASK = Buffer.from('***@');
