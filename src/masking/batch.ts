@@ -38,7 +38,11 @@ export function createRowMasker(plan: MaskPlan, format: RowFormat, counters: Mas
 /** End of the row message that starts at buf[pos] (a whole one: else WireError). */
 export function messageEnd(format: RowFormat, buf: Buffer, pos: number, end: number): number {
   const mysql = format.kind === 'mysql-text' || format.kind === 'mysql-binary';
-  const next = mysql ? pos + 4 + buf.readUIntLE(pos, 3) : pos + 1 + buf.readInt32BE(pos + 1);
+  // The header read byte by byte: Buffer's readers check their arguments, and this runs once a row.
+  if (pos + (mysql ? 4 : 5) > end) throw new WireError('masking batch: truncated message');
+  const next = mysql
+    ? pos + 4 + (buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16))
+    : pos + 1 + ((buf[pos + 1]! << 24) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 8) | buf[pos + 4]!);
   if (next > end || next <= pos) throw new WireError('masking batch: truncated message');
   return next;
 }
@@ -68,7 +72,9 @@ class MysqlPacketMasker implements RowMasker {
     if (p < 0) return -1;
     const size = p - pos - 4;
     if (size >= 0xffffff) throw new WireError(`masking grew a row to ${size} bytes, past one packet`);
-    out.writeUIntLE(size, pos, 3);
+    out[pos] = size;
+    out[pos + 1] = size >>> 8;
+    out[pos + 2] = size >>> 16;
     out[pos + 3] = buf[start + 3]!;
     return p;
   }

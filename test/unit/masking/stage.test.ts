@@ -7,7 +7,7 @@ import { MaskingRules, parseMaskingRules, type MaskColumn } from '../../../src/m
 import { compilePlan, type MaskPlan } from '../../../src/masking/plan.js';
 import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
 import { MaskingStage, ResultMasker, type StageOptions } from '../../../src/masking/stage.js';
-import { BatchBuffers, createRowMasker, runBatch, needsWorkers, type BatchExecutor, type BatchJob, type BatchResult, type RowFormat } from '../../../src/masking/batch.js';
+import { BatchBuffers, createRowMasker, messageEnd, runBatch, needsWorkers, type BatchExecutor, type BatchJob, type BatchResult, type RowFormat } from '../../../src/masking/batch.js';
 import { MaskCounters } from '../../../src/masking/counters.js';
 import { OrderedOutput } from '../../../src/masking/ordered-output.js';
 import { maskMessage } from '../../../src/masking/row-masker.js';
@@ -383,6 +383,23 @@ describe('following the offload advice (masking.offload: auto)', () => {
     expect(h.result.usesWorkers).toBe(true);
     expect(pool.jobs.length).toBeGreaterThan(3);
     await endsAsInline(h, pool, input);
+  });
+});
+
+describe('messageEnd', () => {
+  const mysqlFormat: RowFormat = { kind: 'mysql-text', columns: mysqlRowColumns([{ type: ColumnType.VarString }]) };
+  it('reads a DataRow or a MySQL packet header, and refuses one that is cut or runs past the end', () => {
+    const row = backend.dataRow(['a', 'bc']);
+    const two = Buffer.concat([Buffer.from([0xee]), row, row]);
+    expect(messageEnd(textFormat(2), two, 1, two.length)).toBe(1 + row.length);
+    expect(messageEnd(textFormat(2), two, 1 + row.length, two.length)).toBe(two.length);
+    for (const cut of [1, 3, 4, row.length - 1]) expect(() => messageEnd(textFormat(2), row, 0, cut)).toThrow(/truncated/);
+    const negative = Buffer.from(row);
+    negative[1] = 0x80;
+    expect(() => messageEnd(textFormat(2), negative, 0, negative.length)).toThrow(/truncated/);
+    const packet = framePayload(encodeTextRow(['x'.repeat(300)]), 7);
+    expect(messageEnd(mysqlFormat, packet, 0, packet.length)).toBe(packet.length);
+    for (const cut of [2, 3, packet.length - 1]) expect(() => messageEnd(mysqlFormat, packet, 0, cut)).toThrow(/truncated/);
   });
 });
 
