@@ -201,7 +201,6 @@ export class ResultMasker {
       // The result outgrew its inline rows: to the pool, unless the machine has no core to spare for it, or
       // has not been measured since the result began.
       if (this.advice !== null && !this.advice.paysSince(this.openedAt)) {
-        this.adviceSeen = this.advice.generation;
         this.inlineLeft = Infinity;
         this.maskInline(buf, start, end);
         return !this.full;

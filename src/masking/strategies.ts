@@ -186,9 +186,9 @@ function partial(keepFirst: number, keepLast: number): Strategy {
     },
     write(src, start, end, out, pos) {
       // An ASCII value (the usual case) has a character per byte: the kept ends and the stars are byte counts.
-      // It is written so in the same pass that ORs its bytes; a non-ASCII byte among them sends the value to
-      // the character-wise writing below, which writes over what this pass put in out. That pass writes as
-      // many bytes as the value has, more than a multi-byte value's `size`: only where out has that room.
+      // It is written so in the pass that checks its bytes; the first non-ASCII byte sends the value to the
+      // character-wise writing below, which writes over what that pass put in out. The pass may write up to
+      // as many bytes as the value has, more than a multi-byte value's `size`: only where out has that room.
       if (pos + (end - start) <= out.length) {
         const q = partialAscii(src, start, end, out, pos, keepFirst, keepLast);
         if (q >= 0) return q;
