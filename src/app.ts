@@ -18,6 +18,7 @@ import { MaskingRulesWatcher } from './masking/rules.js';
 import { MaskingPool } from './masking/pool.js';
 import { MaskingStage } from './masking/stage.js';
 import { MaskingRowStage } from './masking/row-stage.js';
+import { nativeRowsLoaded } from './masking/native.js';
 import { PgCatalog } from './session/pg-catalog.js';
 import { MysqlCatalog } from './session/mysql-catalog.js';
 import type { Gate } from './session/hooks.js';
@@ -116,6 +117,9 @@ async function assemble(config: Config, opts: AppOptions, log: Logger, opened: C
   const pool = opts.masking !== false && config.masking.workers > 0 ? new MaskingPool({ workers: config.masking.workers, hashKey: config.masking.key, offload: config.masking.offload, log }) : null;
   if (pool) opened.push(() => pool.close());
   const masking = opts.masking === false ? undefined : new MaskingRowStage(() => maskingRules.current, new MaskingStage({ executor: pool }));
+  if (masking && !nativeRowsLoaded) {
+    log.info('masking: the native row masker is not built (npm run build:native; it needs python3, make and a C compiler): column rules run in JS, at about a third of its speed');
+  }
   const gate = opts.gate ?? new PolicyGate({ classifier: new Classifier(), policy: () => policy, broker, consoleUrl, observer: recorder });
   const catalogs = new Map<string, PgCatalog>();
   const mysqlCatalogs = new Map<string, MysqlCatalog>();

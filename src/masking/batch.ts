@@ -7,6 +7,7 @@ import { PgRowMasker, type PgRowFormats } from './pg-rows.js';
 import { CopyRowMasker, type CopySyntax } from './pg-copy.js';
 import { MysqlRowMasker, type MysqlRowColumns } from './mysql-rows.js';
 import { copyBytes, type StrategyOptions } from './strategies.js';
+import type { NativeRowRun } from './native.js';
 import { OVERWRITTEN, type RowMasker } from './row-masker.js';
 import { MaskCounters } from './counters.js';
 
@@ -56,8 +57,11 @@ class MysqlPacketMasker implements RowMasker {
   readonly slack: number;
   private seq = 0;
   private size = 0;
+  /** Text rows take whole packets, header included (native/rows.c). */
+  readonly native: NativeRowRun | null;
   constructor(private readonly rows: MysqlRowMasker) {
     this.slack = rows.slack;
+    this.native = rows.native;
   }
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
     return this.framed(this.rows.maskInto(buf, start + 4, end, out, pos + 4), buf, start, out, pos);

@@ -111,6 +111,19 @@ export class MaskCounters {
     this.endRow();
   }
 
+  /** endRowWith(columns) `rows` times over (the native masker reports its rows so: native.ts). */
+  endRowsWith(columns: number, rows: number): void {
+    if (rows <= 0) return;
+    this.rowColumns |= columns;
+    if (this.rowColumns !== this.runColumns) {
+      this.flushRun();
+      this.runColumns = this.rowColumns;
+    }
+    this.runRows += rows;
+    this.rowColumns = 0;
+    this.rows += rows;
+  }
+
   /**
    * Ends a row, given each column's hits: -1 not masked, else the detectors that matched in it (0 for a column
    * rule): what `cell` takes, for `columns` columns at once.

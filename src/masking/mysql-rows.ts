@@ -10,7 +10,8 @@ import { ColumnFlag, ColumnType, utf8mb4GeneralCi } from '../wire/mysql/packets.
 import { lenencSize, readLenenc } from '../wire/mysql/reader.js';
 import type { CellResult, MaskPlan } from './plan.js';
 import { copyBytes, type Strategy } from './strategies.js';
-import { hasColumnRule, ruleStrategy } from './pg-rows.js';
+import { columnStrategies, hasColumnRule, ruleStrategy } from './pg-rows.js';
+import { NativeRowRun } from './native.js';
 import { shortestExponential } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
 import type { MaskingRules, MaskIdentity } from './rules.js';
@@ -179,7 +180,10 @@ export class MysqlRowMasker implements RowMasker {
     this.countAsBits = !this.scans && this.n <= 31 && counters.countsColumnsAsBits;
     this.textColumnRulesOnly = !binary && this.countAsBits && this.slack >= 0;
     this.rowsMayKeep = this.inPlace.every((st, i) => this.how[i] !== STRATEGY || st?.keepsLength !== undefined);
+    this.native = this.textColumnRulesOnly ? NativeRowRun.for('mysql', columnStrategies(plan, this.how), this.slack, counters) : null;
   }
+
+  readonly native: NativeRowRun | null;
 
   /** Text rows, every masked column written in place by its column rule: maskInto takes maskTextColumnsInto. */
   private readonly textColumnRulesOnly: boolean;

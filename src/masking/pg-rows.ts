@@ -7,7 +7,8 @@ import { WireError } from '../wire/bytes.js';
 import { dataRowColumns, decodeFields } from '../wire/postgres/decode.js';
 import { encodeFields } from '../wire/postgres/encode.js';
 import type { MaskPlan, CellResult } from './plan.js';
-import { REDACTED, copyBytes, type Strategy, type StrategyKind } from './strategies.js';
+import { REDACTED, copyBytes, type Strategy, type StrategyKind, type StrategySpec } from './strategies.js';
+import { NativeRowRun } from './native.js';
 import type { MaskingRules, MaskIdentity, MaskColumn } from './rules.js';
 import { JSONB, binaryToText, isTextArray, sameBytesAsText } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
@@ -25,6 +26,21 @@ export function hasColumnRule(plan: MaskPlan, i: number): boolean {
 export function ruleStrategy(plan: MaskPlan, i: number): StrategyKind | undefined {
   const step = plan.spec.columns[i];
   return step != null && 'rule' in step ? step.strategy.kind : undefined;
+}
+
+/**
+ * Per column, the strategy of the column rule a row masker writes in place (how[i] === STRATEGY), for the
+ * native masker; null when such a column has no column rule to name it.
+ */
+export function columnStrategies(plan: MaskPlan, how: Uint8Array): (StrategySpec | undefined)[] | null {
+  const strategies: (StrategySpec | undefined)[] = [];
+  for (let i = 0; i < how.length; i++) {
+    const step = plan.spec.columns[i];
+    if (how[i] !== STRATEGY) strategies.push(undefined);
+    else if (step != null && 'rule' in step) strategies.push(step.strategy);
+    else return null;
+  }
+  return strategies;
 }
 
 /** A column rule whose output does not depend on the value: no need to turn a binary value into text first. */
@@ -150,7 +166,10 @@ export class PgRowMasker implements RowMasker {
     const bounded = this.how.every((h) => h === UNTOUCHED || h === STRATEGY);
     this.slack = bounded ? growth : growth + 256;
     this.columnRulesOnly = bounded && this.columns <= 31 && counters.countsColumnsAsBits;
+    this.native = this.columnRulesOnly ? NativeRowRun.for('pg', columnStrategies(plan, this.how), this.slack, counters) : null;
   }
+
+  readonly native: NativeRowRun | null;
 
   /** See RowMasker#maskOver. */
   maskOver(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {

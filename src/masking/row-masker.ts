@@ -1,6 +1,7 @@
 // What every row rewriter offers (PostgreSQL DataRow, COPY rows, MySQL rows): mask a row straight into an
 // output buffer in one pass (`maskInto`), or size the new message first and then write it (`prepare`/`emit`),
 // and the copier of the unchanged runs between masked cells.
+import type { NativeRowRun } from './native.js';
 import type { Strategy } from './strategies.js';
 
 /**
@@ -30,6 +31,8 @@ export interface RowMasker {
    * the row's own (now masked) bytes on, uncopied. Maskers without it always write into out.
    */
   maskOver?(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number;
+  /** Masks runs of whole rows outside JS (native.ts), when the addon is built and the plan is one it has. */
+  readonly native?: NativeRowRun | null;
 }
 
 /** What RowMasker#maskOver returns for a row masked where it lies. */

@@ -7,6 +7,7 @@
 import type { MaskPlan } from './plan.js';
 import { copyBytes } from './strategies.js';
 import { OVERWRITTEN, type RowMasker } from './row-masker.js';
+import { FULL as NATIVE_FULL, LEAVE as NATIVE_LEAVE, nativeRowMargin, type NativeRowRun } from './native.js';
 import { MaskCounters, type MaskCounts } from './counters.js';
 import { BatchBuffers, createRowMasker, messageEnd, needsWorkers, type BatchExecutor, type BatchJob, type BatchResult, type RowFormat } from './batch.js';
 import type { OrderedOutput, Slot } from './ordered-output.js';
@@ -129,6 +130,7 @@ export class ResultMasker {
       }
       return !full;
     }
+    if (this.masker.native) return this.nativeRows(this.masker.native, buf, start, end);
     const out = this.out;
     const m = this.masker;
     const slack = m.slack;
@@ -177,6 +179,36 @@ export class ResultMasker {
     out.commit(p);
     if (kept === start) out.write(buf.subarray(start, end));
     else if (kept < end) this.sendKept(buf, kept, end);
+    return !this.full;
+  }
+
+  /**
+   * rows() through the native masker (native.ts): it writes runs of rows into the output's slab; a row it
+   * leaves (malformed, or not for it) is masked by maskInline, which raises the wire error a bad row deserves.
+   */
+  private nativeRows(native: NativeRowRun, buf: Buffer, start: number, end: number): boolean {
+    const out = this.out;
+    let slab = out.room(0);
+    let freshRoom = false;
+    for (let at = start; at < end; ) {
+      native.run(buf, at, end, slab, out.slabPos);
+      out.commit(native.pos);
+      const moved = native.at !== at;
+      at = native.at;
+      if (at >= end) break;
+      if (native.why === NATIVE_FULL && (moved || !freshRoom)) {
+        slab = out.room(messageEnd(this.format, buf, at, end) - at + this.masker.slack + nativeRowMargin);
+        freshRoom = true;
+        continue;
+      }
+      freshRoom = false;
+      if (native.why === NATIVE_FULL || native.why === NATIVE_LEAVE) {
+        const next = messageEnd(this.format, buf, at, end);
+        this.maskInline(buf, at, next);
+        slab = out.room(0);
+        at = next;
+      }
+    }
     return !this.full;
   }
 

@@ -9,6 +9,7 @@ import { PgRowMasker, pgRowFormats } from '../../../src/masking/pg-rows.js';
 import { MaskingStage, ResultMasker, type StageOptions } from '../../../src/masking/stage.js';
 import { BatchBuffers, createRowMasker, messageEnd, runBatch, needsWorkers, type BatchExecutor, type BatchJob, type BatchResult, type RowFormat } from '../../../src/masking/batch.js';
 import { MaskCounters } from '../../../src/masking/counters.js';
+import { nativeRowsLoaded } from '../../../src/masking/native.js';
 import { OrderedOutput } from '../../../src/masking/ordered-output.js';
 import { maskMessage } from '../../../src/masking/row-masker.js';
 import { MaskingPool } from '../../../src/masking/pool.js';
@@ -153,6 +154,29 @@ describe('inline or pool', () => {
     expect(run.rowsOut()).toEqual(one.rowsOut());
     expect(run.rowsOut()[0]![2]).toContain('#'.repeat(400));
     expect(run.result.counters.snapshot()).toEqual(one.result.counters.snapshot());
+  });
+
+  it('masks runs of rows under column rules through the native masker as row by row would: across slabs, a bad row failing alone', async () => {
+    expect(createRowMasker(cheapPlan, textFormat(3), new MaskCounters(cheapPlan.spec)).native !== null).toBe(nativeRowsLoaded);
+    const input = rows(3000);
+    const one = harness({ executor: null }, cheapPlan);
+    for (const r of input) one.result.row(r, 0, r.length);
+    const run = harness({ executor: null }, cheapPlan);
+    // Runs of 1,000 rows (~60 KiB): the 64 KiB slabs fill up inside a run.
+    for (let k = 0; k < input.length; k += 1000) {
+      const chunk = Buffer.concat(input.slice(k, k + 1000));
+      expect(run.result.rows(chunk, 0, chunk.length)).toBe(true);
+    }
+    await Promise.resolve();
+    expect(run.rowsOut()).toEqual(one.rowsOut());
+    expect(run.result.counters.snapshot()).toEqual(one.result.counters.snapshot());
+    expect(run.result.counters.snapshot()).toMatchObject({ rows: 3000, rules: { email: { rows: 3000, cells: 3000 } } });
+
+    // A row with a column too many in the middle of a run: the rows before it go out, it fails as a wire error.
+    const bad = harness({ executor: null }, cheapPlan);
+    const chunk = Buffer.concat([...input.slice(0, 5), backend.dataRow(['1', 'a@b.c', 'x', 'extra']), ...input.slice(5, 8)]);
+    expect(() => bad.result.rows(chunk, 0, chunk.length)).toThrow(/DataRow: 4 columns/);
+    expect(bad.rowsOut()).toEqual(one.rowsOut().slice(0, 5));
   });
 
   it('rows masked where they lie (values that keep their length) go out uncopied, in order with rows rewritten around them', async () => {

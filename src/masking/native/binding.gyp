@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "sqlwarden_rows",
+      "sources": ["rows.c"],
+      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

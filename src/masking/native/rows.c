@@ -1,0 +1,357 @@
+// Column-rule masking of runs of row messages, outside JS: PostgreSQL DataRows and MySQL text rows whose
+// masked columns are written by `partial`, `email`, a constant (`redact`, `fixed`) or `null`. It is the
+// same work as PgRowMasker#maskColumnsInto and MysqlRowMasker#maskTextColumnsInto (src/masking), byte for
+// byte (test/unit/native-rows.test.ts holds the two against each other), at a few times the speed: the
+// unchanged runs of a row are one memcpy, not a byte loop. native.ts loads it; without a compiler the JS
+// maskers do all the work.
+//
+// One call masks whole row messages from src[at, end) into out[pos, out's length), stopping at the first
+// row it leaves to JS (malformed, a MySQL row of more than one packet, one that would not fit one packet
+// once masked), when out has no room for the next row, or when the rows have masked more different sets of
+// columns than it can report. The JS caller masks that row its own way (which raises the wire error a
+// malformed row deserves) and calls again.
+#include <node_api.h>
+#include <stdint.h>
+#include <string.h>
+
+// io (Int32Array), read: [AT] first row, [END] end of the rows, [POS] where out's first row goes.
+// Written: [AT] the first row not masked, [POS] the position after the last one written, [WHY] why it
+// stopped, [RUNS] how many (columns, rows) pairs follow from [FIRST_RUN]: consecutive rows that had the same
+// set of columns masked (bit i: column i) counted once, as MaskCounters#endRowsWith takes them.
+enum { AT = 0, END = 1, POS = 2, WHY = 3, RUNS = 4, FIRST_RUN = 5 };
+#define MAX_RUNS 64
+enum { DONE = 0, FULL = 1, LEAVE = 2, COUNTED = 3 };
+
+// plan (Int32Array): [format, columns, slack], then per column (op, a, b):
+// partial a = keepFirst, b = keepLast; constant a = offset in consts, b = length.
+enum { PG = 0, MYSQL = 1 };
+enum { KEEP = 0, PARTIAL = 1, EMAIL = 2, CONSTANT = 3, TO_NULL = 4 };
+#define PLAN_HEAD 3
+#define MAX_COLUMNS 31
+
+typedef struct {
+  const int32_t *plan;
+  const uint8_t *consts;
+  int columns;
+  // Room a row may need beyond its own length: the strategies' growth (plan[2]) plus, for MySQL, where a
+  // long value is written before its length prefix is known (see writeMysqlValue).
+  int64_t slack;
+} Plan;
+
+static int isContinuation(uint8_t b) { return (b & 0xc0) == 0x80; }
+
+// Byte offset just past the first n characters of src[start, end) (strategies.ts skipChars).
+static int64_t skipChars(const uint8_t *src, int64_t start, int64_t end, int64_t n) {
+  int64_t p = start;
+  for (int64_t k = 0; k < n && p < end; k++) {
+    p++;
+    while (p < end && isContinuation(src[p])) p++;
+  }
+  return p;
+}
+
+// Where the last keepLast characters of src[head, end) begin; head when there are fewer (tailOf).
+static int64_t tailOf(const uint8_t *src, int64_t head, int64_t end, int64_t keepLast) {
+  int64_t tail = end;
+  int64_t kept = 0;
+  while (kept < keepLast && tail > head) {
+    tail--;
+    while (tail > head && isContinuation(src[tail])) tail--;
+    kept++;
+  }
+  return kept < keepLast ? head : tail;
+}
+
+static int isAscii(const uint8_t *src, int64_t start, int64_t end) {
+  uint8_t high = 0;
+  for (int64_t i = start; i < end; i++) high |= src[i];
+  return high < 0x80;
+}
+
+// `partial`: the first keepFirst and last keepLast characters kept, one '*' per character between; a value
+// with no more characters than are kept is all stars.
+static int64_t writePartial(const uint8_t *src, int64_t start, int64_t end, uint8_t *out, int64_t p, int64_t keepFirst, int64_t keepLast) {
+  int64_t head, tail;
+  if (isAscii(src, start, end)) {
+    int hidden = end - start <= keepFirst + keepLast;
+    head = hidden ? start : start + keepFirst;
+    tail = hidden ? end : end - keepLast;
+    memcpy(out + p, src + start, head - start);
+    p += head - start;
+    memset(out + p, '*', tail - head);
+    p += tail - head;
+    memcpy(out + p, src + tail, end - tail);
+    return p + (end - tail);
+  }
+  head = keepFirst == 0 ? start : skipChars(src, start, end, keepFirst);
+  tail = tailOf(src, head, end, keepLast);
+  if (tail == head) {
+    head = start;
+    tail = end;
+  }
+  memcpy(out + p, src + start, head - start);
+  p += head - start;
+  if (tail > head) out[p++] = '*';
+  for (int64_t i = head + 1; i < tail; i++)
+    if (!isContinuation(src[i])) out[p++] = '*';
+  memcpy(out + p, src + tail, end - tail);
+  return p + (end - tail);
+}
+
+// `email`: the local part's first character, "***@", the domain after the last '@'; "****" without an '@'.
+static int64_t writeEmail(const uint8_t *src, int64_t start, int64_t end, uint8_t *out, int64_t p) {
+  int64_t at = end - 1;
+  while (at >= start && src[at] != '@') at--;
+  if (at < start) {
+    memcpy(out + p, "****", 4);
+    return p + 4;
+  }
+  int64_t first = skipChars(src, start, at, 1);
+  if (first < at) {
+    memcpy(out + p, src + start, first - start);
+    p += first - start;
+  }
+  memcpy(out + p, "***@", 4);
+  p += 4;
+  memcpy(out + p, src + at + 1, end - at - 1);
+  return p + (end - at - 1);
+}
+
+// Column i's strategy over src[start, end) written at out[p]; the position after it.
+static int64_t writeValue(const Plan *plan, int i, const uint8_t *src, int64_t start, int64_t end, uint8_t *out, int64_t p) {
+  const int32_t *c = plan->plan + PLAN_HEAD + 3 * i;
+  switch (c[0]) {
+    case PARTIAL:
+      return writePartial(src, start, end, out, p, c[1], c[2]);
+    case EMAIL:
+      return writeEmail(src, start, end, out, p);
+    default:  // CONSTANT
+      memcpy(out + p, plan->consts + c[1], c[2]);
+      return p + c[2];
+  }
+}
+
+static uint32_t be32(const uint8_t *b) { return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3]; }
+
+static void putBe32(uint8_t *b, uint32_t v) {
+  b[0] = v >> 24;
+  b[1] = v >> 16;
+  b[2] = v >> 8;
+  b[3] = v;
+}
+
+// One DataRow src[at, ...) masked into out[p]: the position after it, -1 to leave the row to JS. *next is
+// where the row ends, *masked the columns whose values were masked.
+static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *masked) {
+  if (end - at < 7 || src[at] != 'D') return -1;
+  int64_t rowEnd = at + 1 + (int64_t)be32(src + at + 1);
+  if (rowEnd > end || rowEnd < at + 7) return -1;
+  if (((src[at + 5] << 8) | src[at + 6]) != plan->columns) return -1;
+  if (p + (rowEnd - at) + plan->slack > limit) return -2;
+  int64_t start = p;
+  int64_t run = at;  // src[run, cell) goes out as it is
+  int64_t cell = at + 7;
+  int32_t bits = 0;
+  for (int i = 0; i < plan->columns; i++) {
+    if (rowEnd - cell < 4) return -1;
+    int32_t len = (int32_t)be32(src + cell);
+    int64_t s = cell + 4;
+    if (len < -1 || (len > 0 && rowEnd - s < len)) return -1;
+    int64_t e = len < 0 ? s : s + len;
+    int op = plan->plan[PLAN_HEAD + 3 * i];
+    if (len >= 0 && op != KEEP) {
+      bits |= 1 << i;
+      memcpy(out + p, src + run, cell - run);
+      p += cell - run;
+      if (op == TO_NULL) {
+        putBe32(out + p, 0xffffffffu);
+        p += 4;
+      } else {
+        int64_t q = writeValue(plan, i, src, s, e, out, p + 4);
+        putBe32(out + p, (uint32_t)(q - p - 4));
+        p = q;
+      }
+      run = e;
+    }
+    cell = e;
+  }
+  if (cell != rowEnd) return -1;
+  memcpy(out + p, src + run, rowEnd - run);
+  p += rowEnd - run;
+  putBe32(out + start + 1, (uint32_t)(p - start - 1));
+  *next = rowEnd;
+  *masked = bits;
+  return p;
+}
+
+
+static int64_t putLenenc(uint8_t *out, int64_t p, uint64_t n) {
+  if (n < 0xfb) {
+    out[p] = (uint8_t)n;
+    return p + 1;
+  }
+  int bytes = n < 0x10000 ? 2 : n < 0x1000000 ? 3 : 8;
+  out[p++] = bytes == 2 ? 0xfc : bytes == 3 ? 0xfd : 0xfe;
+  for (int k = 0; k < bytes; k++) out[p++] = (uint8_t)(n >> (8 * k));
+  return p;
+}
+
+// Column i's masked value with its length prefix at out[p]. A value whose masked length might not fit a
+// one-byte prefix is written 9 bytes on (the longest prefix) and moved back once its length is known.
+static int64_t writeMysqlValue(const Plan *plan, int i, const uint8_t *src, int64_t s, int64_t e, uint8_t *out, int64_t p) {
+  const int32_t *c = plan->plan + PLAN_HEAD + 3 * i;
+  int64_t growth = c[0] == EMAIL ? 4 : c[0] == CONSTANT ? c[2] : 0;
+  if (e - s + growth < 0xfb) {
+    int64_t q = writeValue(plan, i, src, s, e, out, p + 1);
+    out[p] = (uint8_t)(q - p - 1);
+    return q;
+  }
+  int64_t q = writeValue(plan, i, src, s, e, out, p + 9);
+  int64_t len = q - p - 9;
+  int64_t v = putLenenc(out, p, (uint64_t)len);
+  memmove(out + v, out + p + 9, len);
+  return v + len;
+}
+
+// One MySQL text row packet src[at, ...) masked into out[p]; as pgRow.
+static int64_t mysqlRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *masked) {
+  if (end - at < 4) return -1;
+  int64_t size = src[at] | (src[at + 1] << 8) | (src[at + 2] << 16);
+  int64_t rowEnd = at + 4 + size;
+  // A payload of 0xffffff bytes continues in the next packet: a row of its own kind, left to JS.
+  if (size == 0xffffff || rowEnd > end) return -1;
+  if (p + (rowEnd - at) + plan->slack > limit) return -2;
+  int64_t start = p;
+  int64_t run = at + 4;
+  int64_t cell = at + 4;
+  int32_t bits = 0;
+  p += 4;
+  for (int i = 0; i < plan->columns; i++) {
+    if (cell >= rowEnd) return -1;
+    uint8_t first = src[cell];
+    if (first == 0xfb) {
+      cell++;
+      continue;
+    }
+    int64_t s = cell + 1;
+    uint64_t len = first;
+    if (first > 0xfb) {
+      if (first == 0xff) return -1;
+      int bytes = first == 0xfc ? 2 : first == 0xfd ? 3 : 8;
+      if (rowEnd - cell < 1 + bytes) return -1;
+      len = 0;
+      for (int k = 0; k < bytes; k++) len |= (uint64_t)src[cell + 1 + k] << (8 * k);
+      s = cell + 1 + bytes;
+    }
+    if (len > (uint64_t)(rowEnd - s)) return -1;
+    int64_t e = s + (int64_t)len;
+    int op = plan->plan[PLAN_HEAD + 3 * i];
+    if (op != KEEP) {
+      bits |= 1 << i;
+      memcpy(out + p, src + run, cell - run);
+      p += cell - run;
+      if (op == TO_NULL) out[p++] = 0xfb;
+      else p = writeMysqlValue(plan, i, src, s, e, out, p);
+      run = e;
+    }
+    cell = e;
+  }
+  if (cell != rowEnd) return -1;
+  memcpy(out + p, src + run, rowEnd - run);
+  p += rowEnd - run;
+  int64_t payload = p - start - 4;
+  if (payload >= 0xffffff) return -1;
+  out[start] = (uint8_t)payload;
+  out[start + 1] = (uint8_t)(payload >> 8);
+  out[start + 2] = (uint8_t)(payload >> 16);
+  out[start + 3] = src[at + 3];
+  *next = rowEnd;
+  *masked = bits;
+  return p;
+}
+
+static int typedArray(napi_env env, napi_value v, void **data, size_t *bytes) {
+  napi_typedarray_type type;
+  size_t length;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, &length, data, &buffer, &offset) != napi_ok) return 0;
+  size_t unit = type == napi_int32_array || type == napi_uint32_array ? 4 : type == napi_uint8_array ? 1 : 0;
+  if (unit == 0) return 0;
+  *bytes = length * unit;
+  return 1;
+}
+
+// maskRows(io: Int32Array, plan: Int32Array, consts: Uint8Array, src: Uint8Array, out: Uint8Array): undefined.
+static napi_value maskRows(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t *io;
+  int32_t *planWords;
+  uint8_t *consts, *src, *out;
+  size_t ioBytes, planBytes, constBytes, srcBytes, outBytes;
+  if (argc < 5 || !typedArray(env, argv[0], (void **)&io, &ioBytes) || !typedArray(env, argv[1], (void **)&planWords, &planBytes) ||
+      !typedArray(env, argv[2], (void **)&consts, &constBytes) || !typedArray(env, argv[3], (void **)&src, &srcBytes) ||
+      !typedArray(env, argv[4], (void **)&out, &outBytes) || ioBytes < 4 * (FIRST_RUN + 2 * MAX_RUNS) || planBytes < 4 * PLAN_HEAD) {
+    napi_throw_type_error(env, NULL, "maskRows(io, plan, consts, src, out): bad arguments");
+    return NULL;
+  }
+  Plan plan = {planWords, consts, planWords[1], planWords[2]};
+  int format = planWords[0];
+  if (plan.columns < 0 || plan.columns > MAX_COLUMNS || planBytes < 4 * (size_t)(PLAN_HEAD + 3 * plan.columns)) {
+    napi_throw_type_error(env, NULL, "maskRows: bad plan");
+    return NULL;
+  }
+  // Constants must lie in consts; MySQL values may be written 9 bytes on (writeMysqlValue).
+  for (int i = 0; i < plan.columns; i++) {
+    const int32_t *c = planWords + PLAN_HEAD + 3 * i;
+    if (c[0] == CONSTANT && (c[1] < 0 || c[2] < 0 || (size_t)c[1] + (size_t)c[2] > constBytes)) {
+      napi_throw_type_error(env, NULL, "maskRows: constant out of range");
+      return NULL;
+    }
+  }
+  if (format == MYSQL) plan.slack += 9;
+  int64_t at = io[AT], end = io[END], p = io[POS];
+  if (at < 0 || end < at || (size_t)end > srcBytes || p < 0 || (size_t)p > outBytes) {
+    napi_throw_range_error(env, NULL, "maskRows: positions out of range");
+    return NULL;
+  }
+  int runs = 0;
+  int32_t *run = io + FIRST_RUN;
+  int why = DONE;
+  while (at < end) {
+    int64_t next;
+    int32_t masked;
+    int64_t q = format == PG ? pgRow(&plan, src, at, end, out, p, (int64_t)outBytes, &next, &masked)
+                             : mysqlRow(&plan, src, at, end, out, p, (int64_t)outBytes, &next, &masked);
+    if (q < 0) {
+      why = q == -2 ? FULL : LEAVE;
+      break;
+    }
+    if (runs > 0 && run[2 * (runs - 1)] == masked) {
+      run[2 * (runs - 1) + 1]++;
+    } else if (runs < MAX_RUNS) {
+      run[2 * runs] = masked;
+      run[2 * runs + 1] = 1;
+      runs++;
+    } else {
+      why = COUNTED;  // this row is not counted: it is masked again next call, over the same bytes of out
+      break;
+    }
+    at = next;
+    p = q;
+  }
+  io[AT] = (int32_t)at;
+  io[POS] = (int32_t)p;
+  io[WHY] = why;
+  io[RUNS] = runs;
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "maskRows", NAPI_AUTO_LENGTH, maskRows, NULL, &fn);
+  napi_set_named_property(env, exports, "maskRows", fn);
+  return exports;
+}

@@ -1,0 +1,202 @@
+// The native row masker (src/masking/native/rows.c) against the JS maskers it stands in for: for any plan of
+// the column rules it takes and any rows (NULLs, empty values, multi-byte and broken UTF-8, values long
+// enough to need a longer MySQL length prefix), the same bytes out and the same counts; and where it stops:
+// a full output, a malformed row (left to JS, which raises the wire error), more masked column sets than it
+// reports at once.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MaskCounters } from '../../../src/masking/counters.js';
+import { FULL, LEAVE, nativeRowMargin, nativeRowsLoaded, type NativeRowRun } from '../../../src/masking/native.js';
+import { createRowMasker } from '../../../src/masking/batch.js';
+import { mysqlRowColumns } from '../../../src/masking/mysql-rows.js';
+import { pgRowFormats } from '../../../src/masking/pg-rows.js';
+import type { MaskPlan } from '../../../src/masking/plan.js';
+import type { RowMasker } from '../../../src/masking/row-masker.js';
+import { parseMaskingRules } from '../../../src/masking/rules.js';
+import { encodeTextRow } from '../../../src/wire/mysql/encode.js';
+import { framePayload } from '../../../src/wire/mysql/frames.js';
+import { encodeDataRow } from '../../../src/wire/postgres/encode.js';
+
+type Format = 'pg' | 'mysql';
+type Cell = Buffer | null;
+
+it('is built and loaded here (npm install builds it; SQLWARDEN_NATIVE=0 turns it off)', () => {
+  expect(nativeRowsLoaded).toBe(process.env.SQLWARDEN_NATIVE !== '0');
+});
+
+const run = nativeRowsLoaded ? describe : describe.skip;
+
+const strategyArb = fc.oneof(
+  fc.constant('email'),
+  fc.constant('redact'),
+  fc.constant('null'),
+  fc.record({ keepFirst: fc.integer({ min: 0, max: 4 }), keepLast: fc.integer({ min: 0, max: 5 }) }).map((p) => `{ partial: ${JSON.stringify(p)} }`),
+  fc.oneof(fc.string({ maxLength: 8 }), fc.string({ unit: 'binary', minLength: 250, maxLength: 300 })).map((v) => `{ fixed: ${JSON.stringify(v)} }`),
+);
+
+/** Per column a strategy's YAML, or null for a column left as it is. */
+const planArb = fc.array(fc.option(strategyArb, { nil: null }), { minLength: 1, maxLength: 8 });
+
+const valueArb: fc.Arbitrary<Cell> = fc.oneof(
+  { weight: 1, arbitrary: fc.constant(null) },
+  { weight: 3, arbitrary: fc.string({ maxLength: 30 }).map((s) => Buffer.from(s)) },
+  { weight: 3, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }).map((s) => Buffer.from(s)) },
+  { weight: 3, arbitrary: fc.tuple(fc.string({ unit: 'binary', maxLength: 10 }), fc.string({ maxLength: 12 })).map(([l, d]) => Buffer.from(`${l}@${d}`)) },
+  { weight: 2, arbitrary: fc.uint8Array({ maxLength: 24 }).map((b) => Buffer.from(b)) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 240, maxLength: 400 }).map((s) => Buffer.from(s)) },
+);
+
+function planOf(strategies: (string | null)[]): MaskPlan {
+  const yaml = strategies.map((s, i) => (s === null ? '' : `  - match: { column: c${i} }\n    mask: ${s}\n`)).join('');
+  const rules = parseMaskingRules(yaml === '' ? 'columns: []\n' : `columns:\n${yaml}`, 'native-rows.yaml');
+  return rules.planFor(
+    strategies.map((_, i) => ({ name: `c${i}`, textLike: true })),
+    {},
+  );
+}
+
+/** The row masker the stage makes for a result of `columns` text columns (MySQL: whole packets). */
+function maskerOf(format: Format, plan: MaskPlan, columns: number, counters: MaskCounters): RowMasker {
+  return createRowMasker(
+    plan,
+    format === 'pg'
+      ? { kind: 'pg-datarow', formats: pgRowFormats(Array.from({ length: columns }, () => ({ type: 25, format: 0 }))) }
+      : { kind: 'mysql-text', columns: mysqlRowColumns(Array.from({ length: columns }, () => ({ type: 253 }))) },
+    counters,
+  );
+}
+
+function frameOf(format: Format, cells: Cell[], seq: number): Buffer {
+  return format === 'pg' ? encodeDataRow(cells) : framePayload(encodeTextRow(cells), seq & 0xff);
+}
+
+/** The rows through the JS masker, row by row (maskInto, as the stage's JS loop calls it). */
+function viaJs(format: Format, plan: MaskPlan, columns: number, frames: Buffer[]): { bytes: Buffer; counts: MaskCounters } {
+  const counts = new MaskCounters(plan.spec);
+  const m = maskerOf(format, plan, columns, counts);
+  const out = Buffer.alloc(frames.reduce((n, f) => n + f.length + m.slack + 16, 0));
+  let p = 0;
+  for (const f of frames) {
+    const q = m.maskInto(f, 0, f.length, out, p);
+    expect(q).toBeGreaterThanOrEqual(0);
+    p = q;
+  }
+  return { bytes: out.subarray(0, p), counts };
+}
+
+/** The rows back to back through the native masker, called again whenever it stops; `room` bytes of out a call. */
+function viaNative(format: Format, plan: MaskPlan, columns: number, frames: Buffer[], room?: number): { bytes: Buffer; counts: MaskCounters; calls: number[] } {
+  const counts = new MaskCounters(plan.spec);
+  const m = maskerOf(format, plan, columns, counts);
+  const native = m.native as NativeRowRun;
+  const src = Buffer.concat(frames);
+  const pieces: Buffer[] = [];
+  const calls: number[] = [];
+  for (let at = 0; at < src.length; ) {
+    const out = Buffer.alloc(room ?? 2 * src.length + (m.slack + nativeRowMargin) * frames.length + 1024);
+    native.run(src, at, src.length, out, 0);
+    calls.push(native.why);
+    expect(native.why).not.toBe(LEAVE);
+    pieces.push(out.subarray(0, native.pos));
+    if (native.at === at) throw new Error(`no progress at ${at} (why ${native.why})`);
+    at = native.at;
+  }
+  return { bytes: Buffer.concat(pieces), counts, calls };
+}
+
+function expectSameCounts(a: MaskCounters, b: MaskCounters): void {
+  expect(b.rows).toBe(a.rows);
+  expect([...b.ruleRows]).toEqual([...a.ruleRows]);
+  expect([...b.ruleCells]).toEqual([...a.ruleCells]);
+}
+
+run.each(['pg', 'mysql'] as const)('native row masker, %s', (format) => {
+  it('writes the bytes and counts the cells the JS masker does, for any column rules and rows', () => {
+    fc.assert(
+      fc.property(
+        planArb.filter((s) => s.some((x) => x !== null)),
+        fc.integer({ min: 1, max: 40 }),
+        fc.infiniteStream(valueArb),
+        (strategies, rowCount, values) => {
+          const plan = planOf(strategies);
+          const frames = Array.from({ length: rowCount }, (_, r) => frameOf(format, strategies.map(() => values.next().value as Cell), r + 1));
+          const js = viaJs(format, plan, strategies.length, frames);
+          const native = viaNative(format, plan, strategies.length, frames);
+          expect(native.bytes.equals(js.bytes)).toBe(true);
+          expectSameCounts(js.counts, native.counts);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('masks a MySQL-prefix-crossing value: 70,000 bytes under partial, and a fixed value that grows past 250', () => {
+    const plan = planOf(['{ partial: { keepLast: 4 } }', '{ fixed: "' + 'x'.repeat(300) + '" }', null]);
+    const frames = [frameOf(format, [Buffer.alloc(70_000, 'a'), Buffer.from('short'), Buffer.from('kept')], 1)];
+    const js = viaJs(format, plan, 3, frames);
+    expect(viaNative(format, plan, 3, frames).bytes.equals(js.bytes)).toBe(true);
+  });
+
+  it('stops when out has no room for the next row, and goes on from there into another', () => {
+    const plan = planOf(['email', null, '{ partial: { keepLast: 2 } }']);
+    const frames = Array.from({ length: 50 }, (_, r) => frameOf(format, [Buffer.from(`user${r}@example.com`), Buffer.from('x'.repeat(r)), Buffer.from(`${r}-secret`)], r));
+    const js = viaJs(format, plan, 3, frames);
+    const native = viaNative(format, plan, 3, frames, 400);
+    expect(native.bytes.equals(js.bytes)).toBe(true);
+    expect(native.calls.filter((w) => w === FULL).length).toBeGreaterThan(3);
+    expectSameCounts(js.counts, native.counts);
+  });
+
+  it('reports more than 64 different masked column sets over several calls, counted as JS counts them', () => {
+    const strategies = Array.from({ length: 8 }, () => 'redact');
+    const plan = planOf(strategies);
+    // Row r has column i NULL where bit i of r is set: 256 rows, a different set of masked columns each.
+    const frames = Array.from({ length: 256 }, (_, r) => frameOf(format, strategies.map((_, i) => ((r >> i) & 1 ? null : Buffer.from(`v${i}`))), r));
+    const js = viaJs(format, plan, 8, frames);
+    const native = viaNative(format, plan, 8, frames);
+    expect(native.calls.length).toBe(4);
+    expect(native.bytes.equals(js.bytes)).toBe(true);
+    expectSameCounts(js.counts, native.counts);
+  });
+
+  it('leaves a malformed row to JS: the rows before it are written, it is not consumed', () => {
+    const plan = planOf(['email', null]);
+    const good = frameOf(format, [Buffer.from('a@b.c'), Buffer.from('x')], 1);
+    const wrongCount = frameOf(format, [Buffer.from('a@b.c'), Buffer.from('x'), Buffer.from('y')], 2);
+    const src = Buffer.concat([good, good, wrongCount, good]);
+    const counts = new MaskCounters(plan.spec);
+    const m = maskerOf(format, plan, 2, counts);
+    const out = Buffer.alloc(1024);
+    m.native!.run(src, 0, src.length, out, 0);
+    expect(m.native!.why).toBe(LEAVE);
+    expect(m.native!.at).toBe(2 * good.length);
+    expect(counts.rows).toBe(2);
+    expect(() => m.maskInto(src, 2 * good.length, 2 * good.length + wrongCount.length, out, m.native!.pos)).toThrow(/column|trailing/);
+    // A cell that runs past its row: left too.
+    const cut = Buffer.from(good);
+    if (format === 'pg') cut.writeInt32BE(1000, 7);
+    else cut[4] = 200;
+    m.native!.run(Buffer.concat([good, cut]), 0, good.length + cut.length, out, 0);
+    expect([m.native!.why, m.native!.at]).toEqual([LEAVE, good.length]);
+  });
+
+  it('asks for no more room than the stage offers a row: its length, the masker slack and nativeRowMargin', () => {
+    const plan = planOf(['{ fixed: "a fixed value of some length" }', 'email']);
+    const frame = frameOf(format, [Buffer.from('v'), Buffer.from('q@x.io')], 1);
+    const m = maskerOf(format, plan, 2, new MaskCounters(plan.spec));
+    const out = Buffer.alloc(frame.length + m.slack + nativeRowMargin);
+    m.native!.run(frame, 0, frame.length, out, 0);
+    expect([m.native!.why, m.native!.at]).toEqual([0, frame.length]);
+  });
+});
+
+describe('native row masker, plans it does not take', () => {
+  it('has none for hash, detectors or binary rows: those stay in JS', () => {
+    const hashed = parseMaskingRules('columns:\n  - match: { column: a }\n    mask: hash\n', 'x.yaml', { hashKey: 'k' }).planFor([{ name: 'a', textLike: true }], {});
+    expect(maskerOf('pg', hashed, 1, new MaskCounters(hashed.spec)).native).toBeNull();
+    const scanned = parseMaskingRules('detect:\n  - kind: email\n    mask: email\n', 'x.yaml').planFor([{ name: 'a', textLike: true }], {});
+    expect(maskerOf('mysql', scanned, 1, new MaskCounters(scanned.spec)).native).toBeNull();
+    const plan = planOf(['email']);
+    expect(createRowMasker(plan, { kind: 'mysql-binary', columns: mysqlRowColumns([{ type: 253 }]) }, new MaskCounters(plan.spec)).native).toBeNull();
+  });
+});
