@@ -1,6 +1,7 @@
 // Throughput of the masking engine alone, on one core, no sockets: PostgreSQL DataRow frames of realistic
 // rows go through the row masker as a worker runs a batch and the stage runs a chunk's rows inline (locate
 // the cells, mask, count, write every row into one output buffer). MB/s counts the input frames' bytes.
+// Column rules are measured twice: the JS row masker, and the native one the stage uses when it is built.
 //
 // `npm run bench` runs it (in a process of its own, `--json`) and reports its figures; alone, after
 // `npm run bench` has compiled it: node .tmp/bench/bench/masking-engine.js [--json]
@@ -8,7 +9,9 @@
 import { parseMaskingRules, type MaskColumn } from '../src/masking/rules.js';
 import type { MaskPlan } from '../src/masking/plan.js';
 import { pgRowFormats } from '../src/masking/pg-rows.js';
-import { runBatch } from '../src/masking/batch.js';
+import { createRowMasker, runBatch } from '../src/masking/batch.js';
+import { MaskCounters } from '../src/masking/counters.js';
+import { nativeRowsLoaded } from '../src/masking/native.js';
 import { encodeDataRow } from '../src/wire/postgres/encode.js';
 
 const ROWS = 20_000;
@@ -98,13 +101,31 @@ export interface EngineFigure {
 const figures: EngineFigure[] = [];
 const json = process.argv.includes('--json');
 
-function measure(id: string, label: string, plan: MaskPlan): number {
+/**
+ * Rows under column rules as the stage masks a chunk's rows inline when the native row masker is built
+ * (src/masking/native.ts): runs of rows into an output buffer; one pass, its time in ns.
+ */
+function nativePassOver(plan: MaskPlan): () => number {
+  const native = createRowMasker(plan, { kind: 'pg-datarow', formats }, new MaskCounters(plan.spec)).native;
+  if (!native) throw new Error('the native row masker does not take this plan');
+  const out = Buffer.allocUnsafeSlow(2 * frames.length);
+  return () => {
+    const t0 = process.hrtime.bigint();
+    native.run(frames, 0, frames.length, out, 0);
+    if (native.at !== frames.length) throw new Error(`native row masker stopped at ${native.at} (why ${native.why})`);
+    sink += native.pos;
+    return Number(process.hrtime.bigint() - t0);
+  };
+}
+
+function measure(id: string, label: string, plan: MaskPlan, pass?: () => number): number {
   const key = nextKey++;
-  for (let k = 0; k < 3; k++) passOver(plan, key); // warm up: let the JIT settle
+  const once = pass ?? (() => passOver(plan, key));
+  for (let k = 0; k < 3; k++) once(); // warm up: let the JIT settle
   let passes = 0;
   let elapsed = 0;
   while (elapsed < SECONDS) {
-    elapsed += passOver(plan, key) / 1e9;
+    elapsed += once() / 1e9;
     passes++;
   }
   const mbps = (frames.length * passes) / elapsed / 1e6;
@@ -153,6 +174,9 @@ if (!json) console.log(`masking engine, one core: ${ROWS} rows x 7 columns, ${(f
 const fig = {
   parseOnly: measure('baseline', 'baseline: locate cells, nothing masked', columnRules.planFor(cols(false).map((c) => ({ ...c, name: `x${c.name}` })), who)),
   columns: measure('columns', 'column rules: 3 of 7 columns (email, partial x2)', columnRules.planFor(cols(false), who)),
+  ...(nativeRowsLoaded
+    ? { columnsNative: measure('columns-native', 'column rules, the same 3 columns, native row masker', columnRules.planFor(cols(false), who), nativePassOver(columnRules.planFor(cols(false), who))) }
+    : {}),
   hash: measure('hash', 'column rules: 3 of 7 columns hashed (HMAC-SHA256)', hashRules.planFor(cols(false), who)),
   detectShipped: measure('detect-shipped', 'detectors: 6 text columns scanned, shipped 9 detectors', detectorRules(shippedKinds).planFor(cols(true), who)),
   detectAll: measure('detect-all', 'detectors: 6 text columns scanned, all 12 detectors', detectorRules(allKinds).planFor(cols(true), who)),

@@ -2,7 +2,10 @@
 // at a few times the speed of the JS maskers, which it must match byte for byte. It is built at install
 // (`npm install` runs node-gyp; see package.json) when a C compiler is there; without it, or with
 // SQLWARDEN_NATIVE=0, `nativeRows` is null and the JS maskers do all the work.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { MaskCounters } from './counters.js';
 import type { StrategySpec } from './strategies.js';
 
@@ -10,14 +13,23 @@ interface Addon {
   maskRows(io: Int32Array, plan: Int32Array, consts: Uint8Array, src: Uint8Array, out: Uint8Array): void;
 }
 
+const built = 'src/masking/native/build/Release/sqlwarden_rows.node';
+
 function load(): Addon | null {
   if (process.env.SQLWARDEN_NATIVE === '0') return null;
-  try {
-    // From dist/masking/ (or src/masking/ under vitest) to the addon node-gyp built beside rows.c.
-    return createRequire(import.meta.url)('../../src/masking/native/build/Release/sqlwarden_rows.node') as Addon;
-  } catch {
-    return null;
+  // The addon node-gyp built beside rows.c, found from this module in dist/masking/ (src/masking/ under
+  // vitest, .tmp/bench/src/masking/ for the benches) by going up to the package root.
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let up = 0; up < 5; up++, dir = path.dirname(dir)) {
+    const file = path.join(dir, built);
+    if (!existsSync(file)) continue;
+    try {
+      return createRequire(import.meta.url)(file) as Addon;
+    } catch {
+      return null; // built for another Node ABI or platform: the JS maskers do the work
+    }
   }
+  return null;
 }
 
 const addon = load();
