@@ -180,7 +180,7 @@ export class MysqlRowMasker implements RowMasker {
     this.countAsBits = !this.scans && this.n <= 31 && counters.countsColumnsAsBits;
     this.textColumnRulesOnly = !binary && this.countAsBits && this.slack >= 0;
     this.rowsMayKeep = this.inPlace.every((st, i) => this.how[i] !== STRATEGY || st?.keepsLength !== undefined);
-    this.native = this.textColumnRulesOnly ? NativeRowRun.for('mysql', columnStrategies(plan, this.how), this.slack, counters) : null;
+    this.native = this.textColumnRulesOnly ? NativeRowRun.for('mysql', columnStrategies(plan, this.how), counters) : null;
   }
 
   readonly native: NativeRowRun | null;

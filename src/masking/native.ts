@@ -37,6 +37,9 @@ const addon = load();
 /** Whether the native masker is loaded (for the start-up log and the tests). */
 export const nativeRowsLoaded = addon !== null;
 
+/** The addon's own entry point, for the tests of its argument checks; null when not loaded. */
+export const rawMaskRows = addon?.maskRows ?? null;
+
 // The io words rows.c reads and writes (see there).
 const AT = 0;
 const END = 1;
@@ -49,7 +52,10 @@ const MAX_RUNS = 64;
 /** Why a run stopped before its end: out had no room for the next row, or that row is left to JS. */
 export const FULL = 1;
 export const LEAVE = 2;
-/** Room past a row's length and its masker's slack that the addon wants (a long MySQL value's prefix). */
+/**
+ * Room past a row's length and its masker's slack (RowMasker#slack) that the addon wants for the row: where a
+ * long MySQL value is written before its length prefix is known. The addon works its bound out from the plan.
+ */
 export const nativeRowMargin = 9;
 
 const PARTIAL = 1;
@@ -76,21 +82,19 @@ export class NativeRowRun {
 
   /**
    * For a result whose masked columns (strategies[i] set) are all written in place by column rules; null when
-   * the addon is not loaded or a strategy is not one it has (`hash`). `slack`: the room a row may need past
-   * its own length (RowMasker#slack).
+   * the addon is not loaded or a strategy is not one it has (`hash`).
    */
-  static for(format: 'pg' | 'mysql', strategies: readonly (StrategySpec | undefined)[] | null, slack: number, counters: MaskCounters): NativeRowRun | null {
+  static for(format: 'pg' | 'mysql', strategies: readonly (StrategySpec | undefined)[] | null, counters: MaskCounters): NativeRowRun | null {
     if (addon === null || strategies === null || strategies.length > 31) return null;
-    const plan = new Int32Array(3 + 3 * strategies.length);
+    const plan = new Int32Array(2 + 3 * strategies.length);
     plan[0] = format === 'pg' ? 0 : 1;
     plan[1] = strategies.length;
-    plan[2] = slack;
     const consts: Buffer[] = [];
     let constBytes = 0;
     for (let i = 0; i < strategies.length; i++) {
       const st = strategies[i];
       if (st === undefined) continue;
-      const w = 3 + 3 * i;
+      const w = 2 + 3 * i;
       switch (st.kind) {
         case 'partial':
           plan.set([PARTIAL, st.keepFirst, st.keepLast], w);

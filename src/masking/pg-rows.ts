@@ -166,7 +166,7 @@ export class PgRowMasker implements RowMasker {
     const bounded = this.how.every((h) => h === UNTOUCHED || h === STRATEGY);
     this.slack = bounded ? growth : growth + 256;
     this.columnRulesOnly = bounded && this.columns <= 31 && counters.countsColumnsAsBits;
-    this.native = this.columnRulesOnly ? NativeRowRun.for('pg', columnStrategies(plan, this.how), this.slack, counters) : null;
+    this.native = this.columnRulesOnly ? NativeRowRun.for('pg', columnStrategies(plan, this.how), counters) : null;
   }
 
   readonly native: NativeRowRun | null;

@@ -22,19 +22,21 @@ enum { AT = 0, END = 1, POS = 2, WHY = 3, RUNS = 4, FIRST_RUN = 5 };
 #define MAX_RUNS 64
 enum { DONE = 0, FULL = 1, LEAVE = 2, COUNTED = 3 };
 
-// plan (Int32Array): [format, columns, slack], then per column (op, a, b):
-// partial a = keepFirst, b = keepLast; constant a = offset in consts, b = length.
+// plan (Int32Array): [format, columns], then per column (op, a, b):
+// partial a = keepFirst, b = keepLast; constant a = offset in consts, b = length. maskRows checks every word
+// of it before it masks anything, and works out itself the room a row may need.
 enum { PG = 0, MYSQL = 1 };
 enum { KEEP = 0, PARTIAL = 1, EMAIL = 2, CONSTANT = 3, TO_NULL = 4 };
-#define PLAN_HEAD 3
+#define PLAN_HEAD 2
 #define MAX_COLUMNS 31
 
 typedef struct {
   const int32_t *plan;
   const uint8_t *consts;
   int columns;
-  // Room a row may need beyond its own length: the strategies' growth (plan[2]) plus, for MySQL, where a
-  // long value is written before its length prefix is known (see writeMysqlValue).
+  // Room a row may need beyond its own length: each masked value's growth (email: "***@" for the local
+  // part's tail and the '@', at most 4 bytes more; a constant: its length) plus, for MySQL, a longer length
+  // prefix (up to 8 bytes more) and where a long value is written before its prefix is known (writeMysqlValue).
   int64_t slack;
 } Plan;
 
@@ -125,10 +127,11 @@ static int64_t writeValue(const Plan *plan, int i, const uint8_t *src, int64_t s
       return writePartial(src, start, end, out, p, c[1], c[2]);
     case EMAIL:
       return writeEmail(src, start, end, out, p);
-    default:  // CONSTANT
+    case CONSTANT:
       memcpy(out + p, plan->consts + c[1], c[2]);
       return p + c[2];
   }
+  return p;  // not reached: maskRows admits no other op
 }
 
 static uint32_t be32(const uint8_t *b) { return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3]; }
@@ -270,15 +273,44 @@ static int64_t mysqlRow(const Plan *plan, const uint8_t *src, int64_t at, int64_
   return p;
 }
 
-static int typedArray(napi_env env, napi_value v, void **data, size_t *bytes) {
+// A typed array of the given type (Int32Array or Uint8Array): its data and its length in bytes.
+static int typedArray(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *bytes) {
   napi_typedarray_type type;
   size_t length;
   napi_value buffer;
   size_t offset;
-  if (napi_get_typedarray_info(env, v, &type, &length, data, &buffer, &offset) != napi_ok) return 0;
-  size_t unit = type == napi_int32_array || type == napi_uint32_array ? 4 : type == napi_uint8_array ? 1 : 0;
-  if (unit == 0) return 0;
-  *bytes = length * unit;
+  if (napi_get_typedarray_info(env, v, &type, &length, data, &buffer, &offset) != napi_ok || type != want) return 0;
+  *bytes = length * (want == napi_int32_array ? 4 : 1);
+  return 1;
+}
+
+// Checks every column's op and arguments (an op it does not know, a negative count, a constant outside
+// consts) and works out the room a row may need past its length; 0 when the plan is bad.
+static int checkPlan(Plan *plan, int format, size_t constBytes) {
+  int64_t slack = format == MYSQL ? 9 : 0;
+  for (int i = 0; i < plan->columns; i++) {
+    const int32_t *c = plan->plan + PLAN_HEAD + 3 * i;
+    switch (c[0]) {
+      case KEEP:
+        continue;
+      case PARTIAL:
+        if (c[1] < 0 || c[2] < 0) return 0;
+        break;
+      case EMAIL:
+        slack += 4;
+        break;
+      case CONSTANT:
+        if (c[1] < 0 || c[2] < 0 || (size_t)c[1] + (size_t)c[2] > constBytes) return 0;
+        slack += c[2];
+        break;
+      case TO_NULL:
+        break;
+      default:
+        return 0;
+    }
+    if (format == MYSQL) slack += 8;
+  }
+  plan->slack = slack;
   return 1;
 }
 
@@ -291,27 +323,22 @@ static napi_value maskRows(napi_env env, napi_callback_info info) {
   int32_t *planWords;
   uint8_t *consts, *src, *out;
   size_t ioBytes, planBytes, constBytes, srcBytes, outBytes;
-  if (argc < 5 || !typedArray(env, argv[0], (void **)&io, &ioBytes) || !typedArray(env, argv[1], (void **)&planWords, &planBytes) ||
-      !typedArray(env, argv[2], (void **)&consts, &constBytes) || !typedArray(env, argv[3], (void **)&src, &srcBytes) ||
-      !typedArray(env, argv[4], (void **)&out, &outBytes) || ioBytes < 4 * (FIRST_RUN + 2 * MAX_RUNS) || planBytes < 4 * PLAN_HEAD) {
-    napi_throw_type_error(env, NULL, "maskRows(io, plan, consts, src, out): bad arguments");
+  if (argc < 5 || !typedArray(env, argv[0], napi_int32_array, (void **)&io, &ioBytes) ||
+      !typedArray(env, argv[1], napi_int32_array, (void **)&planWords, &planBytes) || !typedArray(env, argv[2], napi_uint8_array, (void **)&consts, &constBytes) ||
+      !typedArray(env, argv[3], napi_uint8_array, (void **)&src, &srcBytes) || !typedArray(env, argv[4], napi_uint8_array, (void **)&out, &outBytes) ||
+      ioBytes < 4 * (FIRST_RUN + 2 * MAX_RUNS) || planBytes < 4 * PLAN_HEAD) {
+    napi_throw_type_error(env, NULL, "maskRows(io: Int32Array, plan: Int32Array, consts, src, out: Uint8Array): bad arguments");
     return NULL;
   }
-  Plan plan = {planWords, consts, planWords[1], planWords[2]};
+  Plan plan = {planWords, consts, planWords[1], 0};
   int format = planWords[0];
-  if (plan.columns < 0 || plan.columns > MAX_COLUMNS || planBytes < 4 * (size_t)(PLAN_HEAD + 3 * plan.columns)) {
+  if ((format != PG && format != MYSQL) || plan.columns < 0 || plan.columns > MAX_COLUMNS ||
+      planBytes < 4 * (size_t)(PLAN_HEAD + 3 * plan.columns) || !checkPlan(&plan, format, constBytes)) {
     napi_throw_type_error(env, NULL, "maskRows: bad plan");
     return NULL;
   }
-  // Constants must lie in consts; MySQL values may be written 9 bytes on (writeMysqlValue).
-  for (int i = 0; i < plan.columns; i++) {
-    const int32_t *c = planWords + PLAN_HEAD + 3 * i;
-    if (c[0] == CONSTANT && (c[1] < 0 || c[2] < 0 || (size_t)c[1] + (size_t)c[2] > constBytes)) {
-      napi_throw_type_error(env, NULL, "maskRows: constant out of range");
-      return NULL;
-    }
-  }
-  if (format == MYSQL) plan.slack += 9;
+  // Positions go back to JS as int32: an output past that is used only up to it.
+  if (outBytes > INT32_MAX) outBytes = INT32_MAX;
   int64_t at = io[AT], end = io[END], p = io[POS];
   if (at < 0 || end < at || (size_t)end > srcBytes || p < 0 || (size_t)p > outBytes) {
     napi_throw_range_error(env, NULL, "maskRows: positions out of range");

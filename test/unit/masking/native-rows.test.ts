@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MaskCounters } from '../../../src/masking/counters.js';
-import { FULL, LEAVE, nativeRowMargin, nativeRowsLoaded, type NativeRowRun } from '../../../src/masking/native.js';
+import { FULL, LEAVE, nativeRowMargin, nativeRowsLoaded, rawMaskRows, type NativeRowRun } from '../../../src/masking/native.js';
 import { createRowMasker } from '../../../src/masking/batch.js';
 import { mysqlRowColumns } from '../../../src/masking/mysql-rows.js';
 import { pgRowFormats } from '../../../src/masking/pg-rows.js';
@@ -187,6 +187,40 @@ run.each(['pg', 'mysql'] as const)('native row masker, %s', (format) => {
     const out = Buffer.alloc(frame.length + m.slack + nativeRowMargin);
     m.native!.run(frame, 0, frame.length, out, 0);
     expect([m.native!.why, m.native!.at]).toEqual([0, frame.length]);
+  });
+});
+
+run('native row masker, its own checks of what JS hands it', () => {
+  const maskRows = rawMaskRows!;
+  const io = () => new Int32Array(5 + 2 * 64);
+  const src = encodeDataRow([Buffer.from('a@b.c')]);
+  const out = Buffer.alloc(256);
+  const consts = Buffer.from('****');
+  const call = (plan: number[], args: { io?: Int32Array; consts?: Uint8Array; src?: unknown; out?: unknown } = {}) => {
+    const words = args.io ?? io();
+    words[1] = src.length;
+    return () => maskRows(words, Int32Array.from(plan), args.consts ?? consts, (args.src ?? src) as Uint8Array, (args.out ?? out) as Uint8Array);
+  };
+
+  it('refuses a plan with an op it does not know, a negative count or a constant outside its bytes', () => {
+    expect(call([0, 1, 2, 0, 0])).not.toThrow(); // email
+    for (const bad of [[0, 1, 5, 0, 0], [0, 1, 1, -3, 0], [0, 1, 1, 0, -1], [0, 1, 3, 2, 4], [0, 1, 3, 0, -1], [2, 1, 2, 0, 0], [0, 32], [0, 2, 2, 0, 0]]) {
+      expect(call(bad), JSON.stringify(bad)).toThrow(/bad plan|bad arguments/);
+    }
+  });
+
+  it('refuses arguments of the wrong kind or positions outside the buffers', () => {
+    expect(call([0, 1, 2, 0, 0], { src: new Int32Array(src.buffer, src.byteOffset, src.length >> 2) })).toThrow(/bad arguments/);
+    expect(call([0, 1, 2, 0, 0], { out: [1, 2, 3] })).toThrow(/bad arguments/);
+    expect(call([0, 1, 2, 0, 0], { io: new Int32Array(4) })).toThrow(/bad arguments/);
+    const past = io();
+    past[0] = 1;
+    past[1] = src.length + 1;
+    expect(() => maskRows(past, Int32Array.from([0, 1, 2, 0, 0]), consts, src, out)).toThrow(/out of range/);
+    const far = io();
+    far[1] = src.length;
+    far[2] = out.length + 1;
+    expect(() => maskRows(far, Int32Array.from([0, 1, 2, 0, 0]), consts, src, out)).toThrow(/out of range/);
   });
 });
 
