@@ -180,7 +180,9 @@ export class MysqlRowMasker implements RowMasker {
     this.countAsBits = !this.scans && this.n <= 31 && counters.countsColumnsAsBits;
     this.textColumnRulesOnly = !binary && this.countAsBits && this.slack >= 0;
     this.rowsMayKeep = this.inPlace.every((st, i) => this.how[i] !== STRATEGY || st?.keepsLength !== undefined);
-    this.native = this.textColumnRulesOnly ? NativeRowRun.for('mysql', columnStrategies(plan, this.how), counters) : null;
+    // Column rules only, every masked value a string where it lies: the native masker takes runs of such rows.
+    this.native =
+      this.countAsBits && this.slack >= 0 ? NativeRowRun.for(binary ? 'mysql-binary' : 'mysql', columnStrategies(plan, this.how), counters, columns.types) : null;
   }
 
   readonly native: NativeRowRun | null;

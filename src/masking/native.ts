@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { binaryFixedSize, isTemporal } from '../wire/mysql/decode.js';
 import type { MaskCounters } from './counters.js';
 import type { StrategySpec } from './strategies.js';
 
@@ -58,10 +59,17 @@ export const LEAVE = 2;
  */
 export const nativeRowMargin = 9;
 
+const COLUMN_WORDS = 4;
 const PARTIAL = 1;
 const EMAIL = 2;
 const CONSTANT = 3;
 const TO_NULL = 4;
+
+/** How a binary row lays out a value of `type`: its size when fixed, -1 a date or time, -2 a string. */
+function binaryValueShape(type: number): number {
+  const fixed = binaryFixedSize(type);
+  return fixed >= 0 ? fixed : isTemporal(type) ? -1 : -2;
+}
 
 /**
  * Masks runs of rows for one result: `run` masks whole row messages from src[at, end) into out from pos and
@@ -82,19 +90,34 @@ export class NativeRowRun {
 
   /**
    * For a result whose masked columns (strategies[i] set) are all written in place by column rules; null when
-   * the addon is not loaded or a strategy is not one it has (`hash`).
+   * the addon is not loaded or a strategy is not one it has (`hash`). MySQL binary rows need the columns'
+   * types, to find values of fixed size, dates and strings.
    */
-  static for(format: 'pg' | 'mysql', strategies: readonly (StrategySpec | undefined)[] | null, counters: MaskCounters): NativeRowRun | null {
+  static for(
+    format: 'pg' | 'mysql' | 'mysql-binary',
+    strategies: readonly (StrategySpec | undefined)[] | null,
+    counters: MaskCounters,
+    types?: ArrayLike<number>,
+  ): NativeRowRun | null {
     if (addon === null || strategies === null || strategies.length > 31) return null;
-    const plan = new Int32Array(2 + 3 * strategies.length);
-    plan[0] = format === 'pg' ? 0 : 1;
+    const plan = new Int32Array(2 + COLUMN_WORDS * strategies.length);
+    plan[0] = format === 'pg' ? 0 : format === 'mysql' ? 1 : 2;
     plan[1] = strategies.length;
+    if (format === 'mysql-binary') {
+      if (types === undefined || types.length !== strategies.length) return null;
+      for (let i = 0; i < types.length; i++) {
+        const shape = binaryValueShape(types[i]!);
+        // A masked value must be a string where it lies (the addon refuses a plan with another).
+        if (strategies[i] !== undefined && shape !== -2) return null;
+        plan[2 + COLUMN_WORDS * i + 3] = shape;
+      }
+    }
     const consts: Buffer[] = [];
     let constBytes = 0;
     for (let i = 0; i < strategies.length; i++) {
       const st = strategies[i];
       if (st === undefined) continue;
-      const w = 2 + 3 * i;
+      const w = 2 + COLUMN_WORDS * i;
       switch (st.kind) {
         case 'partial':
           plan.set([PARTIAL, st.keepFirst, st.keepLast], w);

@@ -22,10 +22,13 @@ enum { AT = 0, END = 1, POS = 2, WHY = 3, RUNS = 4, FIRST_RUN = 5 };
 #define MAX_RUNS 64
 enum { DONE = 0, FULL = 1, LEAVE = 2, COUNTED = 3 };
 
-// plan (Int32Array): [format, columns], then per column (op, a, b):
-// partial a = keepFirst, b = keepLast; constant a = offset in consts, b = length. maskRows checks every word
+// plan (Int32Array): [format, columns], then per column (op, a, b, shape):
+// partial a = keepFirst, b = keepLast; constant a = offset in consts, b = length. shape (MySQL binary rows):
+// how a value of the column's type is laid out, its size when fixed, else TEMPORAL or LENENC. maskRows checks every word
 // of it before it masks anything, and works out itself the room a row may need.
-enum { PG = 0, MYSQL = 1 };
+enum { PG = 0, MYSQL = 1, MYSQL_BINARY = 2 };
+enum { TEMPORAL = -1, LENENC = -2 };  // a length byte and that many bytes; an int<lenenc> string
+#define COLUMN_WORDS 4
 enum { KEEP = 0, PARTIAL = 1, EMAIL = 2, CONSTANT = 3, TO_NULL = 4 };
 #define PLAN_HEAD 2
 #define MAX_COLUMNS 31
@@ -121,7 +124,7 @@ static int64_t writeEmail(const uint8_t *src, int64_t start, int64_t end, uint8_
 
 // Column i's strategy over src[start, end) written at out[p]; the position after it.
 static int64_t writeValue(const Plan *plan, int i, const uint8_t *src, int64_t start, int64_t end, uint8_t *out, int64_t p) {
-  const int32_t *c = plan->plan + PLAN_HEAD + 3 * i;
+  const int32_t *c = plan->plan + PLAN_HEAD + COLUMN_WORDS * i;
   switch (c[0]) {
     case PARTIAL:
       return writePartial(src, start, end, out, p, c[1], c[2]);
@@ -161,7 +164,7 @@ static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t e
     int64_t s = cell + 4;
     if (len < -1 || (len > 0 && rowEnd - s < len)) return -1;
     int64_t e = len < 0 ? s : s + len;
-    int op = plan->plan[PLAN_HEAD + 3 * i];
+    int op = plan->plan[PLAN_HEAD + COLUMN_WORDS * i];
     if (len >= 0 && op != KEEP) {
       bits |= 1 << i;
       memcpy(out + p, src + run, cell - run);
@@ -202,7 +205,7 @@ static int64_t putLenenc(uint8_t *out, int64_t p, uint64_t n) {
 // Column i's masked value with its length prefix at out[p]. A value whose masked length might not fit a
 // one-byte prefix is written 9 bytes on (the longest prefix) and moved back once its length is known.
 static int64_t writeMysqlValue(const Plan *plan, int i, const uint8_t *src, int64_t s, int64_t e, uint8_t *out, int64_t p) {
-  const int32_t *c = plan->plan + PLAN_HEAD + 3 * i;
+  const int32_t *c = plan->plan + PLAN_HEAD + COLUMN_WORDS * i;
   int64_t growth = c[0] == EMAIL ? 4 : c[0] == CONSTANT ? c[2] : 0;
   if (e - s + growth < 0xfb) {
     int64_t q = writeValue(plan, i, src, s, e, out, p + 1);
@@ -216,8 +219,29 @@ static int64_t writeMysqlValue(const Plan *plan, int i, const uint8_t *src, int6
   return v + len;
 }
 
-// One MySQL text row packet src[at, ...) masked into out[p]; as pgRow.
-static int64_t mysqlRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *masked) {
+// The int<lenenc> length of a string value at src[cell] (not 0xfb, NULL in a text row): its value's bounds
+// in *s and *e, or 0 when the prefix is not one or the value runs past rowEnd.
+static int lenencValue(const uint8_t *src, int64_t cell, int64_t rowEnd, int64_t *s, int64_t *e) {
+  if (cell >= rowEnd) return 0;
+  uint8_t first = src[cell];
+  uint64_t len = first;
+  *s = cell + 1;
+  if (first >= 0xfb) {
+    if (first == 0xfb || first == 0xff) return 0;
+    int bytes = first == 0xfc ? 2 : first == 0xfd ? 3 : 8;
+    if (rowEnd - cell < 1 + bytes) return 0;
+    len = 0;
+    for (int k = 0; k < bytes; k++) len |= (uint64_t)src[cell + 1 + k] << (8 * k);
+    *s = cell + 1 + bytes;
+  }
+  if (len > (uint64_t)(rowEnd - *s)) return 0;
+  *e = *s + (int64_t)len;
+  return 1;
+}
+
+// One MySQL row packet src[at, ...), text (ProtocolText::ResultsetRow) or binary (0x00, a NULL bitmap whose
+// bits start at bit 2, then the values that are not NULL), masked into out[p]; as pgRow.
+static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *masked) {
   if (end - at < 4) return -1;
   int64_t size = src[at] | (src[at + 1] << 8) | (src[at + 2] << 16);
   int64_t rowEnd = at + 4 + size;
@@ -225,36 +249,49 @@ static int64_t mysqlRow(const Plan *plan, const uint8_t *src, int64_t at, int64_
   if (size == 0xffffff || rowEnd > end) return -1;
   if (p + (rowEnd - at) + plan->slack > limit) return -2;
   int64_t start = p;
-  int64_t run = at + 4;
   int64_t cell = at + 4;
+  int64_t bitmap = cell + 1;  // binary rows: the NULL bitmap, in src and (from outBitmap) in out
+  int64_t outBitmap = p + 5;
+  if (binary) {
+    int64_t head = 1 + ((plan->columns + 9) >> 3);
+    if (rowEnd - cell < head || src[cell] != 0x00) return -1;
+    memcpy(out + p + 4, src + cell, head);
+    p += head;
+    cell += head;
+  }
+  int64_t run = cell;
   int32_t bits = 0;
   p += 4;
   for (int i = 0; i < plan->columns; i++) {
-    if (cell >= rowEnd) return -1;
-    uint8_t first = src[cell];
-    if (first == 0xfb) {
-      cell++;
-      continue;
+    const int32_t *c = plan->plan + PLAN_HEAD + COLUMN_WORDS * i;
+    int bit = i + 2;
+    int64_t s, e;
+    if (binary) {
+      if (src[bitmap + (bit >> 3)] & (1 << (bit & 7))) continue;  // NULL
+      if (c[3] >= 0) {
+        s = cell;
+        e = cell + c[3];
+      } else if (c[3] == TEMPORAL) {
+        if (cell >= rowEnd) return -1;
+        s = cell;
+        e = cell + 1 + src[cell];
+      } else if (!lenencValue(src, cell, rowEnd, &s, &e)) return -1;
+      if (e > rowEnd) return -1;
+    } else {
+      if (cell >= rowEnd) return -1;
+      if (src[cell] == 0xfb) {
+        cell++;  // NULL
+        continue;
+      }
+      if (!lenencValue(src, cell, rowEnd, &s, &e)) return -1;
     }
-    int64_t s = cell + 1;
-    uint64_t len = first;
-    if (first > 0xfb) {
-      if (first == 0xff) return -1;
-      int bytes = first == 0xfc ? 2 : first == 0xfd ? 3 : 8;
-      if (rowEnd - cell < 1 + bytes) return -1;
-      len = 0;
-      for (int k = 0; k < bytes; k++) len |= (uint64_t)src[cell + 1 + k] << (8 * k);
-      s = cell + 1 + bytes;
-    }
-    if (len > (uint64_t)(rowEnd - s)) return -1;
-    int64_t e = s + (int64_t)len;
-    int op = plan->plan[PLAN_HEAD + 3 * i];
-    if (op != KEEP) {
+    if (c[0] != KEEP) {
       bits |= 1 << i;
       memcpy(out + p, src + run, cell - run);
       p += cell - run;
-      if (op == TO_NULL) out[p++] = 0xfb;
-      else p = writeMysqlValue(plan, i, src, s, e, out, p);
+      if (c[0] != TO_NULL) p = writeMysqlValue(plan, i, src, s, e, out, p);
+      else if (binary) out[outBitmap + (bit >> 3)] |= 1 << (bit & 7);
+      else out[p++] = 0xfb;
       run = e;
     }
     cell = e;
@@ -287,9 +324,9 @@ static int typedArray(napi_env env, napi_value v, napi_typedarray_type want, voi
 // Checks every column's op and arguments (an op it does not know, a negative count, a constant outside
 // consts) and works out the room a row may need past its length; 0 when the plan is bad.
 static int checkPlan(Plan *plan, int format, size_t constBytes) {
-  int64_t slack = format == MYSQL ? 9 : 0;
+  int64_t slack = format == PG ? 0 : 9;
   for (int i = 0; i < plan->columns; i++) {
-    const int32_t *c = plan->plan + PLAN_HEAD + 3 * i;
+    const int32_t *c = plan->plan + PLAN_HEAD + COLUMN_WORDS * i;
     switch (c[0]) {
       case KEEP:
         continue;
@@ -308,7 +345,9 @@ static int checkPlan(Plan *plan, int format, size_t constBytes) {
       default:
         return 0;
     }
-    if (format == MYSQL) slack += 8;
+    // A binary row's masked value must be a string where it lies (the JS maskers turn others into text first).
+    if (format == MYSQL_BINARY && (c[3] != LENENC)) return 0;
+    if (format != PG) slack += 8;
   }
   plan->slack = slack;
   return 1;
@@ -332,8 +371,8 @@ static napi_value maskRows(napi_env env, napi_callback_info info) {
   }
   Plan plan = {planWords, consts, planWords[1], 0};
   int format = planWords[0];
-  if ((format != PG && format != MYSQL) || plan.columns < 0 || plan.columns > MAX_COLUMNS ||
-      planBytes < 4 * (size_t)(PLAN_HEAD + 3 * plan.columns) || !checkPlan(&plan, format, constBytes)) {
+  if (format < PG || format > MYSQL_BINARY || plan.columns < 0 || plan.columns > MAX_COLUMNS ||
+      planBytes < 4 * (size_t)(PLAN_HEAD + COLUMN_WORDS * plan.columns) || !checkPlan(&plan, format, constBytes)) {
     napi_throw_type_error(env, NULL, "maskRows: bad plan");
     return NULL;
   }
@@ -351,7 +390,7 @@ static napi_value maskRows(napi_env env, napi_callback_info info) {
     int64_t next;
     int32_t masked;
     int64_t q = format == PG ? pgRow(&plan, src, at, end, out, p, (int64_t)outBytes, &next, &masked)
-                             : mysqlRow(&plan, src, at, end, out, p, (int64_t)outBytes, &next, &masked);
+                             : mysqlRow(&plan, format == MYSQL_BINARY, src, at, end, out, p, (int64_t)outBytes, &next, &masked);
     if (q < 0) {
       why = q == -2 ? FULL : LEAVE;
       break;

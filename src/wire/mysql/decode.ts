@@ -369,7 +369,8 @@ export function binaryFixedSize(type: number): number {
   }
 }
 
-function isTemporal(type: number): boolean {
+/** Dates and times: a binary row carries them as a length byte and that many bytes. */
+export function isTemporal(type: number): boolean {
   return (
     type === ColumnType.Date ||
     type === ColumnType.DateTime ||

@@ -13,7 +13,9 @@ import { pgRowFormats } from '../../../src/masking/pg-rows.js';
 import type { MaskPlan } from '../../../src/masking/plan.js';
 import type { RowMasker } from '../../../src/masking/row-masker.js';
 import { parseMaskingRules } from '../../../src/masking/rules.js';
-import { encodeTextRow } from '../../../src/wire/mysql/encode.js';
+import { encodeBinaryRow, encodeTextRow } from '../../../src/wire/mysql/encode.js';
+import type { BinaryValue } from '../../../src/wire/mysql/decode.js';
+import { ColumnType } from '../../../src/wire/mysql/packets.js';
 import { framePayload } from '../../../src/wire/mysql/frames.js';
 import { encodeDataRow } from '../../../src/wire/postgres/encode.js';
 
@@ -66,14 +68,19 @@ function maskerOf(format: Format, plan: MaskPlan, columns: number, counters: Mas
   );
 }
 
+/** A MySQL binary row masker for columns of these types. */
+function binaryMaskerOf(plan: MaskPlan, types: number[], counters: MaskCounters): RowMasker {
+  return createRowMasker(plan, { kind: 'mysql-binary', columns: mysqlRowColumns(types.map((type) => ({ type }))) }, counters);
+}
+
 function frameOf(format: Format, cells: Cell[], seq: number): Buffer {
   return format === 'pg' ? encodeDataRow(cells) : framePayload(encodeTextRow(cells), seq & 0xff);
 }
 
 /** The rows through the JS masker, row by row (maskInto, as the stage's JS loop calls it). */
-function viaJs(format: Format, plan: MaskPlan, columns: number, frames: Buffer[]): { bytes: Buffer; counts: MaskCounters } {
+function viaJs(format: Format, plan: MaskPlan, columns: number, frames: Buffer[], make = (c: MaskCounters) => maskerOf(format, plan, columns, c)): { bytes: Buffer; counts: MaskCounters } {
   const counts = new MaskCounters(plan.spec);
-  const m = maskerOf(format, plan, columns, counts);
+  const m = make(counts);
   const out = Buffer.alloc(frames.reduce((n, f) => n + f.length + m.slack + 16, 0));
   let p = 0;
   for (const f of frames) {
@@ -85,9 +92,16 @@ function viaJs(format: Format, plan: MaskPlan, columns: number, frames: Buffer[]
 }
 
 /** The rows back to back through the native masker, called again whenever it stops; `room` bytes of out a call. */
-function viaNative(format: Format, plan: MaskPlan, columns: number, frames: Buffer[], room?: number): { bytes: Buffer; counts: MaskCounters; calls: number[] } {
+function viaNative(
+  format: Format,
+  plan: MaskPlan,
+  columns: number,
+  frames: Buffer[],
+  room?: number,
+  make = (c: MaskCounters) => maskerOf(format, plan, columns, c),
+): { bytes: Buffer; counts: MaskCounters; calls: number[] } {
   const counts = new MaskCounters(plan.spec);
-  const m = maskerOf(format, plan, columns, counts);
+  const m = make(counts);
   const native = m.native as NativeRowRun;
   const src = Buffer.concat(frames);
   const pieces: Buffer[] = [];
@@ -190,6 +204,54 @@ run.each(['pg', 'mysql'] as const)('native row masker, %s', (format) => {
   });
 });
 
+run('native row masker, MySQL binary rows', () => {
+  // Columns left as they are have any type (fixed sizes, dates and times, decimals, strings); masked ones are strings.
+  const kept: [number, fc.Arbitrary<BinaryValue>][] = [
+    [ColumnType.Tiny, fc.integer({ min: 0, max: 255 })],
+    [ColumnType.Short, fc.integer({ min: 0, max: 65535 })],
+    [ColumnType.Long, fc.integer({ min: 0, max: 2 ** 31 - 1 })],
+    [ColumnType.LongLong, fc.bigInt({ min: 0n, max: 2n ** 63n })],
+    [ColumnType.Double, fc.double({ noNaN: true })],
+    [ColumnType.DateTime, fc.record({ year: fc.integer({ min: 0, max: 9999 }), month: fc.integer({ min: 0, max: 12 }), day: fc.integer({ min: 0, max: 31 }), hour: fc.integer({ min: 0, max: 23 }), minute: fc.constant(1), second: fc.constant(0), microsecond: fc.integer({ min: 0, max: 999999 }) })],
+    [ColumnType.Time, fc.record({ negative: fc.boolean(), days: fc.integer({ min: 0, max: 30 }), hours: fc.integer({ min: 0, max: 23 }), minutes: fc.integer({ min: 0, max: 59 }), seconds: fc.integer({ min: 0, max: 59 }), microseconds: fc.integer({ min: 0, max: 999999 }) })],
+    [ColumnType.NewDecimal, fc.integer().map((n) => Buffer.from(String(n / 100)))],
+    [ColumnType.VarString, fc.string({ unit: 'binary', maxLength: 20 }).map((v) => Buffer.from(v))],
+  ];
+  const columnArb = fc.oneof(
+    fc.tuple(strategyArb, fc.constantFrom(ColumnType.VarString, ColumnType.Blob)).map(([strategy, type]) => ({ strategy, type, value: valueArb as fc.Arbitrary<BinaryValue> })),
+    fc.constantFrom(...kept).map(([type, value]) => ({ strategy: null, type, value: fc.option(value, { nil: null }) })),
+  );
+
+  it('writes the bytes and counts the cells the JS masker does, for any column rules and rows', () => {
+    fc.assert(
+      fc.property(
+        fc.array(columnArb, { minLength: 1, maxLength: 10 }).filter((cs) => cs.some((c) => c.strategy !== null)),
+        fc.integer({ min: 1, max: 30 }),
+        fc.infiniteStream(fc.nat()),
+        (columns, rowCount, seeds) => {
+          const plan = planOf(columns.map((c) => c.strategy));
+          const types = columns.map((c) => c.type);
+          const frames = Array.from({ length: rowCount }, (_, r) =>
+            framePayload(encodeBinaryRow(types, columns.map((c) => fc.sample(c.value, { seed: seeds.next().value as number, numRuns: 1 })[0]!)), (r + 1) & 0xff),
+          );
+          const make = (c: MaskCounters) => binaryMaskerOf(plan, types, c);
+          expect(make(new MaskCounters(plan.spec)).native).not.toBeNull();
+          const js = viaJs('mysql', plan, columns.length, frames, make);
+          const native = viaNative('mysql', plan, columns.length, frames, undefined, make);
+          expect(native.bytes.equals(js.bytes)).toBe(true);
+          expectSameCounts(js.counts, native.counts);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('has no native masker when a masked column is not a string where it lies (an integer read as text)', () => {
+    const plan = planOf(['redact', null]);
+    expect(binaryMaskerOf(plan, [ColumnType.Long, ColumnType.VarString], new MaskCounters(plan.spec)).native).toBeNull();
+  });
+});
+
 run('native row masker, its own checks of what JS hands it', () => {
   const maskRows = rawMaskRows!;
   const io = () => new Int32Array(5 + 2 * 64);
@@ -203,34 +265,35 @@ run('native row masker, its own checks of what JS hands it', () => {
   };
 
   it('refuses a plan with an op it does not know, a negative count or a constant outside its bytes', () => {
-    expect(call([0, 1, 2, 0, 0])).not.toThrow(); // email
-    for (const bad of [[0, 1, 5, 0, 0], [0, 1, 1, -3, 0], [0, 1, 1, 0, -1], [0, 1, 3, 2, 4], [0, 1, 3, 0, -1], [2, 1, 2, 0, 0], [0, 32], [0, 2, 2, 0, 0]]) {
+    expect(call([0, 1, 2, 0, 0, 0])).not.toThrow(); // email
+    // [format, columns, then op, a, b, shape a column]: an unknown op, negative keeps, constants past consts'
+    // 4 bytes, an unknown format, too many columns, a plan shorter than its columns, a binary masked non-string.
+    const bads = [[0, 1, 5, 0, 0, 0], [0, 1, 1, -3, 0, 0], [0, 1, 1, 0, -1, 0], [0, 1, 3, 2, 4, 0], [0, 1, 3, 0, -1, 0], [3, 1, 2, 0, 0, 0], [0, 32], [0, 2, 2, 0, 0, 0], [2, 1, 2, 0, 0, 4]];
+    for (const bad of bads) {
       expect(call(bad), JSON.stringify(bad)).toThrow(/bad plan|bad arguments/);
     }
   });
 
   it('refuses arguments of the wrong kind or positions outside the buffers', () => {
-    expect(call([0, 1, 2, 0, 0], { src: new Int32Array(src.buffer, src.byteOffset, src.length >> 2) })).toThrow(/bad arguments/);
-    expect(call([0, 1, 2, 0, 0], { out: [1, 2, 3] })).toThrow(/bad arguments/);
-    expect(call([0, 1, 2, 0, 0], { io: new Int32Array(4) })).toThrow(/bad arguments/);
+    expect(call([0, 1, 2, 0, 0, 0], { src: new Int32Array(src.buffer, src.byteOffset, src.length >> 2) })).toThrow(/bad arguments/);
+    expect(call([0, 1, 2, 0, 0, 0], { out: [1, 2, 3] })).toThrow(/bad arguments/);
+    expect(call([0, 1, 2, 0, 0, 0], { io: new Int32Array(4) })).toThrow(/bad arguments/);
     const past = io();
     past[0] = 1;
     past[1] = src.length + 1;
-    expect(() => maskRows(past, Int32Array.from([0, 1, 2, 0, 0]), consts, src, out)).toThrow(/out of range/);
+    expect(() => maskRows(past, Int32Array.from([0, 1, 2, 0, 0, 0]), consts, src, out)).toThrow(/out of range/);
     const far = io();
     far[1] = src.length;
     far[2] = out.length + 1;
-    expect(() => maskRows(far, Int32Array.from([0, 1, 2, 0, 0]), consts, src, out)).toThrow(/out of range/);
+    expect(() => maskRows(far, Int32Array.from([0, 1, 2, 0, 0, 0]), consts, src, out)).toThrow(/out of range/);
   });
 });
 
 describe('native row masker, plans it does not take', () => {
-  it('has none for hash, detectors or binary rows: those stay in JS', () => {
+  it('has none for hash or detectors: those stay in JS', () => {
     const hashed = parseMaskingRules('columns:\n  - match: { column: a }\n    mask: hash\n', 'x.yaml', { hashKey: 'k' }).planFor([{ name: 'a', textLike: true }], {});
     expect(maskerOf('pg', hashed, 1, new MaskCounters(hashed.spec)).native).toBeNull();
     const scanned = parseMaskingRules('detect:\n  - kind: email\n    mask: email\n', 'x.yaml').planFor([{ name: 'a', textLike: true }], {});
     expect(maskerOf('mysql', scanned, 1, new MaskCounters(scanned.spec)).native).toBeNull();
-    const plan = planOf(['email']);
-    expect(createRowMasker(plan, { kind: 'mysql-binary', columns: mysqlRowColumns([{ type: 253 }]) }, new MaskCounters(plan.spec)).native).toBeNull();
   });
 });
