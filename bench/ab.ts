@@ -14,7 +14,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { dbFromUrl, defaultMysqlUrl, defaultPgUrl } from './db.js';
-import { bulkClients, bulkProtocol, readTable, type BulkClient } from './bulk.js';
+import { abClients, bulkProtocol, readTable, type BulkClient } from './bulk.js';
 import { pgbenchDatabase } from './seed.js';
 import { runSmall, smallTests } from './small.js';
 import { cpuMs, startTargets, type Masking, type Target } from './targets.js';
@@ -36,11 +36,11 @@ const { values } = parseArgs({
 });
 if (!values.a || !values.b) {
   throw new Error(
-    'usage: npm run bench:ab -- --a DIR --b DIR [--masking none|columns|detect] [--client pg-raw|mysql2|psql|mariadb | --small TEST [--seconds S]] [--table T] [--pairs N] [--workers N [--offload auto|always]] [--idle MS]',
+    'usage: npm run bench:ab -- --a DIR --b DIR [--masking none|columns|detect] [--client pg-raw|mysql2|mysql2-execute|psql|mariadb | --small TEST [--seconds S]] [--table T] [--pairs N] [--workers N [--offload auto|always]] [--idle MS]',
   );
 }
 const client = values.client as BulkClient;
-if (!bulkClients.includes(client)) throw new Error(`--client: one of ${bulkClients.join(', ')}`);
+if (!abClients.includes(client)) throw new Error(`--client: one of ${abClients.join(', ')}`);
 const small = values.small === undefined ? undefined : smallTests.find((t) => t.id === values.small);
 if (values.small !== undefined && !small) throw new Error(`--small: one of ${smallTests.map((t) => t.id).join(', ')}`);
 const masking = values.masking as Masking;

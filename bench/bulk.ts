@@ -8,6 +8,7 @@
 //             reader leaves the CPU to the proxy, as a C client would. Bytes: the wire bytes of the reply.
 //   mysql2    the mysql2 driver, rows streamed (one 'result' event per row, nothing buffered), as node
 //             applications read; its row decoding is part of the figure. Bytes: the socket's bytes read.
+//   mysql2-execute  the same through a prepared statement (execute): binary rows. bench:ab only.
 //   psql      psql COPY bench_pii TO STDOUT, counted by wc -c (COPY text bytes).
 //   mariadb   the mariadb CLI, --quick (row by row, unbuffered), tab-separated output counted by wc -c.
 // Wall time is measured around the whole read; for the CLIs it includes starting the program (~20 ms).
@@ -23,9 +24,11 @@ export interface Read {
   ms: number;
 }
 
+/** The clients of `npm run bench`; bench:ab takes these and mysql2-execute. */
 export const bulkClients = ['pg-raw', 'mysql2', 'psql', 'mariadb'] as const;
-export type BulkClient = (typeof bulkClients)[number];
-export const bulkProtocol: Record<BulkClient, 'postgres' | 'mysql'> = { 'pg-raw': 'postgres', mysql2: 'mysql', psql: 'postgres', mariadb: 'mysql' };
+export const abClients = [...bulkClients, 'mysql2-execute'] as const;
+export type BulkClient = (typeof abClients)[number];
+export const bulkProtocol: Record<BulkClient, 'postgres' | 'mysql'> = { 'pg-raw': 'postgres', mysql2: 'mysql', 'mysql2-execute': 'mysql', psql: 'postgres', mariadb: 'mysql' };
 
 export function readTable(client: BulkClient, db: Db, table: string): Promise<Read> {
   switch (client) {
@@ -33,6 +36,8 @@ export function readTable(client: BulkClient, db: Db, table: string): Promise<Re
       return pgRawRead(db, `SELECT * FROM ${table}`);
     case 'mysql2':
       return mysql2Read(db, `SELECT * FROM ${table}`);
+    case 'mysql2-execute':
+      return mysql2Read(db, `SELECT * FROM ${table}`, true);
     case 'psql':
       return cliRead(`psql -Atc "COPY ${table} TO STDOUT"`, pgEnv(db));
     case 'mariadb':
@@ -191,7 +196,7 @@ export function pgRawRead(db: Db, sql: string): Promise<Read> {
 
 // ---- mysql2, streamed ----
 
-export function mysql2Read(db: Db, sql: string): Promise<Read> {
+export function mysql2Read(db: Db, sql: string, prepared = false): Promise<Read> {
   return new Promise((resolve, reject) => {
     const conn = mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password, database: db.database });
     conn.once('error', reject);
@@ -201,8 +206,7 @@ export function mysql2Read(db: Db, sql: string): Promise<Read> {
       const before = stream.bytesRead;
       let rows = 0;
       const start = process.hrtime.bigint();
-      conn
-        .query({ sql, rowsAsArray: true })
+      (prepared ? conn.execute({ sql, rowsAsArray: true }) : conn.query({ sql, rowsAsArray: true }))
         .on('result', () => rows++)
         .on('error', (e: Error) => {
           conn.destroy();

@@ -5,7 +5,10 @@
 // the proxy, with its sockets and its database).
 //
 //   npm run bench:masker -- --a DIR --b DIR [--masking detect|columns|partial] [--format pg|mysql|copy] [--rows 20000]
-//        [--rounds 16]
+//        [--rounds 16] [--native]
+//
+// --native: rows under column rules through the native row masker (src/masking/native.ts), as the stage masks
+// a socket read's rows inline when it is built, instead of through runBatch (the JS row masker).
 //
 // --a / --b name checkouts whose dist/ is built, as for bench:ab. The rows are read from bench_pii (`npm run
 // bench` seeds it) in PostgreSQL.
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     format: { type: 'string', default: 'pg' },
     rows: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '16' },
+    native: { type: 'boolean', default: false },
   },
 });
 if (!values.a || !values.b) throw new Error('usage: masker-ab --a DIR --b DIR [--masking detect|columns|partial] [--format pg|mysql|copy] [--rows N] [--rounds N]');
@@ -98,6 +102,21 @@ async function load(dir: string): Promise<Build> {
   const input = Buffer.allocUnsafeSlow(frames.length);
   const out = new ArrayBuffer(2 * frames.length + 4096);
   const key = 1 + Math.floor(Math.random() * 1e9);
+  if (values.native) {
+    const counters = await from<typeof import('../src/masking/counters.js')>('masking/counters.js');
+    const native = batch.createRowMasker(plan, rowFormat, new counters.MaskCounters(plan.spec)).native;
+    if (!native) throw new Error(`${dir}: no native row masker for this plan and format (not built, or a build without one)`);
+    const nativeOut = Buffer.from(out);
+    return {
+      dir,
+      run() {
+        const c0 = process.cpuUsage();
+        for (let at = 0; at < frames.length; at = native.at) native.run(frames, at, frames.length, nativeOut, 0);
+        const c = process.cpuUsage(c0);
+        return ((c.user + c.system) * 1000) / lines.length;
+      },
+    };
+  }
   return {
     dir,
     run() {
