@@ -129,26 +129,31 @@ export class MaskCounters {
    * rule): what `cell` takes, for `columns` columns at once.
    */
   endRowWithHits(hits: Int32Array, columns: number): void {
-    this.rows++;
+    this.endRowsWithHits(hits, 0, columns, 1);
+  }
+
+  /** endRowWithHits `rows` times over, the hits at hits[from, from + columns) (the native masker's runs). */
+  endRowsWithHits(hits: Int32Array, from: number, columns: number, rows: number): void {
+    this.rows += rows;
     if (columns === this.runHitsColumns && this.runHitsRows > 0) {
       const run = this.runHits;
       let same = true;
       for (let i = 0; i < columns; i++) {
-        if (hits[i] !== run[i]) {
+        if (hits[from + i] !== run[i]) {
           same = false;
           break;
         }
       }
       if (same) {
-        this.runHitsRows++;
+        this.runHitsRows += rows;
         return;
       }
     }
     this.flushHitsRun();
     if (this.runHits.length < columns) this.runHits = new Int32Array(columns);
-    this.runHits.set(hits.subarray(0, columns));
+    this.runHits.set(hits.subarray(from, from + columns));
     this.runHitsColumns = columns;
-    this.runHitsRows = 1;
+    this.runHitsRows = rows;
   }
 
   endRow(): void {

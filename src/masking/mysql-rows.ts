@@ -10,7 +10,7 @@ import { ColumnFlag, ColumnType, utf8mb4GeneralCi } from '../wire/mysql/packets.
 import { lenencSize, readLenenc } from '../wire/mysql/reader.js';
 import type { CellResult, MaskPlan } from './plan.js';
 import { copyBytes, type Strategy } from './strategies.js';
-import { columnStrategies, hasColumnRule, ruleStrategy } from './pg-rows.js';
+import { columnSteps, hasColumnRule, ruleStrategy } from './pg-rows.js';
 import { NativeRowRun } from './native.js';
 import { shortestExponential } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
@@ -180,9 +180,9 @@ export class MysqlRowMasker implements RowMasker {
     this.countAsBits = !this.scans && this.n <= 31 && counters.countsColumnsAsBits;
     this.textColumnRulesOnly = !binary && this.countAsBits && this.slack >= 0;
     this.rowsMayKeep = this.inPlace.every((st, i) => this.how[i] !== STRATEGY || st?.keepsLength !== undefined);
-    // Column rules only, every masked value a string where it lies: the native masker takes runs of such rows.
-    this.native =
-      this.countAsBits && this.slack >= 0 ? NativeRowRun.for(binary ? 'mysql-binary' : 'mysql', columnStrategies(plan, this.how), counters, columns.types) : null;
+    // Every masked value a string where it lies, written by its column rule or scanned: the native masker takes
+    // runs of such rows.
+    this.native = this.n <= 31 ? NativeRowRun.for(binary ? 'mysql-binary' : 'mysql', columnSteps(plan, this.how), plan.spec.detectors, counters, columns.types) : null;
   }
 
   readonly native: NativeRowRun | null;

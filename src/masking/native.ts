@@ -1,5 +1,6 @@
-// The native row masker (native/rows.c): column rules over runs of PostgreSQL DataRows and MySQL text rows,
-// at a few times the speed of the JS maskers, which it must match byte for byte. It is built at install
+// The native row masker (native/rows.c, native/detect.c): column rules and detectors over runs of PostgreSQL
+// DataRows and MySQL text and binary rows, at a few times the speed of the JS maskers, which it must match
+// byte for byte. It is built at install
 // (`npm install` runs node-gyp; see package.json) when a C compiler is there; without it, or with
 // SQLWARDEN_NATIVE=0, `nativeRows` is null and the JS maskers do all the work.
 import { existsSync } from 'node:fs';
@@ -9,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { binaryFixedSize, isTemporal } from '../wire/mysql/decode.js';
 import type { MaskCounters } from './counters.js';
 import type { StrategySpec } from './strategies.js';
+import { detectorId, detectorKinds } from './detectors.js';
+import type { DetectorStep } from './plan.js';
 
 interface Addon {
   maskRows(io: Int32Array, plan: Int32Array, consts: Uint8Array, src: Uint8Array, out: Uint8Array): void;
@@ -59,11 +62,19 @@ export const LEAVE = 2;
  */
 export const nativeRowMargin = 9;
 
+// The plan words rows.c reads (see there): [format, columns, kinds], a strategy per detector kind, then per
+// column (op, a, b, shape).
+const DETECTOR_WORDS = 3 * detectorKinds.length;
+const PLAN_HEAD = 3 + DETECTOR_WORDS;
 const COLUMN_WORDS = 4;
 const PARTIAL = 1;
 const EMAIL = 2;
 const CONSTANT = 3;
 const TO_NULL = 4;
+const SCAN = 5;
+
+/** What the native masker does with a column: its column rule's strategy, scan it, or leave it (undefined). */
+export type NativeColumn = StrategySpec | 'scan' | undefined;
 
 /** How a binary row lays out a value of `type`: its size when fixed, -1 a date or time, -2 a string. */
 function binaryValueShape(type: number): number {
@@ -71,12 +82,36 @@ function binaryValueShape(type: number): number {
   return fixed >= 0 ? fixed : isTemporal(type) ? -1 : -2;
 }
 
+/** A strategy's op words for the addon, its constant added to `consts`; null for one it has not (`hash`). */
+function opWords(st: StrategySpec, consts: Buffer[]): number[] | null {
+  switch (st.kind) {
+    case 'partial':
+      return [PARTIAL, st.keepFirst, st.keepLast];
+    case 'email':
+      return [EMAIL, 0, 0];
+    case 'redact':
+    case 'fixed': {
+      const value = Buffer.from(st.kind === 'redact' ? '****' : st.value, 'utf8');
+      const at = consts.reduce((n, b) => n + b.length, 0);
+      consts.push(value);
+      return [CONSTANT, at, value.length];
+    }
+    case 'null':
+      return [TO_NULL, 0, 0];
+    default:
+      return null;
+  }
+}
+
 /**
  * Masks runs of rows for one result: `run` masks whole row messages from src[at, end) into out from pos and
  * leaves `at`, `pos` and `why` where it stopped (at === end: all of them), the rows counted in `counters`.
  */
 export class NativeRowRun {
-  private readonly io = new Int32Array(FIRST_RUN + 2 * MAX_RUNS);
+  private readonly io: Int32Array;
+  /** Rows are counted by their hits (plans that scan), not by the set of columns masked. */
+  private readonly byHits: boolean;
+  private readonly columns: number;
   at = 0;
   pos = 0;
   why = 0;
@@ -86,59 +121,64 @@ export class NativeRowRun {
     private readonly plan: Int32Array,
     private readonly consts: Uint8Array,
     private readonly counters: MaskCounters,
-  ) {}
+  ) {
+    this.columns = plan[1]!;
+    this.byHits = Array.from({ length: this.columns }, (_, i) => plan[PLAN_HEAD + COLUMN_WORDS * i]).includes(SCAN);
+    this.io = new Int32Array(FIRST_RUN + (this.byHits ? 1 + this.columns : 2) * MAX_RUNS);
+  }
 
   /**
-   * For a result whose masked columns (strategies[i] set) are all written in place by column rules; null when
-   * the addon is not loaded or a strategy is not one it has (`hash`). MySQL binary rows need the columns'
-   * types, to find values of fixed size, dates and strings.
+   * For a result whose masked columns are all masked in place (`columns`: see columnSteps), scanned ones by
+   * `detectors`; null when the addon is not loaded, a strategy is not one it has (`hash`), or the rows would
+   * be counted otherwise than it counts them. MySQL binary rows need the columns' types, to find values of
+   * fixed size, dates and strings.
    */
   static for(
     format: 'pg' | 'mysql' | 'mysql-binary',
-    strategies: readonly (StrategySpec | undefined)[] | null,
+    columns: readonly NativeColumn[] | null,
+    detectors: readonly DetectorStep[],
     counters: MaskCounters,
     types?: ArrayLike<number>,
   ): NativeRowRun | null {
-    if (addon === null || strategies === null || strategies.length > 31) return null;
-    const plan = new Int32Array(2 + COLUMN_WORDS * strategies.length);
-    plan[0] = format === 'pg' ? 0 : format === 'mysql' ? 1 : 2;
-    plan[1] = strategies.length;
-    if (format === 'mysql-binary') {
-      if (types === undefined || types.length !== strategies.length) return null;
-      for (let i = 0; i < types.length; i++) {
-        const shape = binaryValueShape(types[i]!);
-        // A masked value must be a string where it lies (the addon refuses a plan with another).
-        if (strategies[i] !== undefined && shape !== -2) return null;
-        plan[2 + COLUMN_WORDS * i + 3] = shape;
-      }
-    }
+    if (addon === null || columns === null || columns.length > 31) return null;
+    const scans = columns.includes('scan');
+    // Without a scan, rows are counted as the set of columns masked, which needs every column rule's cells
+    // to count as a bit (MaskCounters#countsColumnsAsBits).
+    if (!scans && !counters.countsColumnsAsBits) return null;
+    const plan = new Int32Array(PLAN_HEAD + COLUMN_WORDS * columns.length);
     const consts: Buffer[] = [];
-    let constBytes = 0;
-    for (let i = 0; i < strategies.length; i++) {
-      const st = strategies[i];
-      if (st === undefined) continue;
-      const w = 2 + COLUMN_WORDS * i;
-      switch (st.kind) {
-        case 'partial':
-          plan.set([PARTIAL, st.keepFirst, st.keepLast], w);
-          break;
-        case 'email':
-          plan[w] = EMAIL;
-          break;
-        case 'redact':
-        case 'fixed': {
-          const value = Buffer.from(st.kind === 'redact' ? '****' : st.value, 'utf8');
-          plan.set([CONSTANT, constBytes, value.length], w);
-          consts.push(value);
-          constBytes += value.length;
-          break;
-        }
-        case 'null':
-          plan[w] = TO_NULL;
-          break;
-        default:
-          return null;
+    plan[0] = format === 'pg' ? 0 : format === 'mysql' ? 1 : 2;
+    plan[1] = columns.length;
+    if (scans) {
+      // The first detector step of a kind gives its strategy, as SpanMasker takes them.
+      let kinds = 0;
+      for (const d of detectors) {
+        const k = detectorId[d.kind];
+        if (kinds & (1 << k)) continue;
+        const words = opWords(d.strategy, consts);
+        if (words === null) return null;
+        plan.set(words, 3 + 3 * k);
+        kinds |= 1 << k;
       }
+      plan[2] = kinds;
+    }
+    for (let i = 0; i < columns.length; i++) {
+      const step = columns[i];
+      const w = PLAN_HEAD + COLUMN_WORDS * i;
+      if (format === 'mysql-binary') {
+        const shape = binaryValueShape(types![i]!);
+        // A masked value must be a string where it lies (the addon refuses a plan with another).
+        if (step !== undefined && shape !== -2) return null;
+        plan[w + 3] = shape;
+      }
+      if (step === undefined) continue;
+      if (step === 'scan') {
+        plan[w] = SCAN;
+        continue;
+      }
+      const words = opWords(step, consts);
+      if (words === null) return null;
+      plan.set(words, w);
     }
     return new NativeRowRun(addon, plan, Buffer.concat(consts), counters);
   }
@@ -153,6 +193,9 @@ export class NativeRowRun {
     this.pos = io[POS]!;
     this.why = io[WHY]!;
     const runs = io[RUNS]!;
-    for (let k = 0; k < runs; k++) this.counters.endRowsWith(io[FIRST_RUN + 2 * k]!, io[FIRST_RUN + 2 * k + 1]!);
+    if (this.byHits) {
+      const record = 1 + this.columns;
+      for (let k = 0; k < runs; k++) this.counters.endRowsWithHits(io, FIRST_RUN + record * k + 1, this.columns, io[FIRST_RUN + record * k]!);
+    } else for (let k = 0; k < runs; k++) this.counters.endRowsWith(io[FIRST_RUN + 2 * k]!, io[FIRST_RUN + 2 * k + 1]!);
   }
 }

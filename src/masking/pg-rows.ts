@@ -8,7 +8,7 @@ import { dataRowColumns, decodeFields } from '../wire/postgres/decode.js';
 import { encodeFields } from '../wire/postgres/encode.js';
 import type { MaskPlan, CellResult } from './plan.js';
 import { REDACTED, copyBytes, type Strategy, type StrategyKind, type StrategySpec } from './strategies.js';
-import { NativeRowRun } from './native.js';
+import { NativeRowRun, type NativeColumn } from './native.js';
 import type { MaskingRules, MaskIdentity, MaskColumn } from './rules.js';
 import { JSONB, binaryToText, isTextArray, sameBytesAsText } from './pg-binary.js';
 import type { MaskCounters } from './counters.js';
@@ -29,18 +29,20 @@ export function ruleStrategy(plan: MaskPlan, i: number): StrategyKind | undefine
 }
 
 /**
- * Per column, the strategy of the column rule a row masker writes in place (how[i] === STRATEGY), for the
- * native masker; null when such a column has no column rule to name it.
+ * Per column, for the native masker, what a row masker does with it in place: the strategy of its column
+ * rule (how[i] === STRATEGY), 'scan' (SCAN), or undefined (UNTOUCHED); null when a column takes anything else
+ * (MASK_CELL: a binary value read as text first) or a STRATEGY column has no column rule to name it.
  */
-export function columnStrategies(plan: MaskPlan, how: Uint8Array): (StrategySpec | undefined)[] | null {
-  const strategies: (StrategySpec | undefined)[] = [];
+export function columnSteps(plan: MaskPlan, how: Uint8Array): NativeColumn[] | null {
+  const steps: NativeColumn[] = [];
   for (let i = 0; i < how.length; i++) {
     const step = plan.spec.columns[i];
-    if (how[i] !== STRATEGY) strategies.push(undefined);
-    else if (step != null && 'rule' in step) strategies.push(step.strategy);
+    if (how[i] === UNTOUCHED) steps.push(undefined);
+    else if (how[i] === SCAN) steps.push('scan');
+    else if (how[i] === STRATEGY && step != null && 'rule' in step) steps.push(step.strategy);
     else return null;
   }
-  return strategies;
+  return steps;
 }
 
 /** A column rule whose output does not depend on the value: no need to turn a binary value into text first. */
@@ -166,7 +168,7 @@ export class PgRowMasker implements RowMasker {
     const bounded = this.how.every((h) => h === UNTOUCHED || h === STRATEGY);
     this.slack = bounded ? growth : growth + 256;
     this.columnRulesOnly = bounded && this.columns <= 31 && counters.countsColumnsAsBits;
-    this.native = this.columnRulesOnly ? NativeRowRun.for('pg', columnStrategies(plan, this.how), counters) : null;
+    this.native = this.columns <= 31 ? NativeRowRun.for('pg', columnSteps(plan, this.how), plan.spec.detectors, counters) : null;
   }
 
   readonly native: NativeRowRun | null;

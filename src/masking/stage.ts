@@ -31,12 +31,18 @@ export interface StageOptions {
    * what it has so far sent on then, rather than when the batch fills or the result ends.
    */
   maxBatchDelayMs?: number;
+  /**
+   * Whether rows the native masker takes (native.ts; when it is built) are masked by it: inline, never
+   * batched, as it masks them for less than a batch's trip to a worker costs. Off: the JS maskers and the
+   * pool, as without the addon (their tests).
+   */
+  native?: boolean;
 }
 
 /** Rows masked where they lie, this many bytes or more, go out as a write of their own rather than copied. */
 const keptWriteBytes = 16 * 1024;
 
-const defaults = { batchRows: 4096, batchBytes: 512 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256, maxBatchDelayMs: 5 };
+const defaults = { batchRows: 4096, batchBytes: 512 * 1024, maxInFlight: 4, maxQueuedBytes: 1024 * 1024, inlineRows: 256, maxBatchDelayMs: 5, native: true };
 
 let nextKey = 1;
 
@@ -87,20 +93,28 @@ export class ResultMasker {
   /** The advice's generation when this result opened (see OffloadAdvice.paysSince). */
   private readonly openedAt: number;
 
+  /** Runs batches; null when the rows are masked inline only. */
+  private readonly executor: BatchExecutor | null;
+  /** Masks runs of rows natively (see StageOptions.native), or null. */
+  private readonly native: NativeRowRun | null;
+
   constructor(
     readonly plan: MaskPlan,
     private readonly format: RowFormat,
     private readonly out: OrderedOutput,
-    private readonly executor: BatchExecutor | null,
+    executor: BatchExecutor | null,
     opts: StageOptions = {},
     private readonly buffers = new BatchBuffers(opts.batchBytes ?? defaults.batchBytes),
   ) {
     this.opts = withDefaults(opts);
     this.counters = new MaskCounters(plan.spec);
     this.masker = createRowMasker(plan, format, this.counters);
+    // Rows the native masker takes cost less inline than a batch's trip to a worker: no pool for them.
+    this.native = this.opts.native ? (this.masker.native ?? null) : null;
+    this.executor = this.native ? null : executor;
     this.pooled = false;
-    this.inlineLeft = executor ? this.opts.inlineRows : Infinity;
-    this.advice = executor?.offload ?? null;
+    this.inlineLeft = this.executor ? this.opts.inlineRows : Infinity;
+    this.advice = this.executor?.offload ?? null;
     this.openedAt = this.advice?.generation ?? 0;
     this.adviceSeen = this.openedAt;
   }
@@ -130,7 +144,7 @@ export class ResultMasker {
       }
       return !full;
     }
-    if (this.masker.native) return this.nativeRows(this.masker.native, buf, start, end);
+    if (this.native) return this.nativeRows(this.native, buf, start, end);
     const out = this.out;
     const m = this.masker;
     const slack = m.slack;

@@ -1,47 +1,62 @@
-// Column-rule masking of runs of row messages, outside JS: PostgreSQL DataRows and MySQL text rows whose
-// masked columns are written by `partial`, `email`, a constant (`redact`, `fixed`) or `null`. It is the
-// same work as PgRowMasker#maskColumnsInto and MysqlRowMasker#maskTextColumnsInto (src/masking), byte for
-// byte (test/unit/native-rows.test.ts holds the two against each other), at a few times the speed: the
-// unchanged runs of a row are one memcpy, not a byte loop. native.ts loads it; without a compiler the JS
-// maskers do all the work.
+// Masking of runs of row messages outside JS: PostgreSQL DataRows and MySQL text and binary rows whose
+// masked columns are written by a column rule (`partial`, `email`, a constant for `redact` and `fixed`,
+// `null`) or scanned by the detectors (detect.c) with such strategies for their matches. It is the same work
+// as the JS row maskers (PgRowMasker, MysqlRowMasker in src/masking), byte for byte and count for count
+// (test/unit/masking/native-rows.test.ts holds them together), at a few times the speed. native.ts loads
+// it; without a compiler the JS maskers do all the work.
 //
 // One call masks whole row messages from src[at, end) into out[pos, out's length), stopping at the first
-// row it leaves to JS (malformed, a MySQL row of more than one packet, one that would not fit one packet
-// once masked), when out has no room for the next row, or when the rows have masked more different sets of
-// columns than it can report. The JS caller masks that row its own way (which raises the wire error a
-// malformed row deserves) and calls again.
+// row it leaves to JS (malformed; a MySQL row of more than one packet or one that masking would grow past
+// one; a value holding a JWT candidate, whose header only JS parses, or more matches than it keeps), when
+// out has no room for the next row, or when its rows' counts fill what it reports at once. The JS caller
+// masks that row its own way (which raises the wire error a malformed row deserves) and calls again.
 #include <node_api.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "detect.h"
+
 // io (Int32Array), read: [AT] first row, [END] end of the rows, [POS] where out's first row goes.
 // Written: [AT] the first row not masked, [POS] the position after the last one written, [WHY] why it
-// stopped, [RUNS] how many (columns, rows) pairs follow from [FIRST_RUN]: consecutive rows that had the same
-// set of columns masked (bit i: column i) counted once, as MaskCounters#endRowsWith takes them.
+// stopped, [RUNS] how many records follow from [FIRST_RUN], each a run of consecutive rows counted alike:
+// for plans of column rules only (columns, rows), the set of columns masked (bit i: column i) as
+// MaskCounters#endRowsWith takes it; for plans that scan, (rows, hits of each column), a column's hits
+// being -1 (not masked), 0 (a column rule) or the detectors that matched (bit k: kind k), as
+// MaskCounters#endRowsWithHits takes them.
 enum { AT = 0, END = 1, POS = 2, WHY = 3, RUNS = 4, FIRST_RUN = 5 };
 #define MAX_RUNS 64
 enum { DONE = 0, FULL = 1, LEAVE = 2, COUNTED = 3 };
 
-// plan (Int32Array): [format, columns], then per column (op, a, b, shape):
-// partial a = keepFirst, b = keepLast; constant a = offset in consts, b = length. shape (MySQL binary rows):
-// how a value of the column's type is laid out, its size when fixed, else TEMPORAL or LENENC. maskRows checks every word
-// of it before it masks anything, and works out itself the room a row may need.
+// plan (Int32Array): [format, columns, kinds], the strategy of each detector kind's matches (op, a, b),
+// then per column (op, a, b, shape). Strategy ops: partial a = keepFirst, b = keepLast; constant a = offset in
+// consts, b = length. Column ops are those, KEEP or SCAN (the detectors in `kinds`, bit k: kind k). shape
+// (MySQL binary rows): how a value of the column's type is laid out, its size when fixed, else TEMPORAL or
+// LENENC. maskRows checks every word before it masks anything, and works out itself the room a row needs.
 enum { PG = 0, MYSQL = 1, MYSQL_BINARY = 2 };
 enum { TEMPORAL = -1, LENENC = -2 };  // a length byte and that many bytes; an int<lenenc> string
 #define COLUMN_WORDS 4
-enum { KEEP = 0, PARTIAL = 1, EMAIL = 2, CONSTANT = 3, TO_NULL = 4 };
-#define PLAN_HEAD 2
+enum { KEEP = 0, PARTIAL = 1, EMAIL = 2, CONSTANT = 3, TO_NULL = 4, SCAN = 5 };
+#define DETECTOR_WORDS (3 * DETECTOR_KINDS)
+#define PLAN_HEAD (3 + DETECTOR_WORDS)
 #define MAX_COLUMNS 31
 
 typedef struct {
   const int32_t *plan;
   const uint8_t *consts;
   int columns;
-  // Room a row may need beyond its own length: each masked value's growth (email: "***@" for the local
-  // part's tail and the '@', at most 4 bytes more; a constant: its length) plus, for MySQL, a longer length
-  // prefix (up to 8 bytes more) and where a long value is written before its prefix is known (writeMysqlValue).
+  uint32_t kinds;
+  // Some column is scanned: rows are counted by their hits, and a masked value's growth is checked as it is
+  // written (matches are not known before).
+  int scans;
+  // Room a row may need beyond its own length for its column rules: each masked value's growth (email: "***@"
+  // for the local part's tail and the '@', at most 4 bytes more; a constant: its length) plus, for MySQL, a
+  // longer length prefix (up to 8 bytes more) and where a long value is written before its prefix is known.
   int64_t slack;
 } Plan;
+
+static const int32_t *columnOp(const Plan *plan, int i) { return plan->plan + PLAN_HEAD + COLUMN_WORDS * i; }
+
+static const int32_t *kindOp(const Plan *plan, int kind) { return plan->plan + 3 + 3 * kind; }
 
 static int isContinuation(uint8_t b) { return (b & 0xc0) == 0x80; }
 
@@ -122,9 +137,8 @@ static int64_t writeEmail(const uint8_t *src, int64_t start, int64_t end, uint8_
   return p + (end - at - 1);
 }
 
-// Column i's strategy over src[start, end) written at out[p]; the position after it.
-static int64_t writeValue(const Plan *plan, int i, const uint8_t *src, int64_t start, int64_t end, uint8_t *out, int64_t p) {
-  const int32_t *c = plan->plan + PLAN_HEAD + COLUMN_WORDS * i;
+// A strategy (op words) over src[start, end) written at out[p]; the position after it. Not TO_NULL.
+static int64_t writeOp(const Plan *plan, const int32_t *c, const uint8_t *src, int64_t start, int64_t end, uint8_t *out, int64_t p) {
   switch (c[0]) {
     case PARTIAL:
       return writePartial(src, start, end, out, p, c[1], c[2]);
@@ -134,7 +148,65 @@ static int64_t writeValue(const Plan *plan, int i, const uint8_t *src, int64_t s
       memcpy(out + p, plan->consts + c[1], c[2]);
       return p + c[2];
   }
-  return p;  // not reached: maskRows admits no other op
+  return p;  // not reached: maskRows admits no other op here
+}
+
+static int64_t opGrowth(const int32_t *c) { return c[0] == EMAIL ? 4 : c[0] == CONSTANT ? c[2] : 0; }
+
+// What masks one value: a strategy, or the matches a scan found (each masked by its kind's strategy and the
+// bytes between them kept; SpanMasker#write).
+typedef struct {
+  const int32_t *op;
+  const Matches *matches;
+} Masking;
+
+static int64_t writeMasked(const Plan *plan, const Masking *how, const uint8_t *src, int64_t s, int64_t e, uint8_t *out, int64_t p) {
+  if (how->matches == NULL) return writeOp(plan, how->op, src, s, e, out, p);
+  const Matches *m = how->matches;
+  int64_t from = s;
+  for (int j = 0; j < m->n; j++) {
+    memcpy(out + p, src + from, m->start[j] - from);
+    p += m->start[j] - from;
+    p = writeOp(plan, kindOp(plan, m->kind[j]), src, m->start[j], m->end[j], out, p);
+    from = m->end[j];
+  }
+  memcpy(out + p, src + from, e - from);
+  return p + (e - from);
+}
+
+// The most bytes masking adds to the value, or -1 when it makes the value NULL (a `null` strategy).
+static int64_t maskedGrowth(const Plan *plan, const Masking *how) {
+  if (how->matches == NULL) return how->op[0] == TO_NULL ? -1 : opGrowth(how->op);
+  int64_t growth = 0;
+  for (int j = 0; j < how->matches->n; j++) {
+    const int32_t *c = kindOp(plan, how->matches->kind[j]);
+    if (c[0] == TO_NULL) return -1;
+    growth += opGrowth(c);
+  }
+  return growth;
+}
+
+// How column i's value src[s, e) is masked: 1 and *how set; 0 when it stays as it is; -1 when the row is
+// left to JS. *hits: the column's hits (see io).
+static int maskingOf(const Plan *plan, int i, const uint8_t *src, int64_t s, int64_t e, Matches *m, Masking *how, int32_t *hits) {
+  const int32_t *c = columnOp(plan, i);
+  *hits = -1;
+  if (c[0] == KEEP) return 0;
+  if (c[0] != SCAN) {
+    how->op = c;
+    how->matches = NULL;
+    *hits = 0;
+    return 1;
+  }
+  scanValue(src, s, e, plan->kinds, m);
+  if (m->unsure) return -1;
+  if (m->n == 0) return 0;
+  int32_t found = 0;
+  for (int j = 0; j < m->n; j++) found |= 1 << m->kind[j];
+  *hits = found;
+  how->op = NULL;
+  how->matches = m;
+  return 1;
 }
 
 static uint32_t be32(const uint8_t *b) { return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3]; }
@@ -146,9 +218,9 @@ static void putBe32(uint8_t *b, uint32_t v) {
   b[3] = v;
 }
 
-// One DataRow src[at, ...) masked into out[p]: the position after it, -1 to leave the row to JS. *next is
-// where the row ends, *masked the columns whose values were masked.
-static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *masked) {
+// One DataRow src[at, ...) masked into out[p] (out usable up to limit): the position after it, -1 to leave the
+// row to JS, -2 when it does not fit. *next is where the row ends; hits[i] each column's hits (see io).
+static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *hits, Matches *m) {
   if (end - at < 7 || src[at] != 'D') return -1;
   int64_t rowEnd = at + 1 + (int64_t)be32(src + at + 1);
   if (rowEnd > end || rowEnd < at + 7) return -1;
@@ -157,23 +229,26 @@ static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t e
   int64_t start = p;
   int64_t run = at;  // src[run, cell) goes out as it is
   int64_t cell = at + 7;
-  int32_t bits = 0;
   for (int i = 0; i < plan->columns; i++) {
+    hits[i] = -1;
     if (rowEnd - cell < 4) return -1;
     int32_t len = (int32_t)be32(src + cell);
     int64_t s = cell + 4;
     if (len < -1 || (len > 0 && rowEnd - s < len)) return -1;
     int64_t e = len < 0 ? s : s + len;
-    int op = plan->plan[PLAN_HEAD + COLUMN_WORDS * i];
-    if (len >= 0 && op != KEEP) {
-      bits |= 1 << i;
+    Masking how;
+    int masks = len < 0 ? 0 : maskingOf(plan, i, src, s, e, m, &how, &hits[i]);
+    if (masks < 0) return -1;
+    if (masks) {
+      int64_t growth = maskedGrowth(plan, &how);
+      if (plan->scans && p + (cell - run) + 4 + (e - s) + (growth < 0 ? 0 : growth) + (rowEnd - e) + plan->slack > limit) return -2;
       memcpy(out + p, src + run, cell - run);
       p += cell - run;
-      if (op == TO_NULL) {
+      if (growth < 0) {
         putBe32(out + p, 0xffffffffu);
         p += 4;
       } else {
-        int64_t q = writeValue(plan, i, src, s, e, out, p + 4);
+        int64_t q = writeMasked(plan, &how, src, s, e, out, p + 4);
         putBe32(out + p, (uint32_t)(q - p - 4));
         p = q;
       }
@@ -186,10 +261,8 @@ static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t e
   p += rowEnd - run;
   putBe32(out + start + 1, (uint32_t)(p - start - 1));
   *next = rowEnd;
-  *masked = bits;
   return p;
 }
-
 
 static int64_t putLenenc(uint8_t *out, int64_t p, uint64_t n) {
   if (n < 0xfb) {
@@ -202,17 +275,15 @@ static int64_t putLenenc(uint8_t *out, int64_t p, uint64_t n) {
   return p;
 }
 
-// Column i's masked value with its length prefix at out[p]. A value whose masked length might not fit a
-// one-byte prefix is written 9 bytes on (the longest prefix) and moved back once its length is known.
-static int64_t writeMysqlValue(const Plan *plan, int i, const uint8_t *src, int64_t s, int64_t e, uint8_t *out, int64_t p) {
-  const int32_t *c = plan->plan + PLAN_HEAD + COLUMN_WORDS * i;
-  int64_t growth = c[0] == EMAIL ? 4 : c[0] == CONSTANT ? c[2] : 0;
+// A masked value with its length prefix at out[p]. A value whose masked length might not fit a one-byte
+// prefix is written 9 bytes on (the longest prefix) and moved back once its length is known.
+static int64_t writeMysqlValue(const Plan *plan, const Masking *how, int64_t growth, const uint8_t *src, int64_t s, int64_t e, uint8_t *out, int64_t p) {
   if (e - s + growth < 0xfb) {
-    int64_t q = writeValue(plan, i, src, s, e, out, p + 1);
+    int64_t q = writeMasked(plan, how, src, s, e, out, p + 1);
     out[p] = (uint8_t)(q - p - 1);
     return q;
   }
-  int64_t q = writeValue(plan, i, src, s, e, out, p + 9);
+  int64_t q = writeMasked(plan, how, src, s, e, out, p + 9);
   int64_t len = q - p - 9;
   int64_t v = putLenenc(out, p, (uint64_t)len);
   memmove(out + v, out + p + 9, len);
@@ -241,7 +312,7 @@ static int lenencValue(const uint8_t *src, int64_t cell, int64_t rowEnd, int64_t
 
 // One MySQL row packet src[at, ...), text (ProtocolText::ResultsetRow) or binary (0x00, a NULL bitmap whose
 // bits start at bit 2, then the values that are not NULL), masked into out[p]; as pgRow.
-static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *masked) {
+static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *hits, Matches *m) {
   if (end - at < 4) return -1;
   int64_t size = src[at] | (src[at + 1] << 8) | (src[at + 2] << 16);
   int64_t rowEnd = at + 4 + size;
@@ -260,12 +331,12 @@ static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_
     cell += head;
   }
   int64_t run = cell;
-  int32_t bits = 0;
   p += 4;
   for (int i = 0; i < plan->columns; i++) {
-    const int32_t *c = plan->plan + PLAN_HEAD + COLUMN_WORDS * i;
+    const int32_t *c = columnOp(plan, i);
     int bit = i + 2;
     int64_t s, e;
+    hits[i] = -1;
     if (binary) {
       if (src[bitmap + (bit >> 3)] & (1 << (bit & 7))) continue;  // NULL
       if (c[3] >= 0) {
@@ -275,7 +346,8 @@ static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_
         if (cell >= rowEnd) return -1;
         s = cell;
         e = cell + 1 + src[cell];
-      } else if (!lenencValue(src, cell, rowEnd, &s, &e)) return -1;
+      } else if (!lenencValue(src, cell, rowEnd, &s, &e))
+        return -1;
       if (e > rowEnd) return -1;
     } else {
       if (cell >= rowEnd) return -1;
@@ -285,11 +357,15 @@ static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_
       }
       if (!lenencValue(src, cell, rowEnd, &s, &e)) return -1;
     }
-    if (c[0] != KEEP) {
-      bits |= 1 << i;
+    Masking how;
+    int masks = maskingOf(plan, i, src, s, e, m, &how, &hits[i]);
+    if (masks < 0) return -1;
+    if (masks) {
+      int64_t growth = maskedGrowth(plan, &how);
+      if (plan->scans && p + (cell - run) + 9 + (e - s) + (growth < 0 ? 0 : growth) + (rowEnd - e) + plan->slack > limit) return -2;
       memcpy(out + p, src + run, cell - run);
       p += cell - run;
-      if (c[0] != TO_NULL) p = writeMysqlValue(plan, i, src, s, e, out, p);
+      if (growth >= 0) p = writeMysqlValue(plan, &how, growth, src, s, e, out, p);
       else if (binary) out[outBitmap + (bit >> 3)] |= 1 << (bit & 7);
       else out[p++] = 0xfb;
       run = e;
@@ -306,7 +382,6 @@ static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_
   out[start + 2] = (uint8_t)(payload >> 16);
   out[start + 3] = src[at + 3];
   *next = rowEnd;
-  *masked = bits;
   return p;
 }
 
@@ -321,32 +396,41 @@ static int typedArray(napi_env env, napi_value v, napi_typedarray_type want, voi
   return 1;
 }
 
-// Checks every column's op and arguments (an op it does not know, a negative count, a constant outside
-// consts) and works out the room a row may need past its length; 0 when the plan is bad.
+// Checks a strategy's op words: an op it knows, counts that are not negative, a constant inside consts.
+static int checkOp(const int32_t *c, size_t constBytes) {
+  switch (c[0]) {
+    case PARTIAL:
+      return c[1] >= 0 && c[2] >= 0;
+    case EMAIL:
+    case TO_NULL:
+      return 1;
+    case CONSTANT:
+      return c[1] >= 0 && c[2] >= 0 && (size_t)c[1] + (size_t)c[2] <= constBytes;
+  }
+  return 0;
+}
+
+// Checks every word of the plan (ops, counts, constants, the kinds scanned and their strategies) and works
+// out the room a row's column rules may need past its length; 0 when the plan is bad.
 static int checkPlan(Plan *plan, int format, size_t constBytes) {
+  plan->kinds = (uint32_t)plan->plan[2];
+  if (plan->kinds >= (1u << DETECTOR_KINDS)) return 0;
+  for (int k = 0; k < DETECTOR_KINDS; k++)
+    if ((plan->kinds & (1u << k)) && !checkOp(kindOp(plan, k), constBytes)) return 0;
   int64_t slack = format == PG ? 0 : 9;
+  plan->scans = 0;
   for (int i = 0; i < plan->columns; i++) {
-    const int32_t *c = plan->plan + PLAN_HEAD + COLUMN_WORDS * i;
-    switch (c[0]) {
-      case KEEP:
-        continue;
-      case PARTIAL:
-        if (c[1] < 0 || c[2] < 0) return 0;
-        break;
-      case EMAIL:
-        slack += 4;
-        break;
-      case CONSTANT:
-        if (c[1] < 0 || c[2] < 0 || (size_t)c[1] + (size_t)c[2] > constBytes) return 0;
-        slack += c[2];
-        break;
-      case TO_NULL:
-        break;
-      default:
-        return 0;
-    }
+    const int32_t *c = columnOp(plan, i);
+    if (c[0] == KEEP) continue;
+    if (c[0] == SCAN) {
+      if (plan->kinds == 0) return 0;
+      plan->scans = 1;
+    } else if (!checkOp(c, constBytes))
+      return 0;
+    else
+      slack += opGrowth(c);
     // A binary row's masked value must be a string where it lies (the JS maskers turn others into text first).
-    if (format == MYSQL_BINARY && (c[3] != LENENC)) return 0;
+    if (format == MYSQL_BINARY && c[3] != LENENC) return 0;
     if (format != PG) slack += 8;
   }
   plan->slack = slack;
@@ -365,15 +449,21 @@ static napi_value maskRows(napi_env env, napi_callback_info info) {
   if (argc < 5 || !typedArray(env, argv[0], napi_int32_array, (void **)&io, &ioBytes) ||
       !typedArray(env, argv[1], napi_int32_array, (void **)&planWords, &planBytes) || !typedArray(env, argv[2], napi_uint8_array, (void **)&consts, &constBytes) ||
       !typedArray(env, argv[3], napi_uint8_array, (void **)&src, &srcBytes) || !typedArray(env, argv[4], napi_uint8_array, (void **)&out, &outBytes) ||
-      ioBytes < 4 * (FIRST_RUN + 2 * MAX_RUNS) || planBytes < 4 * PLAN_HEAD) {
+      planBytes < 4 * PLAN_HEAD) {
     napi_throw_type_error(env, NULL, "maskRows(io: Int32Array, plan: Int32Array, consts, src, out: Uint8Array): bad arguments");
     return NULL;
   }
-  Plan plan = {planWords, consts, planWords[1], 0};
+  Plan plan = {planWords, consts, planWords[1], 0, 0, 0};
   int format = planWords[0];
   if (format < PG || format > MYSQL_BINARY || plan.columns < 0 || plan.columns > MAX_COLUMNS ||
       planBytes < 4 * (size_t)(PLAN_HEAD + COLUMN_WORDS * plan.columns) || !checkPlan(&plan, format, constBytes)) {
     napi_throw_type_error(env, NULL, "maskRows: bad plan");
+    return NULL;
+  }
+  // A run's record: (columns masked, rows), or with scans (rows, each column's hits).
+  int record = plan.scans ? 1 + plan.columns : 2;
+  if (ioBytes < 4 * (size_t)(FIRST_RUN + record * MAX_RUNS)) {
+    napi_throw_type_error(env, NULL, "maskRows: io too short for the plan's counts");
     return NULL;
   }
   // Positions go back to JS as int32: an output past that is used only up to it.
@@ -384,25 +474,41 @@ static napi_value maskRows(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int runs = 0;
-  int32_t *run = io + FIRST_RUN;
   int why = DONE;
+  int32_t hits[MAX_COLUMNS];
+  Matches matches;
   while (at < end) {
     int64_t next;
-    int32_t masked;
-    int64_t q = format == PG ? pgRow(&plan, src, at, end, out, p, (int64_t)outBytes, &next, &masked)
-                             : mysqlRow(&plan, format == MYSQL_BINARY, src, at, end, out, p, (int64_t)outBytes, &next, &masked);
+    int64_t q = format == PG ? pgRow(&plan, src, at, end, out, p, (int64_t)outBytes, &next, hits, &matches)
+                             : mysqlRow(&plan, format == MYSQL_BINARY, src, at, end, out, p, (int64_t)outBytes, &next, hits, &matches);
     if (q < 0) {
       why = q == -2 ? FULL : LEAVE;
       break;
     }
-    if (runs > 0 && run[2 * (runs - 1)] == masked) {
-      run[2 * (runs - 1) + 1]++;
+    // Counted with the run before when the row was masked alike; else in a new record, when there is room.
+    int32_t *last = runs > 0 ? io + FIRST_RUN + record * (runs - 1) : NULL;
+    if (!plan.scans) {
+      int32_t masked = 0;
+      for (int i = 0; i < plan.columns; i++)
+        if (hits[i] >= 0) masked |= 1 << i;
+      if (last != NULL && last[0] == masked) {
+        last[1]++;
+      } else if (runs < MAX_RUNS) {
+        int32_t *r = io + FIRST_RUN + record * runs++;
+        r[0] = masked;
+        r[1] = 1;
+      } else {
+        why = COUNTED;  // this row is not counted: it is masked again next call, over the same bytes of out
+        break;
+      }
+    } else if (last != NULL && memcmp(last + 1, hits, 4 * (size_t)plan.columns) == 0) {
+      last[0]++;
     } else if (runs < MAX_RUNS) {
-      run[2 * runs] = masked;
-      run[2 * runs + 1] = 1;
-      runs++;
+      int32_t *r = io + FIRST_RUN + record * runs++;
+      r[0] = 1;
+      memcpy(r + 1, hits, 4 * (size_t)plan.columns);
     } else {
-      why = COUNTED;  // this row is not counted: it is masked again next call, over the same bytes of out
+      why = COUNTED;
       break;
     }
     at = next;
@@ -416,6 +522,7 @@ static napi_value maskRows(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  detectInit();
   napi_value fn;
   napi_create_function(env, "maskRows", NAPI_AUTO_LENGTH, maskRows, NULL, &fn);
   napi_set_named_property(env, exports, "maskRows", fn);

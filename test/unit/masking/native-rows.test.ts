@@ -331,42 +331,64 @@ run('native row masker, its own checks of what JS hands it', () => {
   const src = encodeDataRow([Buffer.from('a@b.c')]);
   const out = Buffer.alloc(256);
   const consts = Buffer.from('****');
+  /**
+   * A plan's words (see rows.c): [format, columns, kinds], 12 detector strategies (op, a, b), then per column
+   * (op, a, b, shape); `detectors` sets some of the strategies.
+   */
+  const planWords = (format: number, columns: number[][], kinds = 0, detectors: Record<number, number[]> = {}, count = columns.length) => {
+    const head = [format, count, kinds, ...Array.from({ length: 12 }, (_, k) => detectors[k] ?? [0, 0, 0]).flat()];
+    return [...head, ...columns.flat()];
+  };
   const call = (plan: number[], args: { io?: Int32Array; consts?: Uint8Array; src?: unknown; out?: unknown } = {}) => {
     const words = args.io ?? io();
     words[1] = src.length;
     return () => maskRows(words, Int32Array.from(plan), args.consts ?? consts, (args.src ?? src) as Uint8Array, (args.out ?? out) as Uint8Array);
   };
+  const email = planWords(0, [[2, 0, 0, 0]]);
 
   it('refuses a plan with an op it does not know, a negative count or a constant outside its bytes', () => {
-    expect(call([0, 1, 2, 0, 0, 0])).not.toThrow(); // email
-    // [format, columns, then op, a, b, shape a column]: an unknown op, negative keeps, constants past consts'
-    // 4 bytes, an unknown format, too many columns, a plan shorter than its columns, a binary masked non-string.
-    const bads = [[0, 1, 5, 0, 0, 0], [0, 1, 1, -3, 0, 0], [0, 1, 1, 0, -1, 0], [0, 1, 3, 2, 4, 0], [0, 1, 3, 0, -1, 0], [3, 1, 2, 0, 0, 0], [0, 32], [0, 2, 2, 0, 0, 0], [2, 1, 2, 0, 0, 4]];
-    for (const bad of bads) {
-      expect(call(bad), JSON.stringify(bad)).toThrow(/bad plan|bad arguments/);
-    }
+    expect(call(email)).not.toThrow();
+    expect(call(planWords(0, [[5, 0, 0, 0]], 1, { 0: [3, 0, 4] }))).not.toThrow(); // scanned for e-mails, redacted
+    const bads = [
+      planWords(0, [[6, 0, 0, 0]]), // an unknown op
+      planWords(0, [[1, -3, 0, 0]]), // negative keeps
+      planWords(0, [[1, 0, -1, 0]]),
+      planWords(0, [[3, 2, 4, 0]]), // a constant past consts' 4 bytes
+      planWords(0, [[3, 0, -1, 0]]),
+      planWords(3, [[2, 0, 0, 0]]), // an unknown format
+      planWords(0, [], 0, {}, 32), // too many columns
+      planWords(0, [[2, 0, 0, 0]], 0, {}, 2), // shorter than its columns
+      planWords(2, [[2, 0, 0, 4]]), // a binary row's masked value that is not a string
+      planWords(0, [[5, 0, 0, 0]]), // scanned with no detector
+      planWords(0, [[5, 0, 0, 0]], 1 << 12), // a detector that does not exist
+      planWords(0, [[5, 0, 0, 0]], 1, { 0: [3, 0, 9] }), // a detector's constant past consts
+      planWords(0, [[5, 0, 0, 0]], 2, { 1: [7, 0, 0] }), // a detector's unknown op
+    ];
+    for (const bad of bads) expect(call(bad), JSON.stringify(bad.slice(0, 3)) + JSON.stringify(bad.slice(39))).toThrow(/bad plan|bad arguments/);
   });
 
   it('refuses arguments of the wrong kind or positions outside the buffers', () => {
-    expect(call([0, 1, 2, 0, 0, 0], { src: new Int32Array(src.buffer, src.byteOffset, src.length >> 2) })).toThrow(/bad arguments/);
-    expect(call([0, 1, 2, 0, 0, 0], { out: [1, 2, 3] })).toThrow(/bad arguments/);
-    expect(call([0, 1, 2, 0, 0, 0], { io: new Int32Array(4) })).toThrow(/bad arguments/);
+    expect(call(email, { src: new Int32Array(src.buffer, src.byteOffset, src.length >> 2) })).toThrow(/bad arguments/);
+    expect(call(email, { out: [1, 2, 3] })).toThrow(/bad arguments/);
+    expect(call(email, { io: new Int32Array(4) })).toThrow(/io too short/);
+    // A scanning plan counts by hits: 1 + columns words a run.
+    expect(call(planWords(0, [[5, 0, 0, 0], [0, 0, 0, 0]], 1, { 0: [2, 0, 0] }), { io: new Int32Array(5 + 2 * 64) })).toThrow(/io too short/);
     const past = io();
     past[0] = 1;
     past[1] = src.length + 1;
-    expect(() => maskRows(past, Int32Array.from([0, 1, 2, 0, 0, 0]), consts, src, out)).toThrow(/out of range/);
+    expect(() => maskRows(past, Int32Array.from(email), consts, src, out)).toThrow(/out of range/);
     const far = io();
     far[1] = src.length;
     far[2] = out.length + 1;
-    expect(() => maskRows(far, Int32Array.from([0, 1, 2, 0, 0, 0]), consts, src, out)).toThrow(/out of range/);
+    expect(() => maskRows(far, Int32Array.from(email), consts, src, out)).toThrow(/out of range/);
   });
 });
 
 describe('native row masker, plans it does not take', () => {
-  it('has none for hash or detectors: those stay in JS', () => {
+  it('has none for hash, as a column rule or a detector strategy: those stay in JS', () => {
     const hashed = parseMaskingRules('columns:\n  - match: { column: a }\n    mask: hash\n', 'x.yaml', { hashKey: 'k' }).planFor([{ name: 'a', textLike: true }], {});
     expect(maskerOf('pg', hashed, 1, new MaskCounters(hashed.spec)).native).toBeNull();
-    const scanned = parseMaskingRules('detect:\n  - kind: email\n    mask: email\n', 'x.yaml').planFor([{ name: 'a', textLike: true }], {});
+    const scanned = parseMaskingRules('detect:\n  - kind: email\n    mask: hash\n', 'x.yaml', { hashKey: 'k' }).planFor([{ name: 'a', textLike: true }], {});
     expect(maskerOf('mysql', scanned, 1, new MaskCounters(scanned.spec)).native).toBeNull();
   });
 });
