@@ -50,7 +50,8 @@ const END = 1;
 const POS = 2;
 const WHY = 3;
 const RUNS = 4;
-const FIRST_RUN = 5;
+const GUESSES = 5;
+const FIRST_RUN = GUESSES + 31;
 const MAX_RUNS = 64;
 
 /** Why a run stopped before its end: out had no room for the next row, or that row is left to JS. */
@@ -125,6 +126,8 @@ export class NativeRowRun {
     this.columns = plan[1]!;
     this.byHits = Array.from({ length: this.columns }, (_, i) => plan[PLAN_HEAD + COLUMN_WORDS * i]).includes(SCAN);
     this.io = new Int32Array(FIRST_RUN + (this.byHits ? 1 + this.columns : 2) * MAX_RUNS);
+    // No column has a guess yet (see rows.c).
+    this.io.fill(-1, GUESSES, FIRST_RUN);
   }
 
   /**

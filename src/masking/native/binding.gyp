@@ -3,7 +3,7 @@
     {
       "target_name": "sqlwarden_rows",
       "sources": ["rows.c", "detect.c"],
-      "cflags": ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      "cflags": ["-O3", "-fno-tree-loop-distribute-patterns", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]
 }

@@ -46,6 +46,16 @@ static uint8_t NUM[256];
 
 static uint8_t IBAN_LENGTH[26 * 26];
 
+// wholeEmail's table (detectors.ts EMAIL_BYTE).
+#define E_LOCAL 1
+#define E_HIGH 2
+#define E_FIRST 4
+#define E_LABEL 8
+#define E_ALPHA 16
+#define E_DOT 32
+#define E_AT 64
+static uint8_t EMAIL_BYTE[256];
+
 typedef struct {
   const char *prefix;
   int min, max, body;
@@ -133,6 +143,17 @@ void detectInit(void) {
   for (int b = '0'; b <= '9'; b++) NUM[b] = N_DIGIT;
   NUM['+'] = N_PHONE_LEAD;
   NUM['('] = N_PHONE_LEAD;
+
+  for (int b = 0; b < 256; b++) {
+    EMAIL_BYTE[b] = 0;
+    if (CLS[b] & LOCAL) EMAIL_BYTE[b] |= E_LOCAL;
+    if (b >= 0x80) EMAIL_BYTE[b] |= E_HIGH | E_FIRST;
+    if (CLS[b] & ALNUM) EMAIL_BYTE[b] |= E_FIRST | E_LABEL;
+    if (CLS[b] & (UPPER | LOWER)) EMAIL_BYTE[b] |= E_ALPHA;
+  }
+  EMAIL_BYTE['-'] |= E_LABEL;
+  EMAIL_BYTE['.'] |= E_DOT;
+  EMAIL_BYTE['@'] = E_AT;
 
   memset(IBAN_LENGTH, 0, sizeof IBAN_LENGTH);
   for (size_t k = 0; k < sizeof IBANS / sizeof IBANS[0]; k++) IBAN_LENGTH[(IBANS[k].cc[0] - 'A') * 26 + IBANS[k].cc[1] - 'A'] = (uint8_t)IBANS[k].len;
@@ -231,6 +252,37 @@ static int64_t matchCard(const uint8_t *buf, int64_t i, int64_t end) {
   if (cut1 >= 0 && plausibleCard(digits, cut1n)) return cut1;
   if (cut2 >= 0 && plausibleCard(digits, cut2n)) return cut2;
   return -1;
+}
+
+// wholeCardDigits: 1 a whole card of bare digits, 0 not, -1 a byte that is not a digit (ask matchCard).
+static int wholeCardDigits(const uint8_t *buf, int64_t start, int64_t end) {
+  int first = buf[start];
+  if (first < '2' || first > '6') return 0;
+  int sum = 0, differs = 0;
+  int64_t i = end - 1;
+  for (; i > start; i -= 2) {
+    int last = buf[i] - '0';
+    int doubled = buf[i - 1] - '0';
+    if ((unsigned)last > 9 || (unsigned)doubled > 9) return -1;
+    sum += last + LUHN_DOUBLE[doubled];
+    differs |= (last ^ doubled) | (doubled ^ (first - '0'));
+  }
+  if (i == start) sum += first - '0';
+  return differs != 0 && sum % 10 == 0 ? 1 : 0;
+}
+
+// isWholeSsn: buf[start, start + 11) is one SSN as matchSsn reads it.
+static int isWholeSsn(const uint8_t *buf, int64_t start) {
+  uint8_t sep = buf[start + 3];
+  if ((sep != '-' && sep != ' ') || buf[start + 6] != sep) return 0;
+  static const int at[9] = {0, 1, 2, 4, 5, 7, 8, 9, 10};
+  int d[9];
+  for (int k = 0; k < 9; k++) {
+    d[k] = buf[start + at[k]] - '0';
+    if ((unsigned)d[k] > 9) return 0;
+  }
+  int area = d[0] * 100 + d[1] * 10 + d[2];
+  return area != 0 && area != 666 && area < 900 && (d[3] | d[4]) != 0 && (d[5] | d[6] | d[7] | d[8]) != 0;
 }
 
 static int allDigits(const uint8_t *buf, int64_t from, int count, int64_t end) {
@@ -650,6 +702,51 @@ static void scanIpv6(const uint8_t *buf, int64_t start, int64_t end, Matches *m)
     }
     i++;
   }
+}
+
+static int isLabel(const uint8_t *buf, int64_t from, int64_t to) {
+  return to - from >= 1 && to - from <= 63 && buf[from] != '-' && buf[to - 1] != '-';
+}
+
+static int wholeEmail(const uint8_t *buf, int64_t start, int64_t end) {
+  int64_t at = start;
+  int seen = 0;
+  uint8_t c = 0;
+  for (; at < end; at++) {
+    c = EMAIL_BYTE[buf[at]];
+    if ((c & E_LOCAL) == 0) break;
+    seen |= c;
+  }
+  (void)seen;
+  int64_t local = at - start;
+  if (c != E_AT || local < 1 || local > 64 || (EMAIL_BYTE[buf[start]] & E_FIRST) == 0 || buf[at - 1] == '.') return 0;
+  int64_t labelStart = at + 1;
+  int labels = 0;
+  int alpha = E_ALPHA;
+  for (int64_t q = labelStart; q < end; q++) {
+    uint8_t d = EMAIL_BYTE[buf[q]];
+    if (d & E_LABEL) {
+      alpha &= d;
+      continue;
+    }
+    if ((d & E_DOT) == 0 || !isLabel(buf, labelStart, q)) return 0;
+    labels++;
+    labelStart = q + 1;
+    alpha = E_ALPHA;
+  }
+  return labels != 0 && end - labelStart >= 2 && alpha != 0 && isLabel(buf, labelStart, end);
+}
+
+int wholeMatch(int kind, const uint8_t *buf, int64_t start, int64_t end) {
+  if (kind == K_EMAIL) return wholeEmail(buf, start, end);
+  if (kind == K_CARD) {
+    if (end - start < 13 || buf[start] < '0' || buf[start] > '9') return 0;
+    int digits = end - start <= 19 ? wholeCardDigits(buf, start, end) : -1;
+    if (digits >= 0) return digits == 1;
+    return matchCard(buf, start, end) == end;
+  }
+  if (kind == K_SSN) return end - start == 11 && isWholeSsn(buf, start);
+  return 0;
 }
 
 // SpanMasker#orderAndDropOverlaps: by start, the longer first at equal starts; spans overlapping a kept one dropped.

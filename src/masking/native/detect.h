@@ -35,6 +35,11 @@ typedef struct {
 
 void detectInit(void);
 
+// Whether buf[start, end) is, whole, one match of `kind` (an e-mail, card or SSN; others: 0), as scanValue
+// would find it (detectors.ts wholeMatch): the value then masks as that one span.
+int wholeMatch(int kind, const uint8_t *buf, int64_t start, int64_t end);
+#define WHOLE_KINDS ((1u << K_EMAIL) | (1u << K_CARD) | (1u << K_SSN))
+
 // Every detector in `kinds` (bit k: kind k) over buf[start, end): the matches to mask, ordered by start,
 // overlaps dropped (SpanMasker#scanUnconfirmed), in m. Returns m->n.
 int scanValue(const uint8_t *buf, int64_t start, int64_t end, uint32_t kinds, Matches *m);

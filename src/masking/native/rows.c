@@ -23,7 +23,9 @@
 // MaskCounters#endRowsWith takes it; for plans that scan, (rows, hits of each column), a column's hits
 // being -1 (not masked), 0 (a column rule) or the detectors that matched (bit k: kind k), as
 // MaskCounters#endRowsWithHits takes them.
-enum { AT = 0, END = 1, POS = 2, WHY = 3, RUNS = 4, FIRST_RUN = 5 };
+// [GUESSES + i]: the kind column i's last scanned value was one whole match of, or -1 (SpanMasker's guesses):
+// its next value is checked as that kind first, which finds what the scan would for much less.
+enum { AT = 0, END = 1, POS = 2, WHY = 3, RUNS = 4, GUESSES = 5, FIRST_RUN = 5 + 31 };
 #define MAX_RUNS 64
 enum { DONE = 0, FULL = 1, LEAVE = 2, COUNTED = 3 };
 
@@ -57,6 +59,38 @@ typedef struct {
 static const int32_t *columnOp(const Plan *plan, int i) { return plan->plan + PLAN_HEAD + COLUMN_WORDS * i; }
 
 static const int32_t *kindOp(const Plan *plan, int kind) { return plan->plan + 3 + 3 * kind; }
+
+// Copies n bytes between buffers that do not overlap. Values and the runs between them are mostly a few
+// bytes, where a call to memcpy costs more than the copy: 8 bytes at a time (the last 8 overlapping the ones
+// before), a byte loop below 8.
+static inline void put(uint8_t *dst, const uint8_t *src, int64_t n) {
+  if (n >= 8) {
+    uint64_t v;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      memcpy(&v, src + i, 8);
+      memcpy(dst + i, &v, 8);
+    }
+    if (i < n) {
+      memcpy(&v, src + n - 8, 8);
+      memcpy(dst + n - 8, &v, 8);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
+// Writes n '*' (the masked characters of `partial`), as `put`.
+static inline void stars(uint8_t *dst, int64_t n) {
+  const uint64_t v = 0x2a2a2a2a2a2a2a2aull;
+  if (n >= 8) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) memcpy(dst + i, &v, 8);
+    if (i < n) memcpy(dst + n - 8, &v, 8);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) dst[i] = '*';
+}
 
 static int isContinuation(uint8_t b) { return (b & 0xc0) == 0x80; }
 
@@ -96,11 +130,11 @@ static int64_t writePartial(const uint8_t *src, int64_t start, int64_t end, uint
     int hidden = end - start <= keepFirst + keepLast;
     head = hidden ? start : start + keepFirst;
     tail = hidden ? end : end - keepLast;
-    memcpy(out + p, src + start, head - start);
+    put(out + p, src + start, head - start);
     p += head - start;
-    memset(out + p, '*', tail - head);
+    stars(out + p, tail - head);
     p += tail - head;
-    memcpy(out + p, src + tail, end - tail);
+    put(out + p, src + tail, end - tail);
     return p + (end - tail);
   }
   head = keepFirst == 0 ? start : skipChars(src, start, end, keepFirst);
@@ -109,12 +143,12 @@ static int64_t writePartial(const uint8_t *src, int64_t start, int64_t end, uint
     head = start;
     tail = end;
   }
-  memcpy(out + p, src + start, head - start);
+  put(out + p, src + start, head - start);
   p += head - start;
   if (tail > head) out[p++] = '*';
   for (int64_t i = head + 1; i < tail; i++)
     if (!isContinuation(src[i])) out[p++] = '*';
-  memcpy(out + p, src + tail, end - tail);
+  put(out + p, src + tail, end - tail);
   return p + (end - tail);
 }
 
@@ -128,12 +162,12 @@ static int64_t writeEmail(const uint8_t *src, int64_t start, int64_t end, uint8_
   }
   int64_t first = skipChars(src, start, at, 1);
   if (first < at) {
-    memcpy(out + p, src + start, first - start);
+    put(out + p, src + start, first - start);
     p += first - start;
   }
   memcpy(out + p, "***@", 4);
   p += 4;
-  memcpy(out + p, src + at + 1, end - at - 1);
+  put(out + p, src + at + 1, end - at - 1);
   return p + (end - at - 1);
 }
 
@@ -145,7 +179,7 @@ static int64_t writeOp(const Plan *plan, const int32_t *c, const uint8_t *src, i
     case EMAIL:
       return writeEmail(src, start, end, out, p);
     case CONSTANT:
-      memcpy(out + p, plan->consts + c[1], c[2]);
+      put(out + p, plan->consts + c[1], c[2]);
       return p + c[2];
   }
   return p;  // not reached: maskRows admits no other op here
@@ -165,12 +199,12 @@ static int64_t writeMasked(const Plan *plan, const Masking *how, const uint8_t *
   const Matches *m = how->matches;
   int64_t from = s;
   for (int j = 0; j < m->n; j++) {
-    memcpy(out + p, src + from, m->start[j] - from);
+    put(out + p, src + from, m->start[j] - from);
     p += m->start[j] - from;
     p = writeOp(plan, kindOp(plan, m->kind[j]), src, m->start[j], m->end[j], out, p);
     from = m->end[j];
   }
-  memcpy(out + p, src + from, e - from);
+  put(out + p, src + from, e - from);
   return p + (e - from);
 }
 
@@ -187,8 +221,8 @@ static int64_t maskedGrowth(const Plan *plan, const Masking *how) {
 }
 
 // How column i's value src[s, e) is masked: 1 and *how set; 0 when it stays as it is; -1 when the row is
-// left to JS. *hits: the column's hits (see io).
-static int maskingOf(const Plan *plan, int i, const uint8_t *src, int64_t s, int64_t e, Matches *m, Masking *how, int32_t *hits) {
+// left to JS. *hits: the column's hits; guesses: see io.
+static int maskingOf(const Plan *plan, int i, const uint8_t *src, int64_t s, int64_t e, Matches *m, Masking *how, int32_t *hits, int32_t *guesses) {
   const int32_t *c = columnOp(plan, i);
   *hits = -1;
   if (c[0] == KEEP) return 0;
@@ -198,8 +232,18 @@ static int maskingOf(const Plan *plan, int i, const uint8_t *src, int64_t s, int
     *hits = 0;
     return 1;
   }
-  scanValue(src, s, e, plan->kinds, m);
-  if (m->unsure) return -1;
+  int32_t guess = guesses[i];
+  if (guess >= 0 && guess < DETECTOR_KINDS && (plan->kinds >> guess) & 1 && wholeMatch(guess, src, s, e)) {
+    m->n = 1;
+    m->unsure = 0;
+    m->start[0] = s;
+    m->end[0] = e;
+    m->kind[0] = guess;
+  } else {
+    scanValue(src, s, e, plan->kinds, m);
+    if (m->unsure) return -1;
+    guesses[i] = m->n == 1 && m->start[0] == s && m->end[0] == e && ((1u << m->kind[0]) & WHOLE_KINDS) ? m->kind[0] : -1;
+  }
   if (m->n == 0) return 0;
   int32_t found = 0;
   for (int j = 0; j < m->n; j++) found |= 1 << m->kind[j];
@@ -220,7 +264,7 @@ static void putBe32(uint8_t *b, uint32_t v) {
 
 // One DataRow src[at, ...) masked into out[p] (out usable up to limit): the position after it, -1 to leave the
 // row to JS, -2 when it does not fit. *next is where the row ends; hits[i] each column's hits (see io).
-static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *hits, Matches *m) {
+static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *hits, Matches *m, int32_t *guesses) {
   if (end - at < 7 || src[at] != 'D') return -1;
   int64_t rowEnd = at + 1 + (int64_t)be32(src + at + 1);
   if (rowEnd > end || rowEnd < at + 7) return -1;
@@ -237,12 +281,12 @@ static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t e
     if (len < -1 || (len > 0 && rowEnd - s < len)) return -1;
     int64_t e = len < 0 ? s : s + len;
     Masking how;
-    int masks = len < 0 ? 0 : maskingOf(plan, i, src, s, e, m, &how, &hits[i]);
+    int masks = len < 0 ? 0 : maskingOf(plan, i, src, s, e, m, &how, &hits[i], guesses);
     if (masks < 0) return -1;
     if (masks) {
       int64_t growth = maskedGrowth(plan, &how);
       if (plan->scans && p + (cell - run) + 4 + (e - s) + (growth < 0 ? 0 : growth) + (rowEnd - e) + plan->slack > limit) return -2;
-      memcpy(out + p, src + run, cell - run);
+      put(out + p, src + run, cell - run);
       p += cell - run;
       if (growth < 0) {
         putBe32(out + p, 0xffffffffu);
@@ -257,7 +301,7 @@ static int64_t pgRow(const Plan *plan, const uint8_t *src, int64_t at, int64_t e
     cell = e;
   }
   if (cell != rowEnd) return -1;
-  memcpy(out + p, src + run, rowEnd - run);
+  put(out + p, src + run, rowEnd - run);
   p += rowEnd - run;
   putBe32(out + start + 1, (uint32_t)(p - start - 1));
   *next = rowEnd;
@@ -312,7 +356,7 @@ static int lenencValue(const uint8_t *src, int64_t cell, int64_t rowEnd, int64_t
 
 // One MySQL row packet src[at, ...), text (ProtocolText::ResultsetRow) or binary (0x00, a NULL bitmap whose
 // bits start at bit 2, then the values that are not NULL), masked into out[p]; as pgRow.
-static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *hits, Matches *m) {
+static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_t at, int64_t end, uint8_t *out, int64_t p, int64_t limit, int64_t *next, int32_t *hits, Matches *m, int32_t *guesses) {
   if (end - at < 4) return -1;
   int64_t size = src[at] | (src[at + 1] << 8) | (src[at + 2] << 16);
   int64_t rowEnd = at + 4 + size;
@@ -326,7 +370,7 @@ static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_
   if (binary) {
     int64_t head = 1 + ((plan->columns + 9) >> 3);
     if (rowEnd - cell < head || src[cell] != 0x00) return -1;
-    memcpy(out + p + 4, src + cell, head);
+    put(out + p + 4, src + cell, head);
     p += head;
     cell += head;
   }
@@ -358,12 +402,12 @@ static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_
       if (!lenencValue(src, cell, rowEnd, &s, &e)) return -1;
     }
     Masking how;
-    int masks = maskingOf(plan, i, src, s, e, m, &how, &hits[i]);
+    int masks = maskingOf(plan, i, src, s, e, m, &how, &hits[i], guesses);
     if (masks < 0) return -1;
     if (masks) {
       int64_t growth = maskedGrowth(plan, &how);
       if (plan->scans && p + (cell - run) + 9 + (e - s) + (growth < 0 ? 0 : growth) + (rowEnd - e) + plan->slack > limit) return -2;
-      memcpy(out + p, src + run, cell - run);
+      put(out + p, src + run, cell - run);
       p += cell - run;
       if (growth >= 0) p = writeMysqlValue(plan, &how, growth, src, s, e, out, p);
       else if (binary) out[outBitmap + (bit >> 3)] |= 1 << (bit & 7);
@@ -373,7 +417,7 @@ static int64_t mysqlRow(const Plan *plan, int binary, const uint8_t *src, int64_
     cell = e;
   }
   if (cell != rowEnd) return -1;
-  memcpy(out + p, src + run, rowEnd - run);
+  put(out + p, src + run, rowEnd - run);
   p += rowEnd - run;
   int64_t payload = p - start - 4;
   if (payload >= 0xffffff) return -1;
@@ -479,8 +523,8 @@ static napi_value maskRows(napi_env env, napi_callback_info info) {
   Matches matches;
   while (at < end) {
     int64_t next;
-    int64_t q = format == PG ? pgRow(&plan, src, at, end, out, p, (int64_t)outBytes, &next, hits, &matches)
-                             : mysqlRow(&plan, format == MYSQL_BINARY, src, at, end, out, p, (int64_t)outBytes, &next, hits, &matches);
+    int64_t q = format == PG ? pgRow(&plan, src, at, end, out, p, (int64_t)outBytes, &next, hits, &matches, io + GUESSES)
+                             : mysqlRow(&plan, format == MYSQL_BINARY, src, at, end, out, p, (int64_t)outBytes, &next, hits, &matches, io + GUESSES);
     if (q < 0) {
       why = q == -2 ? FULL : LEAVE;
       break;

@@ -327,7 +327,7 @@ run('native row masker, MySQL binary rows', () => {
 
 run('native row masker, its own checks of what JS hands it', () => {
   const maskRows = rawMaskRows!;
-  const io = () => new Int32Array(5 + 2 * 64);
+  const io = () => new Int32Array(36 + 2 * 64).fill(-1, 5, 36);
   const src = encodeDataRow([Buffer.from('a@b.c')]);
   const out = Buffer.alloc(256);
   const consts = Buffer.from('****');
@@ -372,7 +372,7 @@ run('native row masker, its own checks of what JS hands it', () => {
     expect(call(email, { out: [1, 2, 3] })).toThrow(/bad arguments/);
     expect(call(email, { io: new Int32Array(4) })).toThrow(/io too short/);
     // A scanning plan counts by hits: 1 + columns words a run.
-    expect(call(planWords(0, [[5, 0, 0, 0], [0, 0, 0, 0]], 1, { 0: [2, 0, 0] }), { io: new Int32Array(5 + 2 * 64) })).toThrow(/io too short/);
+    expect(call(planWords(0, [[5, 0, 0, 0], [0, 0, 0, 0]], 1, { 0: [2, 0, 0] }), { io: new Int32Array(36 + 2 * 64) })).toThrow(/io too short/);
     const past = io();
     past[0] = 1;
     past[1] = src.length + 1;
