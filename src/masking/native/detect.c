@@ -9,6 +9,11 @@
 #include "detect.h"
 
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <pthread.h>
+#endif
 
 #define DIGIT 1
 #define UPPER 2
@@ -96,7 +101,7 @@ static void atLeast(int b, int len) {
   if (v < MIN_RUN[b]) MIN_RUN[b] = (uint16_t)v;
 }
 
-void detectInit(void) {
+static void detectInit(void) {
   memset(CLS, 0, sizeof CLS);
   range('0', '9', DIGIT | HEX | RUN | LOCAL | B64TOKEN | WORD);
   range('A', 'Z', UPPER | RUN | LOCAL | B64TOKEN | WORD);
@@ -158,6 +163,24 @@ void detectInit(void) {
   memset(IBAN_LENGTH, 0, sizeof IBAN_LENGTH);
   for (size_t k = 0; k < sizeof IBANS / sizeof IBANS[0]; k++) IBAN_LENGTH[(IBANS[k].cc[0] - 'A') * 26 + IBANS[k].cc[1] - 'A'] = (uint8_t)IBANS[k].len;
 }
+
+// The tables are shared by every thread of the process, and each Node environment (the main thread, every
+// worker) initializes the addon: filling them once, before any scan reads them, keeps a worker that loads it
+// from clearing tables another thread is scanning with.
+#ifdef _WIN32
+static INIT_ONCE once = INIT_ONCE_STATIC_INIT;
+static BOOL CALLBACK initOnce(PINIT_ONCE o, PVOID parameter, PVOID *context) {
+  (void)o;
+  (void)parameter;
+  (void)context;
+  detectInit();
+  return TRUE;
+}
+void detectInitOnce(void) { InitOnceExecuteOnce(&once, initOnce, NULL, NULL); }
+#else
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+void detectInitOnce(void) { pthread_once(&once, detectInit); }
+#endif
 
 static int isDigitAt(const uint8_t *buf, int64_t p, int64_t end) { return p < end && buf[p] >= '0' && buf[p] <= '9'; }
 

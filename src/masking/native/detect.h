@@ -33,7 +33,8 @@ typedef struct {
   int unsure;
 } Matches;
 
-void detectInit(void);
+// Fills the detectors' tables, once per process whatever the threads that call it.
+void detectInitOnce(void);
 
 // Whether buf[start, end) is, whole, one match of `kind` (an e-mail, card or SSN; others: 0), as scanValue
 // would find it (detectors.ts wholeMatch): the value then masks as that one span.

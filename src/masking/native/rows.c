@@ -566,7 +566,7 @@ static napi_value maskRows(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  detectInit();
+  detectInitOnce();
   napi_value fn;
   napi_create_function(env, "maskRows", NAPI_AUTO_LENGTH, maskRows, NULL, &fn);
   napi_set_named_property(env, exports, "maskRows", fn);
