@@ -57,11 +57,12 @@ class MysqlPacketMasker implements RowMasker {
   readonly slack: number;
   private seq = 0;
   private size = 0;
-  /** Text rows take whole packets, header included (native/rows.c). */
-  readonly native: NativeRowRun | null;
   constructor(private readonly rows: MysqlRowMasker) {
     this.slack = rows.slack;
-    this.native = rows.native;
+  }
+  /** The native masker takes whole packets, header included (native/rows.c). */
+  get native(): NativeRowRun | null {
+    return this.rows.native;
   }
   maskInto(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {
     return this.framed(this.rows.maskInto(buf, start + 4, end, out, pos + 4), buf, start, out, pos);

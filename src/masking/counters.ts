@@ -107,13 +107,11 @@ export class MaskCounters {
 
   /** Ends a row whose column-rule cells are the bit set `columns` (bit i: column i); see countsColumnsAsBits. */
   endRowWith(columns: number): void {
-    this.rowColumns |= columns;
-    this.endRow();
+    this.endRowsWith(columns, 1);
   }
 
   /** endRowWith(columns) `rows` times over (the native masker reports its rows so: native.ts). */
   endRowsWith(columns: number, rows: number): void {
-    if (rows <= 0) return;
     this.rowColumns |= columns;
     if (this.rowColumns !== this.runColumns) {
       this.flushRun();
@@ -157,14 +155,7 @@ export class MaskCounters {
   }
 
   endRow(): void {
-    const columns = this.rowColumns;
-    if (columns !== this.runColumns) {
-      this.flushRun();
-      this.runColumns = columns;
-    }
-    this.runRows++;
-    this.rowColumns = 0;
-    this.rows++;
+    this.endRowsWith(0, 1);
   }
 
   /** Rows per rule, up to date. */

@@ -180,12 +180,21 @@ export class MysqlRowMasker implements RowMasker {
     this.countAsBits = !this.scans && this.n <= 31 && counters.countsColumnsAsBits;
     this.textColumnRulesOnly = !binary && this.countAsBits && this.slack >= 0;
     this.rowsMayKeep = this.inPlace.every((st, i) => this.how[i] !== STRATEGY || st?.keepsLength !== undefined);
-    // Every masked value a string where it lies, written by its column rule or scanned: the native masker takes
-    // runs of such rows.
-    this.native = this.n <= 31 ? NativeRowRun.for(binary ? 'mysql-binary' : 'mysql', columnSteps(plan, this.how), plan.spec.detectors, counters, columns.types) : null;
   }
 
-  readonly native: NativeRowRun | null;
+  /**
+   * The native masker of runs of these rows (RowMasker#native), made when first asked for (only the stage asks):
+   * for rows whose every masked value is a string where it lies, written by its column rule or scanned.
+   */
+  get native(): NativeRowRun | null {
+    if (this.nativeRun === undefined) {
+      const format = this.binary ? 'mysql-binary' : 'mysql';
+      this.nativeRun = this.n <= 31 ? NativeRowRun.for(format, columnSteps(this.plan, this.how), this.plan.spec.detectors, this.counters, this.columns.types) : null;
+    }
+    return this.nativeRun;
+  }
+
+  private nativeRun: NativeRowRun | null | undefined;
 
   /** Text rows, every masked column written in place by its column rule: maskInto takes maskTextColumnsInto. */
   private readonly textColumnRulesOnly: boolean;

@@ -1,15 +1,14 @@
 // The native row masker (native/rows.c, native/detect.c): column rules and detectors over runs of PostgreSQL
 // DataRows and MySQL text and binary rows, at a few times the speed of the JS maskers, which it must match
-// byte for byte. It is built at install
-// (`npm install` runs node-gyp; see package.json) when a C compiler is there; without it, or with
-// SQLWARDEN_NATIVE=0, `nativeRows` is null and the JS maskers do all the work.
+// byte for byte. It is built at install (`npm install` runs node-gyp; see package.json) when a C compiler is
+// there; without it, or with SQLWARDEN_NATIVE=0, `nativeRowsLoaded` is false and the JS maskers do all the work.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { binaryFixedSize, isTemporal } from '../wire/mysql/decode.js';
 import type { MaskCounters } from './counters.js';
-import type { StrategySpec } from './strategies.js';
+import { REDACTED, type StrategySpec } from './strategies.js';
 import { detectorId, detectorKinds } from './detectors.js';
 import type { DetectorStep } from './plan.js';
 
@@ -77,10 +76,13 @@ const SCAN = 5;
 /** What the native masker does with a column: its column rule's strategy, scan it, or leave it (undefined). */
 export type NativeColumn = StrategySpec | 'scan' | undefined;
 
-/** How a binary row lays out a value of `type`: its size when fixed, -1 a date or time, -2 a string. */
+// How a binary row lays out a value (rows.c): its size when fixed, else one of these.
+const TEMPORAL = -1; // a length byte and that many bytes: dates and times
+const LENENC = -2; // an int<lenenc> string
+
 function binaryValueShape(type: number): number {
   const fixed = binaryFixedSize(type);
-  return fixed >= 0 ? fixed : isTemporal(type) ? -1 : -2;
+  return fixed >= 0 ? fixed : isTemporal(type) ? TEMPORAL : LENENC;
 }
 
 /** A strategy's op words for the addon, its constant added to `consts`; null for one it has not (`hash`). */
@@ -92,7 +94,7 @@ function opWords(st: StrategySpec, consts: Buffer[]): number[] | null {
       return [EMAIL, 0, 0];
     case 'redact':
     case 'fixed': {
-      const value = Buffer.from(st.kind === 'redact' ? '****' : st.value, 'utf8');
+      const value = st.kind === 'redact' ? REDACTED : Buffer.from(st.value, 'utf8');
       const at = consts.reduce((n, b) => n + b.length, 0);
       consts.push(value);
       return [CONSTANT, at, value.length];
@@ -122,9 +124,10 @@ export class NativeRowRun {
     private readonly plan: Int32Array,
     private readonly consts: Uint8Array,
     private readonly counters: MaskCounters,
+    scans: boolean,
   ) {
     this.columns = plan[1]!;
-    this.byHits = Array.from({ length: this.columns }, (_, i) => plan[PLAN_HEAD + COLUMN_WORDS * i]).includes(SCAN);
+    this.byHits = scans;
     this.io = new Int32Array(FIRST_RUN + (this.byHits ? 1 + this.columns : 2) * MAX_RUNS);
     // No column has a guess yet (see rows.c).
     this.io.fill(-1, GUESSES, FIRST_RUN);
@@ -171,7 +174,7 @@ export class NativeRowRun {
       if (format === 'mysql-binary') {
         const shape = binaryValueShape(types![i]!);
         // A masked value must be a string where it lies (the addon refuses a plan with another).
-        if (step !== undefined && shape !== -2) return null;
+        if (step !== undefined && shape !== LENENC) return null;
         plan[w + 3] = shape;
       }
       if (step === undefined) continue;
@@ -183,7 +186,7 @@ export class NativeRowRun {
       if (words === null) return null;
       plan.set(words, w);
     }
-    return new NativeRowRun(addon, plan, Buffer.concat(consts), counters);
+    return new NativeRowRun(addon, plan, Buffer.concat(consts), counters, scans);
   }
 
   run(src: Buffer, at: number, end: number, out: Buffer, pos: number): void {

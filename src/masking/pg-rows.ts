@@ -168,10 +168,17 @@ export class PgRowMasker implements RowMasker {
     const bounded = this.how.every((h) => h === UNTOUCHED || h === STRATEGY);
     this.slack = bounded ? growth : growth + 256;
     this.columnRulesOnly = bounded && this.columns <= 31 && counters.countsColumnsAsBits;
-    this.native = this.columns <= 31 ? NativeRowRun.for('pg', columnSteps(plan, this.how), plan.spec.detectors, counters) : null;
   }
 
-  readonly native: NativeRowRun | null;
+  /** The native masker of runs of these rows (RowMasker#native), made when first asked for: only the stage asks. */
+  get native(): NativeRowRun | null {
+    if (this.nativeRun === undefined) {
+      this.nativeRun = this.columns <= 31 ? NativeRowRun.for('pg', columnSteps(this.plan, this.how), this.plan.spec.detectors, this.counters) : null;
+    }
+    return this.nativeRun;
+  }
+
+  private nativeRun: NativeRowRun | null | undefined;
 
   /** See RowMasker#maskOver. */
   maskOver(buf: Buffer, start: number, end: number, out: Buffer, pos: number): number {

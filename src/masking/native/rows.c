@@ -221,10 +221,9 @@ static int64_t maskedGrowth(const Plan *plan, const Masking *how) {
 }
 
 // How column i's value src[s, e) is masked: 1 and *how set; 0 when it stays as it is; -1 when the row is
-// left to JS. *hits: the column's hits; guesses: see io.
+// left to JS. *hits (-1 from the caller): the column's hits when it is masked; guesses: see io.
 static int maskingOf(const Plan *plan, int i, const uint8_t *src, int64_t s, int64_t e, Matches *m, Masking *how, int32_t *hits, int32_t *guesses) {
   const int32_t *c = columnOp(plan, i);
-  *hits = -1;
   if (c[0] == KEEP) return 0;
   if (c[0] != SCAN) {
     how->op = c;
